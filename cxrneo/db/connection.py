@@ -1,0 +1,99 @@
+"""The one database seam: a Neo4j driver wrapper that runs named statements from cypher/.
+
+Only this module calls the neo4j driver. Driver errors become DatabaseError with one line.
+"""
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import neo4j
+from neo4j import exceptions as nx
+
+from cxrneo.db.queries import cypher
+from cxrneo.errors import DatabaseError
+from cxrneo.settings import Settings
+
+
+def _explain(e: Exception, uri: str, user: str) -> DatabaseError:
+    if isinstance(e, nx.AuthError):
+        return DatabaseError(f"Neo4j at {uri} refused the password for user {user!r}")
+    if isinstance(e, nx.ServiceUnavailable):
+        return DatabaseError(f"cannot reach Neo4j at {uri} (is it running? try `cxrneo db start`)")
+    if isinstance(e, nx.ClientError) and "ProcedureNotFound" in (e.code or ""):
+        return DatabaseError(f"a procedure is missing: is Graph Data Science installed? ({e.message})")
+    if isinstance(e, nx.Neo4jError):
+        return DatabaseError(f"Neo4j error {e.code}: {(e.message or '').splitlines()[0] if e.message else ''}")
+    return DatabaseError(f"Neo4j driver error: {e}")
+
+
+class Database:
+    """A connected Neo4j database; run named statements with parameters only."""
+
+    def __init__(self, driver: neo4j.Driver, database: str, uri: str = "", user: str = "") -> None:
+        self._driver = driver
+        self.database = database
+        self.uri = uri
+        self.user = user
+
+    @classmethod
+    def connect(cls, settings: Settings) -> "Database":
+        """Open a driver from settings and check it answers (wrong password -> one line)."""
+        uri, user = settings.neo4j_uri, settings.neo4j_user
+        try:
+            driver = neo4j.GraphDatabase.driver(uri, auth=(user, settings.password()))
+            driver.verify_connectivity()
+        except (nx.Neo4jError, nx.DriverError, OSError, ValueError) as e:
+            raise _explain(e, uri, user) from e
+        return cls(driver, settings.neo4j_database, uri, user)
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (nx.Neo4jError, nx.DriverError, OSError) as e:
+            raise _explain(e, self.uri, self.user) from e
+
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a read statement (retried on transient errors), rows as dicts."""
+        query = cypher(name)
+
+        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            return [r.data() for r in tx.run(query, params)]
+
+        with self._errors(), self._driver.session(database=self.database) as s:
+            return s.execute_read(work)
+
+    def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a write statement in one managed transaction (retried on transient errors)."""
+        query = cypher(name)
+
+        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            return [r.data() for r in tx.run(query, params)]
+
+        with self._errors(), self._driver.session(database=self.database) as s:
+            return s.execute_write(work)
+
+    def write_batches(
+        self, name: str, rows: Sequence[Mapping[str, Any]], batch: int = 10_000, **params: Any
+    ) -> Iterator[int]:
+        """UNWIND `rows` in batches (each its own retried transaction); yields rows done."""
+        for start in range(0, len(rows), batch):
+            chunk = list(rows[start : start + batch])
+            self.write(name, rows=chunk, **params)
+            yield len(chunk)
+
+    def auto(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a statement in an auto-commit transaction (GDS procedures, schema, CALL IN TRANSACTIONS)."""
+        query = cypher(name)
+        with self._errors(), self._driver.session(database=self.database) as s:
+            return [r.data() for r in s.run(query, params)]  # type: ignore[arg-type]

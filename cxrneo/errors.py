@@ -1,0 +1,25 @@
+"""The one error root of cxrneo; the CLI turns these into one clear line."""
+
+
+class CxrneoError(Exception):
+    """Base of every error cxrneo raises on purpose."""
+
+
+class ConfigError(CxrneoError):
+    """Settings or arguments that cannot work."""
+
+
+class InputError(CxrneoError):
+    """Bad input data: an unreadable image, a malformed codes or label file."""
+
+
+class DatabaseError(CxrneoError):
+    """Neo4j is unreachable, refuses our credentials, or a query failed."""
+
+
+class ServerError(CxrneoError):
+    """The local Neo4j server could not be assembled, started or stopped."""
+
+
+class NotFoundError(CxrneoError):
+    """An image id, community or file that does not exist."""

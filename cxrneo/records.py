@@ -1,0 +1,43 @@
+"""Typed rows that cross module boundaries: images, community statistics, hits."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ImageRecord(BaseModel):
+    """One archive image and what is known about it (labels are finding names)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    path: str = ""
+    labels: tuple[str, ...] = ()
+    patient_id: str = ""
+    view: str = ""
+    sex: str = ""
+    age: int | None = None
+    split: str = ""
+
+
+class CommunityStats(BaseModel):
+    """A Louvain community: n nodes, l internal edges, d degree sum."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    n: int = Field(ge=0)
+    l: int = Field(ge=0)  # noqa: E741 - the paper's name
+    d: int = Field(ge=0)
+
+
+class Hit(BaseModel):
+    """One retrieved image, in rank order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rank: int
+    image_id: str
+    cosine: float
+    community: int | None = None
+    gain: float | None = None
+    labels: tuple[str, ...] = ()
+    fallback: bool = False

@@ -1,0 +1,1 @@
+"""Cypher statements shipped as package data (see README.md here)."""

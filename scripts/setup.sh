@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install cxrneo and its tools on a fresh machine: Java 17 + Maven (for the local Neo4j), a venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing ${need_apt[*]} from Debian packages"
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+
+python3 - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"cxrneo needs Python >= 3.11, found {sys.version.split()[0]}")
+PY
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+echo "cxrneo installed in $(pwd)/.venv"
