@@ -98,6 +98,23 @@ def db_stop(ctx: typer.Context) -> None:
     typer.echo("Neo4j stopped" if server.stop(_server_config(ctx)) else "Neo4j was not running")
 
 
+@db_app.command("reset")
+@friendly
+def db_reset(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete every node and relationship.")] = False,
+) -> None:
+    """Delete every image, edge and community from the database (schema and indexes stay)."""
+    from cxrneo.db.connection import Database
+    from cxrneo.errors import ConfigError
+
+    if not yes:
+        raise ConfigError("db reset deletes the whole graph: add --yes to confirm")
+    with Database.connect(settings(ctx)) as db:
+        db.auto("delete_everything")
+    typer.echo("graph emptied")
+
+
 @db_app.command("status")
 @friendly
 def db_status(ctx: typer.Context) -> None:
@@ -114,6 +131,190 @@ def db_status(ctx: typer.Context) -> None:
     typer.echo(f"Neo4j {row['neo4j']} ({row['edition']}), Graph Data Science {row['gds']}")
     typer.echo(f"Bolt {s.neo4j_uri}   HTTP {cfg.http_address}   database {s.neo4j_database}")
 
+
+
+# --- train / embed (owner: image codes, cxrneo/embed) -------------------------------------
+
+FormatOpt = Annotated[str, typer.Option("--format", help=(
+    "Label file format: nih (Data_Entry_2017.csv), chexpert "
+    "(train.csv/valid.csv) or csv (path,labels[,patient_id])."
+))]
+LabelsOpt = Annotated[Path, typer.Option("--labels", help="The label file (.csv or .csv.gz).")]
+ImagesOpt = Annotated[Path, typer.Option("--images", help=(
+    "Folder the image paths of the label file are relative to."
+))]
+MaxImagesOpt = Annotated[int | None, typer.Option(help=(
+    "Use only the first N rows of the label file (quick runs)."
+))]
+DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA if present), cpu or cuda.")]
+WorkersOpt = Annotated[int, typer.Option(help=(
+    "Image-decoding worker processes (0 = decode in the main process)."
+))]
+
+
+@app.command("train")
+@friendly
+def train_cmd(
+    labels: LabelsOpt,
+    images: ImagesOpt,
+    fmt: FormatOpt = "nih",
+    label_set: Annotated[str, typer.Option(help=(
+        "nih (13), nih-u (9), chexpert (9) or chexpert-u (5); see SPEC section 1."
+    ))] = "nih",
+    size: Annotated[int, typer.Option(help="Image side in pixels: 224 (LR) or 512 (HR).")] = 224,
+    epochs: Annotated[int, typer.Option(help="Training epochs (the paper: 20).")] = 20,
+    batch_size: Annotated[int, typer.Option(help="Images per batch (the paper: 32).")] = 32,
+    lr: Annotated[float | None, typer.Option(help=(
+        "Initial learning rate (default 1e-3 for NIH, 1e-4 for CheXpert)."
+    ))] = None,
+    out: Annotated[Path, typer.Option(help=(
+        "Checkpoint folder: best.pt, last.pt, split.json, auc.md, metrics.json."
+    ))] = Path("checkpoints"),
+    weights: Annotated[Path | None, typer.Option(help=(
+        "Local DenseNet-121 state dict to start from (ImageNet or chest X-ray); "
+        "nothing is downloaded."
+    ))] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt in --out.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the patient split, shuffling and flips.")] = 0,
+    val_fraction: Annotated[float, typer.Option(help="Fraction of patients held out for validation.")] = 0.1,
+    max_images: MaxImagesOpt = None,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = 2,
+) -> None:
+    """Train DenseNet-121 on labelled chest X-rays; keeps the checkpoint with the best mean validation AUC."""
+    from rich.console import Console
+
+    from cxrneo.embed.train import make_config, train
+
+    if lr is None:
+        lr = 1e-4 if label_set.startswith("chexpert") else 1e-3
+    cfg = make_config(format=fmt, labels=labels, images=images, label_set=label_set, size=size,
+                      epochs=epochs, batch_size=batch_size, lr=lr, out=out, weights=weights, seed=seed,
+                      val_fraction=val_fraction, max_images=max_images, device=device, workers=workers)
+    train(cfg, resume=resume, console=Console())
+
+
+@app.command("embed")
+@friendly
+def embed_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help=(
+        "A checkpoint file (best.pt) or the folder `cxrneo train --out` wrote."
+    ))],
+    labels: LabelsOpt,
+    images: ImagesOpt,
+    fmt: FormatOpt = "nih",
+    label_set: Annotated[str | None, typer.Option(help="Label set (default: the checkpoint's).")] = None,
+    out: Annotated[Path, typer.Option(help=(
+        "Codes file to write (.npz, N x 1024 float32 with image records)."
+    ))] = Path("codes.npz"),
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    workers: WorkersOpt = 2,
+    max_images: MaxImagesOpt = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Write the 1024-d code of every readable image; resumes when interrupted, lists unreadable images."""
+    from rich.console import Console
+
+    from cxrneo.embed import checkpoint as ckpt_file
+    from cxrneo.embed import labelsets
+    from cxrneo.embed.extract import embed
+    from cxrneo.embed.table import read_table
+
+    name = label_set or str(ckpt_file.load(checkpoint)["label_set"])
+    table = read_table(fmt, labels, images, labelsets.get(name), max_images)
+    console = Console()
+    result = embed(checkpoint, table, out, batch_size=batch_size, workers=workers, device=device,
+                   console=console)
+    console.print(f"{result.written} codes written to {result.out}")
+    if result.skipped_report is not None:
+        console.print(f"[yellow]{result.skipped} unreadable image(s) skipped, "
+                      f"listed in {result.skipped_report}")
+
+
+# --- synth, ingest, communities (owner: graph) --------------------------------------------
+
+
+@app.command("synth")
+@friendly
+def synth_cmd(
+    labels: Annotated[Path, typer.Option(help="NIH label table (Data_Entry_2017*.csv or .csv.gz).")],
+    out: Annotated[Path, typer.Option(help="Codes file to write (.npz).")] = Path("codes.npz"),
+    n: Annotated[int | None, typer.Option(help="Keep the first N rows (default: all).")] = None,
+    noise: Annotated[float, typer.Option(help="Noise norm relative to one label direction.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write label-faithful synthetic codes (labels + patient + view + noise) for a label table."""
+    from cxrneo.codes import save
+    from cxrneo.synthetic import from_table
+
+    codes = from_table(labels, n=n, noise=noise, seed=seed)
+    save(out, codes)
+    typer.echo(f"{len(codes)} synthetic codes written to {out}")
+
+
+@app.command("ingest")
+@friendly
+def ingest_cmd(
+    ctx: typer.Context,
+    codes_file: Annotated[Path, typer.Argument(help=(
+        "Codes file from `cxrneo embed` or `cxrneo synth`; to add images, the "
+        "combined file (stored + new)."
+    ))],
+    threshold: Annotated[float | None, typer.Option(help=(
+        "Cosine threshold T (default: the stored one)."
+    ))] = None,
+    mean_degree: Annotated[float | None, typer.Option(help=(
+        "Derive T from this target mean degree (new graph only)."
+    ))] = None,
+    batch: Annotated[int, typer.Option(help="Edges per transaction.")] = 10_000,
+) -> None:
+    """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
+    from rich.console import Console
+
+    from cxrneo.codes import load
+    from cxrneo.db.connection import Database
+    from cxrneo.db.ingest import build
+
+    codes = load(codes_file)
+    console = Console()
+    with Database.connect(settings(ctx)) as db:
+        stats, rep = build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch)
+    console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
+                  f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
+    console.print(f"wrote {rep.nodes_written} images, {rep.edges_created + rep.edges_merged} edges "
+                  f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
+                  f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"
+                  + ("" if rep.changed else " (nothing changed)"))
+
+
+@app.command("communities")
+@friendly
+def communities_cmd(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option(help=(
+        "GDS threads; 1 is deterministic (OpenGDS caps at 4)."
+    ))] = 1,
+    reseed: Annotated[bool, typer.Option(help=(
+        "Seed Louvain from the stored communities (stable ids)."
+    ))] = True,
+) -> None:
+    """Run GDS Louvain, write Image.community and materialise Community/LINKED statistics."""
+    from rich.console import Console
+
+    from cxrneo.db.communities import detect
+    from cxrneo.db.connection import Database
+
+    with Database.connect(settings(ctx)) as db:
+        r = detect(db, concurrency=concurrency, seed_from_existing=reseed)
+    console = Console()
+    console.print(f"{r.communities} communities, modularity {r.modularity:.4f} ({r.levels} levels, "
+                  f"Louvain {r.louvain_seconds:.1f} s, concurrency {r.concurrency}"
+                  + (", seeded" if r.seeded else "") + ")")
+    console.print(f"sizes min/median/max {r.size_min}/{r.size_median:g}/{r.size_max}; "
+                  f"largest {r.top_sizes}; {r.linked_pairs} linked community pairs")
+    if r.changed_fraction is not None:
+        console.print(f"{r.changed_fraction:.2%} of {r.old_images} previously assigned images "
+                      "changed community")
 
 
 # --- evaluate (owner: metrics/evaluation) -------------------------------------------------
@@ -200,6 +401,97 @@ def evaluate_cmd(
     typer.echo(paths["md"].read_text(encoding="utf-8"))
     typer.echo(f"report: {paths['html']}")
 
+
+
+# --- query (owner: retrieval) ------------------------------------------------------------
+
+
+def _image_code(path: Path, ckpt: Path | None, codes_sha: str) -> Any:
+    """The code of an image file through the checkpoint that made the stored codes."""
+    from cxrneo.errors import ConfigError
+
+    if ckpt is None:
+        raise ConfigError(f"{path} is an image file: image queries need --checkpoint")
+    try:
+        from cxrneo.embed.checkpoint import sha256
+        from cxrneo.embed.extract import code_of_image  # type: ignore[attr-defined]
+    except ImportError:
+        raise ConfigError(
+            "image queries need --checkpoint and a one-image extractor, which cxrneo.embed does not "
+            "offer yet: query by a stored image id"
+        ) from None
+    if codes_sha and sha256(ckpt) != codes_sha:
+        raise ConfigError(f"{ckpt} is not the checkpoint whose codes the graph holds")
+    return code_of_image(ckpt, path)
+
+
+@app.command("query")
+@friendly
+def query_cmd(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A stored image id, or an image file (needs --checkpoint).")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of images to return.")] = 10,
+    method: Annotated[
+        str, typer.Option(help="community (Algorithm 2), hybrid, or knn (exact cosine).")
+    ] = "community",
+    strict: Annotated[
+        bool, typer.Option(help="Stop when weighted modularity stops rising (may return < k).")
+    ] = False,
+    exclude_patient: Annotated[
+        bool, typer.Option(help="Also leave out the query patient's other images.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (hits and timing) instead of a table.")
+    ] = False,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Checkpoint to compute the code of an image file.")
+    ] = None,
+) -> None:
+    """Retrieve the images most similar to a stored image or an image file."""
+    import json
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from cxrneo.db.connection import Database
+    from cxrneo.db.graphview import Neo4jGraph, answer, stored_query
+    from cxrneo.errors import ConfigError, NotFoundError
+
+    t0 = time.perf_counter()
+    with Database.connect(settings(ctx)) as db:
+        graph = Neo4jGraph(db)
+        retriever = graph.retriever()
+        if target in retriever.graph.row:
+            code, exclude = stored_query(graph, target, exclude_patient)
+        elif Path(target).is_file():
+            if exclude_patient:
+                raise ConfigError("--exclude-patient needs a stored image id (a file has no patient)")
+            code, exclude = _image_code(Path(target), checkpoint, graph.refresh().codesSha256), frozenset()
+        else:
+            raise NotFoundError(f"{target!r} is neither an image id in the database nor an image file")
+        result = answer(graph, code, k, method=method, strict=strict, exclude=exclude)  # type: ignore[arg-type]
+    total = time.perf_counter() - t0
+    if as_json:
+        doc = {"query": target, "method": method, "k": k, "strict": strict, "excluded": result.excluded,
+               "query_ms": round(result.seconds * 1e3, 3), "total_ms": round(total * 1e3, 1),
+               "hits": [h.model_dump() for h in result.hits]}
+        typer.echo(json.dumps(doc))
+        return
+    table = Table(title=f"{method} retrieval for {target}")
+    for col in ("rank", "image id", "findings", "community", "gain", "cosine"):
+        table.add_column(col, justify="right" if col in ("rank", "community", "gain", "cosine") else "left")
+    for h in result.hits:
+        gain = "-" if h.gain is None else f"{h.gain:.6f}"
+        name = h.image_id + (" *" if h.fallback else "")
+        findings = ", ".join(h.labels) or "No Finding"
+        table.add_row(str(h.rank), name, findings, str(h.community), gain, f"{h.cosine:.4f}")
+    console = Console()
+    console.print(table)
+    if any(h.fallback for h in result.hits):
+        console.print("* plain cosine ranking: no community of the graph reaches the query (fallback)")
+    console.print(f"{len(result.hits)} images in {result.seconds * 1e3:.1f} ms "
+                  f"({total:.2f} s with connecting and loading the graph)")
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

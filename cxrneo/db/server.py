@@ -10,6 +10,7 @@ The server JVM is started directly on ``org.neo4j.server.CommunityEntryPoint`` i
 process session, so it outlives the CLI; ``stop`` sends SIGTERM and waits for it to exit.
 """
 
+import hashlib
 import os
 import shutil
 import signal
@@ -80,8 +81,10 @@ class ServerConfig:
 
     @property
     def dist(self) -> Path:
+        """The assembled jars; a changed pom gets a fresh folder."""
         neo, gds = pinned_versions()
-        return self.data_dir / f"neo4j-{neo}-gds-{gds}"
+        digest = hashlib.sha256(pom_path().read_bytes()).hexdigest()[:8]
+        return self.data_dir / f"neo4j-{neo}-gds-{gds}-{digest}"
 
     @property
     def home(self) -> Path:

@@ -1,0 +1,137 @@
+"""Louvain communities by GDS, written to Image.community, materialised as Community/LINKED."""
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from pydantic import BaseModel
+
+from cxrneo.db.connection import Database
+from cxrneo.db.schema import ensure_schema
+from cxrneo.errors import NotFoundError
+from cxrneo.records import CommunityStats
+
+WRITE_BATCH = 10_000
+
+
+class CommunityReport(BaseModel):
+    """What one Louvain run found."""
+
+    communities: int
+    modularity: float
+    levels: int
+    size_min: int
+    size_median: float
+    size_max: int
+    top_sizes: list[int]
+    linked_pairs: int
+    concurrency: int
+    seeded: bool
+    old_images: int
+    changed_fraction: float | None
+    generation: int
+    louvain_seconds: float
+    seconds: float
+
+
+@contextmanager
+def projection(db: Database, node_properties: list[str]) -> Iterator[str]:
+    """A uniquely named undirected projection of Image/SIMILAR, dropped on exit, error or not."""
+    name = f"cxrneo-{uuid.uuid4().hex}"
+    try:
+        db.auto("project_similarity_graph", graph=name, nodeProperties=node_properties)
+        yield name
+    finally:
+        db.auto("drop_projection", graph=name)
+
+
+def assignments(db: Database) -> dict[str, int]:
+    """Image id -> community, for every image that has one."""
+    return {r["id"]: int(r["community"]) for r in db.read("match_assignments")}
+
+
+def stats_from_pairs(
+    sizes: dict[int, int], pairs: list[tuple[int, int, int]]
+) -> tuple[dict[int, CommunityStats], dict[tuple[int, int], int]]:
+    """Community n, l, d and between-community edge counts from (community a, community b, edges)
+    rows of directed SIMILAR edges; LINKED keys are (smaller id, larger id)."""
+    l_: Counter[int] = Counter()
+    d: Counter[int] = Counter()
+    linked: Counter[tuple[int, int]] = Counter()
+    for a, b, e in pairs:
+        d[a] += e
+        d[b] += e
+        if a == b:
+            l_[a] += e
+        else:
+            linked[(min(a, b), max(a, b))] += e
+    stats = {c: CommunityStats(id=c, n=n, l=l_[c], d=d[c]) for c, n in sizes.items()}
+    return stats, dict(linked)
+
+
+def modularity(stats: dict[int, CommunityStats], edges: int) -> float:
+    """Plain (coarse) modularity Q = sum_u l_u/L - (d_u/2L)^2 of materialised statistics."""
+    if edges == 0:
+        return 0.0
+    return float(sum(s.l / edges - (s.d / (2 * edges)) ** 2 for s in stats.values()))
+
+
+def _materialise(db: Database) -> tuple[dict[int, CommunityStats], dict[tuple[int, int], int]]:
+    sizes = {int(r["community"]): int(r["n"]) for r in db.read("count_community_sizes")}
+    pairs = [(int(r["a"]), int(r["b"]), int(r["edges"])) for r in db.read("count_community_pairs")]
+    stats, linked = stats_from_pairs(sizes, pairs)
+    db.auto("drop_communities")
+    rows = [s.model_dump() for s in stats.values()]
+    for s in range(0, len(rows), WRITE_BATCH):
+        db.write("create_communities", rows=rows[s : s + WRITE_BATCH])
+    links = [{"a": a, "b": b, "edges": e} for (a, b), e in sorted(linked.items())]
+    for s in range(0, len(links), WRITE_BATCH):
+        db.write("create_linked_edges", rows=links[s : s + WRITE_BATCH])
+    return stats, linked
+
+
+def detect(db: Database, concurrency: int = 1, seed_from_existing: bool = True) -> CommunityReport:
+    """Run GDS Louvain (write mode) and materialise Community nodes and LINKED edges.
+
+    With `seed_from_existing`, images that already carry a community seed Louvain with it,
+    so community ids stay stable across incremental updates. Concurrency 1 is deterministic.
+    """
+    t0 = time.perf_counter()
+    counts = db.read("count_graph")[0]
+    if counts["nodes"] == 0:
+        raise NotFoundError("the graph holds no images: run `cxrneo ingest` first")
+    ensure_schema(db)
+    before = assignments(db)
+    seeded = seed_from_existing and bool(before)
+    config: dict[str, object] = {"writeProperty": "community", "concurrency": concurrency}
+    if seeded:
+        config["seedProperty"] = "community"
+    with projection(db, ["community"] if seeded else []) as graph:
+        t1 = time.perf_counter()
+        run = db.auto("write_louvain", graph=graph, config=config)[0]
+        t_louvain = time.perf_counter() - t1
+    after = assignments(db)
+    stats, linked = _materialise(db)
+    generation = db.write("write_community_generation")
+    changed = sum(1 for i, c in before.items() if after.get(i) != c)
+    sizes = np.array(sorted((s.n for s in stats.values()), reverse=True))
+    return CommunityReport(
+        communities=len(stats),
+        modularity=float(run["modularity"]),
+        levels=int(run["ranLevels"]),
+        size_min=int(sizes.min()),
+        size_median=float(np.median(sizes)),
+        size_max=int(sizes.max()),
+        top_sizes=[int(x) for x in sizes[:10]],
+        linked_pairs=len(linked),
+        concurrency=concurrency,
+        seeded=seeded,
+        old_images=len(before),
+        changed_fraction=changed / len(before) if before else None,
+        generation=int(generation[0]["generation"]) if generation else 0,
+        louvain_seconds=t_louvain,
+        seconds=time.perf_counter() - t0,
+    )

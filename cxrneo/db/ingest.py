@@ -1,0 +1,256 @@
+"""Load images and SIMILAR edges into Neo4j: batched, idempotent, resumable, verified."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from pydantic import BaseModel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cxrneo.codes import Codes
+from cxrneo.db.connection import Database
+from cxrneo.db.schema import ensure_schema
+from cxrneo.errors import ConfigError, DatabaseError, InputError
+from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, similarity_edges, threshold_for_degree
+
+NODE_BATCH = 1_000
+EDGE_BATCH = 10_000
+THRESHOLD_TOLERANCE = 1e-9
+
+
+class GraphMeta(BaseModel):
+    """The stored GraphMeta node."""
+
+    threshold: float
+    nodes: int
+    edges: int
+    generation: int
+    communityGeneration: int  # noqa: N815 - the stored property name
+    codesSha256: str = ""  # noqa: N815
+
+
+class IngestReport(BaseModel):
+    """What an ingest wrote and what the graph holds afterwards."""
+
+    threshold: float
+    nodes: int
+    edges: int
+    nodes_written: int
+    edges_created: int
+    edges_merged: int
+    sources_skipped: int
+    generation: int
+    changed: bool
+    seconds: float
+    node_seconds: float
+    edge_seconds: float
+
+    @property
+    def rel_per_s(self) -> float:
+        written = self.edges_created + self.edges_merged
+        return written / self.edge_seconds if self.edge_seconds > 0 else 0.0
+
+
+def graph_meta(db: Database) -> GraphMeta | None:
+    """The GraphMeta node, or None for a graph never ingested."""
+    rows = db.read("fetch_graph_meta")
+    return GraphMeta(**{k: v for k, v in rows[0].items() if v is not None}) if rows else None
+
+
+def resolve_threshold(
+    stored: float | None, threshold: float | None, mean_degree: float | None, unit: np.ndarray
+) -> float:
+    """The T to use: the given one, one derived from a mean degree, or the stored one."""
+    if threshold is not None and mean_degree is not None:
+        raise ConfigError("give --threshold or --mean-degree, not both")
+    if threshold is None and mean_degree is not None:
+        if stored is not None:
+            raise ConfigError(
+                f"the graph already has threshold {stored}; omit --mean-degree to reuse it"
+            )
+        threshold = threshold_for_degree(unit, mean_degree)
+    if threshold is None:
+        if stored is None:
+            raise ConfigError("a new graph needs --threshold or --mean-degree")
+        return stored
+    if not -1.0 <= threshold <= 1.0:
+        raise ConfigError(f"threshold must be a cosine in [-1, 1], got {threshold}")
+    if stored is not None and abs(stored - threshold) > THRESHOLD_TOLERANCE:
+        raise ConfigError(
+            f"threshold {threshold} differs from the graph's stored threshold {stored}; "
+            "a graph holds one threshold (wipe it to rebuild)"
+        )
+    return float(threshold)
+
+
+def build(
+    db: Database,
+    codes: Codes,
+    threshold: float | None = None,
+    mean_degree: float | None = None,
+    batch: int = EDGE_BATCH,
+    progress: bool = True,
+) -> tuple[GraphStats, IngestReport]:
+    """Codes -> T -> exact edges of all codes -> ingest (what `cxrneo ingest` runs)."""
+    unit = normalise(codes.codes)
+    meta = graph_meta(db)
+    t = resolve_threshold(meta.threshold if meta else None, threshold, mean_degree, unit)
+    edges = similarity_edges(unit, t)
+    stats = degree_stats(len(codes), edges, t)
+    return stats, ingest(db, codes, edges, t, batch=batch, progress=progress)
+
+
+def _check(db: Database, codes: Codes, edges: Edges, threshold: float) -> tuple[set[str], GraphMeta | None]:
+    """Everything that can be refused is refused here, before the first write."""
+    n = len(codes)
+    if len(edges.dst) != len(edges) or len(edges.cosine) != len(edges):
+        raise InputError("edge arrays differ in length")
+    if len(edges) and (
+        edges.src.min() < 0 or edges.dst.max() >= n or (edges.src >= edges.dst).any()
+    ):
+        raise InputError("edges must be row pairs src < dst within the codes")
+    if len(edges) and float(edges.cosine.min()) < threshold - 1e-6:
+        raise InputError(f"edges below the threshold {threshold} were given")
+    meta = graph_meta(db)
+    if meta is not None:
+        resolve_threshold(meta.threshold, threshold, None, np.empty((0, 0)))
+        if meta.codesSha256 and codes.checkpoint_sha256 and meta.codesSha256 != codes.checkpoint_sha256:
+            raise InputError(
+                f"codes come from checkpoint {codes.checkpoint_sha256[:16]}, the graph from "
+                f"{meta.codesSha256[:16]}: codes of different models do not mix"
+            )
+    existing = {r["id"] for r in db.read("match_image_element_ids")}
+    unknown = existing - set(codes.ids)
+    if unknown:
+        raise InputError(
+            f"the graph holds {len(unknown)} images missing from this codes file "
+            f"(e.g. {sorted(unknown)[0]}); pass the combined codes file (stored + new images)"
+        )
+    return existing, meta
+
+
+@contextmanager
+def _bar(enabled: bool) -> Iterator[Progress]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not enabled, transient=False) as bar:
+        yield bar
+
+
+def _image_row(codes: Codes, i: int) -> dict[str, object]:
+    r = codes.images[i]
+    return {
+        "id": r.id, "path": r.path, "labels": list(r.labels), "patientId": r.patient_id,
+        "view": r.view, "sex": r.sex, "age": r.age, "split": r.split,
+        "code": codes.codes[i].tolist(),
+    }
+
+
+def _oriented(ids: list[str], edges: Edges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges as (smaller-id row, larger-id row, cosine), sorted by the smaller id; plus id ranks."""
+    rank = np.empty(len(ids), np.int64)
+    rank[np.argsort(np.array(ids, dtype=str), kind="stable")] = np.arange(len(ids))
+    swap = rank[edges.src] > rank[edges.dst]
+    a = np.where(swap, edges.dst, edges.src)
+    b = np.where(swap, edges.src, edges.dst)
+    order = np.lexsort((rank[b], rank[a]))
+    return a[order], b[order], edges.cosine[order], rank
+
+
+def _grouped_rows(
+    eids: list[str], a: np.ndarray, b: np.ndarray, cos: np.ndarray
+) -> list[dict[str, object]]:
+    """One row per source: its elementId, its targets' elementIds and the cosines."""
+    cuts = np.flatnonzero(np.diff(a)) + 1
+    starts = [0, *cuts.tolist()]
+    ends = [*cuts.tolist(), len(a)]
+    bl, cl = b.tolist(), cos.tolist()
+    return [
+        {"a": eids[int(a[s])], "bs": [eids[j] for j in bl[s:e]], "cs": cl[s:e]}
+        for s, e in zip(starts, ends, strict=True)
+    ]
+
+
+def _source_batches(a: np.ndarray, sel: np.ndarray, batch: int) -> Iterator[np.ndarray]:
+    """Positions `sel` (sorted, grouped by source) cut into batches of whole sources."""
+    start = 0
+    while start < len(sel):
+        end = min(len(sel), start + batch)
+        while end < len(sel) and a[sel[end]] == a[sel[end - 1]]:
+            end += 1  # never split one source's edges: a stored source is all or nothing
+        yield sel[start:end]
+        start = end
+
+
+def ingest(
+    db: Database,
+    codes: Codes,
+    edges: Edges,
+    threshold: float,
+    batch: int = EDGE_BATCH,
+    progress: bool = True,
+) -> IngestReport:
+    """Write missing images and SIMILAR edges (`edges` = ALL edges of `codes` at `threshold`).
+
+    Images already stored are skipped. A source image whose stored out-edges already number
+    its expected ones is skipped; one with none gets CREATE (fresh, fast); one partly stored
+    gets MERGE. Counts are verified at the end and GraphMeta is updated.
+    """
+    t0 = time.perf_counter()
+    existing, meta = _check(db, codes, edges, threshold)
+    ids = codes.ids
+    a, b, cos, _ = _oriented(ids, edges)
+    expected = np.bincount(a, minlength=len(ids))
+    stored = np.zeros(len(ids), np.int64)
+    if existing:
+        row_of = {x: i for i, x in enumerate(ids)}
+        for r in db.read("count_out_edges"):
+            stored[row_of[r["id"]]] = r["out"]
+    if (stored > expected).any():
+        bad = ids[int(np.flatnonzero(stored > expected)[0])]
+        raise DatabaseError(
+            f"image {bad} has more stored SIMILAR edges than these codes give at T={threshold}: "
+            "the stored codes differ from this file"
+        )
+    ensure_schema(db)
+    new_rows = [i for i, x in enumerate(ids) if x not in existing]
+    mode = np.where(stored[a] == 0, 1, np.where(stored[a] == expected[a], 0, 2))  # 0 skip 1 create 2 merge
+    done = {1: 0, 2: 0}
+    with _bar(progress) as bar:
+        task = bar.add_task("images", total=len(new_rows))
+        for s in range(0, len(new_rows), NODE_BATCH):
+            rows = [_image_row(codes, i) for i in new_rows[s : s + NODE_BATCH]]
+            db.write("merge_images", rows=rows)
+            bar.advance(task, len(rows))
+        t1 = time.perf_counter()
+        element = {r["id"]: r["element"] for r in db.read("match_image_element_ids")}
+        eids = [element[x] for x in ids]
+        task = bar.add_task("edges", total=int((mode > 0).sum()))
+        for m in (1, 2):
+            for pos in _source_batches(a, np.flatnonzero(mode == m), batch):
+                rows = _grouped_rows(eids, a[pos], b[pos], cos[pos])
+                if m == 1:
+                    db.write("create_similar_edges", rows=rows)
+                else:
+                    db.write("merge_similar_edges", rows=rows)
+                done[m] += len(pos)
+                bar.advance(task, len(pos))
+        t2 = time.perf_counter()
+    counts = db.read("count_graph")[0]
+    if counts["nodes"] != len(ids) or counts["edges"] != len(edges):
+        raise DatabaseError(
+            f"after ingest the graph holds {counts['nodes']} images and {counts['edges']} edges, "
+            f"expected {len(ids)} and {len(edges)}"
+        )
+    changed = meta is None or (meta.nodes, meta.edges) != (counts["nodes"], counts["edges"])
+    out = db.write(
+        "merge_graph_meta", threshold=float(threshold), nodes=len(ids), edges=len(edges),
+        bump=int(changed), codesSha256=codes.checkpoint_sha256,
+    )[0]
+    return IngestReport(
+        threshold=float(threshold), nodes=len(ids), edges=len(edges), nodes_written=len(new_rows),
+        edges_created=done[1], edges_merged=done[2],
+        sources_skipped=int(((stored == expected) & (expected > 0)).sum()),
+        generation=out["generation"], changed=changed,
+        seconds=time.perf_counter() - t0, node_seconds=t1 - t0, edge_seconds=t2 - t1,
+    )

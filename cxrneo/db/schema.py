@@ -1,0 +1,13 @@
+"""The graph schema: constraints and indexes (statements in cypher/create_*.cypher), idempotent."""
+
+from cxrneo.db.connection import Database
+
+
+def ensure_schema(db: Database, wait_seconds: int = 300) -> None:
+    """Create every constraint and index that is missing, then wait until they are online."""
+    db.auto("create_image_id_constraint")
+    db.auto("create_community_id_constraint")
+    db.auto("create_graph_meta_constraint")
+    db.auto("create_image_community_index")
+    db.auto("create_image_code_index")
+    db.auto("await_indexes", seconds=wait_seconds)

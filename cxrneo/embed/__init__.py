@@ -1,0 +1,1 @@
+"""Image codes: datasets, DenseNet-121, training and extraction (the only torch user)."""

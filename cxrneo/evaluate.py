@@ -1,0 +1,358 @@
+"""Retrieval evaluation (SPEC section 6): patient split, graph, communities, queries -> scores."""
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field, model_validator
+
+from cxrneo import labels as lsets
+from cxrneo import metrics as m
+from cxrneo.codes import Codes
+from cxrneo.errors import ConfigError
+from cxrneo.graph import Edges, degree_stats, normalise, similarity_edges, threshold_for_degree
+from cxrneo.records import Hit, ImageRecord
+
+Method = Literal["community", "hybrid", "knn"]
+Form = Literal["positive", "no-finding"]
+RANDOM = "random"
+# Searcher(q_unit, k, method, exclude) -> ranked hits; built once per database.
+Searcher = Callable[[np.ndarray, int, str, frozenset[str]], Sequence[Hit]]
+
+
+class CommunitiesFn(Protocol):
+    """Community per database row, for the graph of ``edges`` at ``threshold``."""
+
+    def __call__(self, db_codes: Codes, edges: Edges, threshold: float) -> np.ndarray: ...
+
+
+class SearcherFactory(Protocol):
+    def __call__(
+        self, ids: list[str], unit: np.ndarray, edges: Edges, community: np.ndarray, threshold: float,
+        strict: bool,
+    ) -> Searcher: ...
+
+
+class EvalOptions(BaseModel):
+    """What to evaluate; empty ``label_sets`` = every set the data supports."""
+
+    label_sets: list[str] = []
+    k: int = Field(10, ge=1)
+    k_max: int = Field(50, ge=1)
+    n_queries: int = Field(1000, ge=1)
+    db_size: int | None = Field(None, ge=2)
+    seed: int = 0
+    threshold: float | None = None
+    mean_degree: float = 50.0
+    methods: list[Method] = ["community", "hybrid", "knn"]
+    strict: bool = False
+    n_boot: int = Field(2000, ge=100)
+    n_examples: int = Field(4, ge=0)
+    community_backend: str = "neo4j-gds-louvain"
+
+    @model_validator(mode="after")
+    def _k_within_curves(self) -> "EvalOptions":
+        if self.k > self.k_max:
+            raise ValueError(f"k ({self.k}) must not exceed k_max ({self.k_max})")
+        return self
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: (v if np.isfinite(v) else None) for k, v in values.items()}
+
+
+class Score(BaseModel):
+    """Mean and 95% interval; None when no query was scored."""
+
+    mean: float | None
+    lo: float | None
+    hi: float | None
+
+
+class MethodScores(BaseModel):
+    method: str
+    precision: Score
+    acg: Score  # normalised by |P(q)|
+    acg_plain: Score
+    ndcg: Score
+    precision_curve: list[float]  # mean precision@k, k = 1..k_max
+    acg_curve: list[float]
+    ndcg_curve: list[float]
+
+
+class Comparison(BaseModel):
+    a: str
+    b: str
+    metric: str
+    diff: float | None
+    lo: float | None
+    hi: float | None
+    frac_a_better: float | None
+
+
+class SetResult(BaseModel):
+    label_set: str
+    form: Form
+    labels: list[str]
+    scored: int
+    left_out: int  # queries without a positive label (form "positive" only)
+    zero_ideal: int  # scored queries no database image shares a label with (nDCG = 0)
+    methods: list[MethodScores]
+    comparisons: list[Comparison]
+
+
+class GraphInfo(BaseModel):
+    threshold: float
+    nodes: int
+    edges: int
+    mean_degree: float
+    max_degree: int
+    isolated: int
+    communities: int
+    backend: str
+
+
+class MethodRun(BaseModel):
+    method: str
+    seconds: float
+    fallback: int  # queries answered by plain cosine ranking (no neighbour at T)
+    short: int  # queries with fewer than k_max results
+
+
+class Example(BaseModel):
+    query: ImageRecord
+    results: dict[str, list[ImageRecord]]
+
+
+class EvalResult(BaseModel):
+    options: EvalOptions
+    checkpoint_sha256: str
+    n_images: int
+    n_db: int
+    n_queries: int
+    graph: GraphInfo
+    runs: list[MethodRun]
+    results: list[SetResult]
+    examples: list[Example]
+
+
+def _group_keys(images: Sequence[ImageRecord]) -> list[str]:
+    return [r.patient_id or f"image:{r.id}" for r in images]  # unknown patient: its own
+
+
+def patient_split(
+    images: Sequence[ImageRecord], n_queries: int, seed: int = 0, db_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(database rows, query rows), seeded; no patient on both sides.
+
+    Patients are shuffled and taken for queries until ``n_queries`` images are reached
+    (the rest of the last patient's images are left out); all other patients form the
+    database, subsampled to ``db_size`` images when given.
+    """
+    keys = _group_keys(images)
+    by_patient: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        by_patient.setdefault(key, []).append(i)
+    patients = list(by_patient)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(patients))
+    queries: list[int] = []
+    taken = 0
+    for p in order:
+        if len(queries) >= n_queries:
+            break
+        queries += by_patient[patients[p]]
+        taken += 1
+    if len(queries) < n_queries:
+        raise ConfigError(f"asked for {n_queries} queries but the codes hold {len(images)} images")
+    db = np.array(sorted(i for p in order[taken:] for i in by_patient[patients[p]]), dtype=np.int64)
+    if db.size < 2:
+        raise ConfigError(f"{n_queries} queries leave {db.size} database images; ask for fewer queries")
+    if db_size is not None and db_size < db.size:
+        db = np.sort(rng.choice(db, db_size, replace=False))
+    return db, np.array(queries[:n_queries], dtype=np.int64)
+
+
+def random_results(
+    n_db: int, query_groups: np.ndarray, db_groups: np.ndarray, k: int, seed: int = 0
+) -> np.ndarray:
+    """Random retrieval: k distinct database rows per query, never of its own patient; -1 pads."""
+    rng = np.random.default_rng(seed)
+    out = np.full((len(query_groups), k), -1, dtype=np.int64)
+    for i, g in enumerate(query_groups):
+        allowed = np.flatnonzero(db_groups != g)
+        take = rng.choice(allowed, min(k, allowed.size), replace=False)
+        out[i, : take.size] = take
+    return out
+
+
+def retriever_searcher(
+    ids: list[str], unit: np.ndarray, edges: Edges, community: np.ndarray, threshold: float,
+    strict: bool = False,
+) -> Searcher:
+    """The real engine: cxrneo.retrieval's MemoryGraph + Retriever (the one integration seam)."""
+    from cxrneo.retrieval.engine import Retriever
+    from cxrneo.retrieval.memory import MemoryGraph
+
+    view = MemoryGraph.build(ids, edges, [int(c) for c in community])
+    engine = Retriever(view, unit, ids, threshold)
+
+    def search(q: np.ndarray, k: int, method: str, exclude: frozenset[str]) -> Sequence[Hit]:
+        return engine.query(q, k, method, strict=strict, exclude=exclude)  # type: ignore[arg-type]
+
+    return search
+
+
+def louvain_in_memory(db_codes: Codes, edges: Edges, threshold: float, seed: int = 0) -> np.ndarray:
+    """Louvain by networkx, in memory: tests and the explicit ``--no-neo4j`` path only."""
+    import networkx as nx  # only here: a torch dependency, not needed elsewhere
+
+    g = nx.Graph()
+    g.add_nodes_from(range(len(db_codes)))
+    g.add_edges_from(zip(edges.src.tolist(), edges.dst.tolist(), strict=True))
+    community = np.empty(len(db_codes), dtype=np.int64)
+    for c, members in enumerate(nx.community.louvain_communities(g, seed=seed)):
+        community[list(members)] = c
+    return community
+
+
+def _run_queries(
+    search: Searcher, q_unit: np.ndarray, excludes: list[frozenset[str]], row_of: dict[str, int],
+    opts: EvalOptions, progress: Callable[[int], None] | None,
+) -> tuple[dict[str, np.ndarray], list[MethodRun]]:
+    results: dict[str, np.ndarray] = {}
+    runs: list[MethodRun] = []
+    for method in opts.methods:
+        out = np.full((q_unit.shape[0], opts.k_max), -1, dtype=np.int64)
+        fallback = short = 0
+        start = time.perf_counter()
+        for i in range(q_unit.shape[0]):
+            hits = list(search(q_unit[i], opts.k_max, method, excludes[i]))[: opts.k_max]
+            out[i, : len(hits)] = [row_of[h.image_id] for h in hits]
+            fallback += any(h.fallback for h in hits)
+            short += len(hits) < opts.k_max
+            if progress:
+                progress(1)
+        runs.append(MethodRun(method=method, seconds=time.perf_counter() - start, fallback=fallback, short=short))
+        results[method] = out
+    return results, runs
+
+
+def _score_set(
+    name: str, form: Form, q_rec: Sequence[ImageRecord], db_rec: Sequence[ImageRecord],
+    qg: np.ndarray, dg: np.ndarray, results: dict[str, np.ndarray], opts: EvalOptions,
+) -> SetResult:
+    ls = lsets.get(name)
+    nf = form == "no-finding"
+    lq = lsets.matrix([r.labels for r in q_rec], ls, nf)
+    ld = lsets.matrix([r.labels for r in db_rec], ls, nf)
+    n_pos = lq.sum(axis=1)
+    keep = n_pos > 0
+    lq, n_pos = lq[keep], n_pos[keep]
+    ideal = m.ideal_relevance(lq, ld, opts.k_max, qg[keep], dg)
+    k = opts.k
+    per_query: dict[str, dict[str, np.ndarray]] = {}
+    methods: list[MethodScores] = []
+    for method, res in results.items():
+        rel = m.relevance(lq, ld, res[keep])
+        pq = {
+            "precision": m.precision_at_k(rel, k),
+            "acg": m.acg_at_k(rel, n_pos, k),
+            "acg_plain": m.acg_at_k(rel, None, k),
+            "ndcg": m.ndcg_at_k(rel, ideal, k),
+        }
+        per_query[method] = pq
+        ci = {key: Score(**_finite(m.bootstrap_ci(v, opts.n_boot, seed=opts.seed)._asdict())) for key, v in pq.items()}
+        methods.append(MethodScores(
+            method=method, **ci,
+            precision_curve=m.precision_curve(rel).mean(axis=0).tolist() if rel.size else [],
+            acg_curve=m.acg_curve(rel, n_pos).mean(axis=0).tolist() if rel.size else [],
+            ndcg_curve=m.ndcg_curve(rel, ideal).mean(axis=0).tolist() if rel.size else [],
+        ))
+    comparisons = [
+        Comparison(a=a, b="knn", metric=metric, **_finite(m.paired_bootstrap(
+            per_query[a][metric], per_query["knn"][metric], opts.n_boot, seed=opts.seed)._asdict()))
+        for a in ("community", "hybrid") if a in per_query and "knn" in per_query
+        for metric in ("precision", "acg", "ndcg")
+    ]
+    return SetResult(
+        label_set=name, form=form, labels=list(lsets.column_names(ls, nf)), scored=int(keep.sum()),
+        left_out=int((~keep).sum()), zero_ideal=int((ideal.sum(axis=1) == 0).sum()),
+        methods=methods, comparisons=comparisons,
+    )
+
+
+def choose_label_sets(codes: Codes, requested: Sequence[str]) -> list[str]:
+    """The requested label sets (checked against what the codes' labels allow), or all allowed."""
+    allowed = lsets.scorable(codes.label_set, (r.labels for r in codes.images))
+    for name in requested:
+        lsets.get(name)
+        if codes.label_set and name.lower() not in allowed:
+            raise ConfigError(f"codes labelled with {codes.label_set!r} cannot be scored as {name!r} "
+                              f"(possible: {', '.join(allowed)})")
+    chosen = [n.lower() for n in requested] or allowed
+    if not chosen:
+        raise ConfigError("cannot tell which label set the codes' findings belong to; pass --label-set")
+    return chosen
+
+
+def evaluate(
+    codes: Codes, opts: EvalOptions, communities_fn: CommunitiesFn,
+    searcher_factory: SearcherFactory = retriever_searcher,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """Split, build the database graph, detect communities, answer and score every query."""
+    label_sets = choose_label_sets(codes, opts.label_sets)
+    db_rows, q_rows = patient_split(codes.images, opts.n_queries, opts.seed, opts.db_size)
+    unit = normalise(codes.codes)
+    db_codes, db_unit, q_unit = codes.subset(db_rows), unit[db_rows], unit[q_rows]
+    db_rec, q_rec = db_codes.images, tuple(codes.images[i] for i in q_rows)
+    threshold = opts.threshold if opts.threshold is not None else threshold_for_degree(
+        db_unit, opts.mean_degree, seed=opts.seed)
+    edges = similarity_edges(db_unit, threshold)
+    community = np.asarray(communities_fn(db_codes, edges, threshold))
+    if community.shape != (len(db_rows),):
+        raise ConfigError(f"community detection returned {community.shape} labels for {len(db_rows)} images")
+    keys = {k: i for i, k in enumerate(dict.fromkeys(_group_keys(codes.images)))}
+    groups = np.array([keys[k] for k in _group_keys(codes.images)], dtype=np.int64)
+    qg, dg = groups[q_rows], groups[db_rows]
+    db_ids = db_codes.ids
+    by_group: dict[int, list[str]] = {}
+    for i, g in enumerate(dg):
+        by_group.setdefault(int(g), []).append(db_ids[i])
+    excludes = [frozenset(by_group.get(int(g), ())) for g in qg]
+    search = searcher_factory(db_ids, db_unit, edges, community, threshold, opts.strict)
+    row_of = {id_: i for i, id_ in enumerate(db_ids)}
+    results, runs = _run_queries(search, q_unit, excludes, row_of, opts, progress)
+    start = time.perf_counter()
+    results[RANDOM] = random_results(len(db_rows), qg, dg, opts.k_max, opts.seed)
+    runs.append(MethodRun(method=RANDOM, seconds=time.perf_counter() - start, fallback=0, short=0))
+    scored = [
+        _score_set(name, form, q_rec, db_rec, qg, dg, results, opts)
+        for name in label_sets for form in ("positive", "no-finding")
+    ]
+    stats = degree_stats(len(db_rows), edges, threshold)
+    graph = GraphInfo(
+        threshold=float(threshold), nodes=stats.nodes, edges=stats.edges, mean_degree=stats.mean_degree,
+        max_degree=stats.max_degree, isolated=stats.isolated, communities=int(np.unique(community).size),
+        backend=opts.community_backend,
+    )
+    return EvalResult(
+        options=opts.model_copy(update={"label_sets": label_sets}), checkpoint_sha256=codes.checkpoint_sha256,
+        n_images=len(codes), n_db=len(db_rows), n_queries=len(q_rows), graph=graph, runs=runs,
+        results=scored, examples=_examples(q_rec, db_rec, results, opts),
+    )
+
+
+def _examples(
+    q_rec: Sequence[ImageRecord], db_rec: Sequence[ImageRecord], results: dict[str, np.ndarray], opts: EvalOptions
+) -> list[Example]:
+    """The first few queries with at least one finding (all queries when none has), top 5 each."""
+    picks = [i for i, r in enumerate(q_rec) if r.labels] or list(range(len(q_rec)))
+    return [
+        Example(query=q_rec[i], results={
+            method: [db_rec[j] for j in res[i, :5] if j >= 0] for method, res in results.items()
+        })
+        for i in picks[: opts.n_examples]
+    ]

@@ -1,0 +1,159 @@
+"""Codes -> thresholded cosine-similarity edges (exact, FAISS inner products; pure, no database)."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from cxrneo.errors import ConfigError, InputError
+
+DEFAULT_BLOCK = 8192
+
+
+@dataclass(frozen=True)
+class Edges:
+    """Undirected edges as row-index pairs (src < dst) with their cosine similarity."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    cosine: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.src.shape[0])
+
+    @staticmethod
+    def empty() -> "Edges":
+        return Edges(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+
+
+@dataclass(frozen=True)
+class GraphStats:
+    """What the build reports: threshold, size, degrees and isolated images."""
+
+    threshold: float | None
+    nodes: int
+    edges: int
+    mean_degree: float
+    max_degree: int
+    isolated: int
+
+
+def normalise(codes: np.ndarray) -> np.ndarray:
+    """float32 copy with unit-length rows; zero or non-finite rows are refused."""
+    x = np.asarray(codes, dtype=np.float32)
+    if x.ndim != 2:
+        raise InputError(f"codes must be a 2-d array, got shape {x.shape}")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if not np.isfinite(norms).all() or (norms == 0).any():
+        raise InputError("codes hold zero or non-finite rows; cannot normalise")
+    return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+def _blocks(n: int, block: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, block):
+        yield start, min(n, start + block)
+
+
+def _range_pairs(
+    queries: np.ndarray, base: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (query row, base row, cosine) with cosine >= threshold, via FAISS range search."""
+    index = faiss.IndexFlatIP(base.shape[1])
+    index.add(base)
+    # FAISS keeps inner products strictly above the radius: step just below T, then filter >= T.
+    radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
+    lims, sims, cols = index.range_search(queries, radius)
+    counts: np.ndarray = np.asarray(lims, dtype=np.int64)
+    rows = np.repeat(np.arange(queries.shape[0], dtype=np.int64), counts[1:] - counts[:-1])
+    keep = sims >= np.float32(threshold)
+    return rows[keep], cols[keep].astype(np.int64), sims[keep].astype(np.float32)
+
+
+def similarity_edges(unit_codes: np.ndarray, threshold: float, batch: int = DEFAULT_BLOCK) -> Edges:
+    """Every pair i < j with cos >= threshold; upper-triangle blocks only, never N x N in memory."""
+    x = np.ascontiguousarray(unit_codes, dtype=np.float32)
+    n = x.shape[0]
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for qs, qe in _blocks(n, batch):
+        for bs, be in _blocks(n, batch):
+            if be <= qs:
+                continue  # lower triangle: every pair is found once, from its smaller row
+            r, c, s = _range_pairs(x[qs:qe], x[bs:be], threshold)
+            r, c = r + qs, c + bs
+            keep = r < c
+            parts.append((r[keep], c[keep], s[keep]))
+    return _concat(parts)
+
+
+def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> Edges:
+    """Reference (and benchmark baseline): the same edges by blocked numpy matrix products."""
+    x = np.ascontiguousarray(unit_codes, dtype=np.float32)
+    n = x.shape[0]
+    parts = []
+    for qs, qe in _blocks(n, batch):
+        sims = x[qs:qe] @ x[qs:].T
+        r, c = np.nonzero(sims >= np.float32(threshold))
+        keep = r + qs < c + qs
+        r, c = r[keep], c[keep]
+        parts.append((r.astype(np.int64) + qs, c.astype(np.int64) + qs, sims[r, c].astype(np.float32)))
+    return _concat(parts)
+
+
+def _concat(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Edges:
+    if not parts:
+        return Edges.empty()
+    src = np.concatenate([p[0] for p in parts])
+    dst = np.concatenate([p[1] for p in parts])
+    cos = np.concatenate([p[2] for p in parts])
+    order = np.lexsort((dst, src))
+    return Edges(src[order], dst[order], cos[order])
+
+
+def threshold_for_degree(
+    unit_codes: np.ndarray, mean_degree: float, sample: int = 1000, seed: int = 0
+) -> float:
+    """T such that the graph has about `mean_degree` mean degree: the (1 - k/(N-1)) quantile of
+    pairwise cosines, from `sample` random rows against all others (exact when N <= sample)."""
+    x = np.ascontiguousarray(unit_codes, dtype=np.float32)
+    n = x.shape[0]
+    if n < 2:
+        raise ConfigError("need at least two codes to choose a threshold")
+    if not 0 < mean_degree < n - 1:
+        raise ConfigError(f"mean degree must be in (0, {n - 1}), got {mean_degree}")
+    rows = np.arange(n) if n <= sample else np.random.default_rng(seed).choice(n, sample, replace=False)
+    # Among the m*(N-1) sampled ordered pairs, about k*m lie at or above T.
+    keep = max(1, int(round(mean_degree * len(rows))))
+    top = np.empty(0, np.float32)
+    for s, e in _blocks(len(rows), 256):
+        idx = rows[s:e]
+        sims = x[idx] @ x.T
+        sims[np.arange(e - s), idx] = -np.inf  # a code is not its own neighbour
+        flat = np.concatenate([top, sims.ravel()])
+        k = min(keep, flat.size)
+        top = np.partition(flat, flat.size - k)[flat.size - k :]
+    return float(top.min())
+
+
+def degree_stats(n: int, edges: Edges, threshold: float | None = None) -> GraphStats:
+    """Node count, edge count, mean and max degree and isolated nodes of an edge list."""
+    deg = np.bincount(edges.src, minlength=n) + np.bincount(edges.dst, minlength=n)
+    return GraphStats(
+        threshold=threshold,
+        nodes=n,
+        edges=len(edges),
+        mean_degree=float(2 * len(edges) / n) if n else 0.0,
+        max_degree=int(deg.max()) if n else 0,
+        isolated=int((deg == 0).sum()),
+    )
+
+
+def query_neighbours(
+    unit_codes: np.ndarray, q_unit: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with cos(q, row) >= threshold, by decreasing cosine (ties by row)."""
+    sims = np.asarray(unit_codes, dtype=np.float32) @ np.asarray(q_unit, dtype=np.float32).ravel()
+    rows = np.flatnonzero(sims >= np.float32(threshold)).astype(np.int64)
+    cos = sims[rows].astype(np.float32)
+    order = np.lexsort((rows, -cos))
+    return rows[order], cos[order]

@@ -1,0 +1,126 @@
+"""Retriever: answers a query code with Algorithm 2 (community), hybrid, or exact cosine kNN."""
+
+from collections.abc import Sequence
+from typing import Literal, get_args
+
+import numpy as np
+
+from cxrneo.errors import ConfigError, InputError, NotFoundError
+from cxrneo.records import Hit
+from cxrneo.retrieval.indexed import IndexedGraph
+from cxrneo.retrieval.ranking import top_by_cosine
+from cxrneo.retrieval.region import Growth, grow
+from cxrneo.retrieval.view import GraphView
+
+Method = Literal["community", "hybrid", "knn"]
+METHODS: tuple[str, ...] = get_args(Method)
+
+
+class Retriever:
+    """Retrieval over one graph snapshot: the view, the unit codes and ids in row order, and T.
+
+    Excluded ids (the query itself, its patient's images) stay in every graph statistic and
+    in N(q) but never join R and are never returned.
+    """
+
+    def __init__(self, view: GraphView, unit_codes: np.ndarray, ids: Sequence[str], threshold: float) -> None:
+        codes = np.ascontiguousarray(unit_codes, dtype=np.float32)
+        if codes.ndim != 2 or codes.shape[0] != len(ids):
+            raise InputError(f"codes of shape {codes.shape} do not match {len(ids)} image ids")
+        self.codes = codes
+        self.threshold = float(threshold)
+        self.graph = IndexedGraph(view, ids)
+        self.ids = self.graph.ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row_of(self, image_id: str) -> int:
+        """The row of a database image (NotFoundError when unknown)."""
+        try:
+            return self.graph.row[image_id]
+        except KeyError:
+            raise NotFoundError(f"no image {image_id!r} in the database") from None
+
+    def code_of(self, image_id: str) -> np.ndarray:
+        """The stored unit code of a database image."""
+        code: np.ndarray = self.codes[self.row_of(image_id)]
+        return code
+
+    def query(
+        self,
+        q_unit: np.ndarray,
+        k: int,
+        method: Method = "community",
+        strict: bool = False,
+        exclude: frozenset[str] = frozenset(),
+    ) -> list[Hit]:
+        """The top-k database images for a query code, best first."""
+        sims, growth = self._run(q_unit, k, method, strict, exclude)
+        com = self.graph.community
+        return [
+            Hit(
+                rank=i + 1,
+                image_id=self.ids[row],
+                cosine=float(sims[row]),
+                community=int(com[row]),
+                gain=None if method == "knn" else gain,
+                fallback=fb,
+            )
+            for i, (row, gain, fb) in enumerate(zip(growth.rows, growth.gains, growth.fallback, strict=True))
+        ]
+
+    def grow(
+        self,
+        q_unit: np.ndarray,
+        k: int,
+        method: Method = "community",
+        strict: bool = False,
+        exclude: frozenset[str] = frozenset(),
+    ) -> Growth:
+        """Like `query`, but the raw Growth (rows, gains and every step) for inspection."""
+        return self._run(q_unit, k, method, strict, exclude)[1]
+
+    def _run(
+        self, q_unit: np.ndarray, k: int, method: str, strict: bool, exclude: frozenset[str]
+    ) -> tuple[np.ndarray, Growth]:
+        if method not in METHODS:
+            raise ConfigError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+        if k <= 0:
+            raise ConfigError(f"k must be at least 1, got {k}")
+        blocked = np.array(sorted(self.graph.row[i] for i in exclude if i in self.graph.row), np.int64)
+        if k > len(self.ids) - blocked.size:
+            raise ConfigError(
+                f"k={k} but the database holds only {len(self.ids) - blocked.size} images "
+                f"that may be returned ({blocked.size} excluded)"
+            )
+        sims = self.codes @ self._unit(q_unit)
+        if method == "knn":
+            return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=False)
+        nq = np.flatnonzero(sims >= np.float32(self.threshold))
+        if nq.size == 0:  # d_q = 0: no community to join, plain cosine ranking
+            return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=True)
+        excluded = np.zeros(len(self.ids), bool)
+        excluded[blocked] = True
+        growth = grow(self.graph, sims, nq, excluded, k, strict=strict, mode=method)  # type: ignore[arg-type]
+        if not strict and len(growth.rows) < k:  # no unused community touches R any more
+            taken = np.concatenate([blocked, np.array(growth.rows, np.int64)])
+            for row in top_by_cosine(sims, k - len(growth.rows), self.ids, taken).tolist():
+                growth.add(row, None, fallback=True)
+        return sims, growth
+
+    def _unit(self, q: np.ndarray) -> np.ndarray:
+        v = np.asarray(q, dtype=np.float32).ravel()
+        if v.size != self.codes.shape[1]:
+            raise InputError(f"query code has {v.size} values, the database codes {self.codes.shape[1]}")
+        norm = float(np.linalg.norm(v))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise InputError("query code is zero or not finite")
+        return (v / np.float32(norm)).astype(np.float32)
+
+
+def _ranked(rows: np.ndarray, fallback: bool) -> Growth:
+    out = Growth()
+    for row in rows.tolist():
+        out.add(row, None, fallback=fallback)
+    return out

@@ -1,0 +1,99 @@
+"""A row-indexed snapshot of a GraphView with cached per-community adjacency blocks."""
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cxrneo.errors import InputError
+from cxrneo.records import CommunityStats
+from cxrneo.retrieval.view import GraphView
+
+
+@dataclass(frozen=True)
+class Block:
+    """One community's members (rows) with their adjacency, split into inside and outside."""
+
+    community: int
+    rows: np.ndarray  # int64, member rows, ascending
+    inner_ptr: np.ndarray  # CSR over members: local indices of neighbours inside the community
+    inner_idx: np.ndarray
+    outer_owner: np.ndarray  # local index of the member owning each outside neighbour entry
+    outer_rows: np.ndarray  # rows of neighbours in other communities
+    degree: np.ndarray  # full degree of each member in the database graph
+    internal_edges: int
+
+
+class IndexedGraph:
+    """Rows, communities and statistics of a GraphView; blocks are built on first use."""
+
+    def __init__(self, view: GraphView, ids: Sequence[str], cache_nodes: int = 5_000_000) -> None:
+        self.view = view
+        self.ids = list(ids)
+        self.row = {i: r for r, i in enumerate(self.ids)}
+        self.total_edges = int(view.total_edges)
+        self.stats: Mapping[int, CommunityStats] = view.community_stats()
+        self.community = np.fromiter((view.community_of(i) for i in self.ids), np.int64, len(self.ids))
+        unknown = set(np.unique(self.community).tolist()) - set(self.stats)
+        if unknown:
+            raise InputError(f"images belong to communities without statistics: {sorted(unknown)[:5]}")
+        self._blocks: OrderedDict[int, Block] = OrderedDict()
+        self._cached = 0
+        self._cap = cache_nodes
+
+    def between(self, c: int) -> Mapping[int, int]:
+        return self.view.between(c)
+
+    def block(self, c: int) -> Block:
+        """The adjacency block of community c (LRU-cached up to `cache_nodes` members)."""
+        hit = self._blocks.get(c)
+        if hit is not None:
+            self._blocks.move_to_end(c)
+            return hit
+        blk = self._build(c)
+        self._blocks[c] = blk
+        self._cached += blk.rows.size
+        while self._cached > self._cap and len(self._blocks) > 1:
+            _, old = self._blocks.popitem(last=False)
+            self._cached -= old.rows.size
+        return blk
+
+    def _build(self, c: int) -> Block:
+        members = self.view.members(c)
+        rows = np.array(sorted(self._rows(members)), dtype=np.int64)
+        if rows.size and (self.community[rows] != c).any():
+            raise InputError(f"community {c} lists members assigned to other communities")
+        local = {int(r): k for k, r in enumerate(rows)}
+        inner_ptr = [0]
+        inner_idx: list[int] = []
+        owner: list[int] = []
+        outer: list[int] = []
+        degree = np.zeros(rows.size, np.int64)
+        for k, r in enumerate(rows):
+            nbrs = self._rows(self.view.neighbours(self.ids[r]))
+            degree[k] = len(nbrs)
+            for m in nbrs:
+                j = local.get(m)
+                if j is None:
+                    owner.append(k)
+                    outer.append(m)
+                else:
+                    inner_idx.append(j)
+            inner_ptr.append(len(inner_idx))
+        return Block(
+            community=c,
+            rows=rows,
+            inner_ptr=np.array(inner_ptr, np.int64),
+            inner_idx=np.array(inner_idx, np.int64),
+            outer_owner=np.array(owner, np.int64),
+            outer_rows=np.array(outer, np.int64),
+            degree=degree,
+            internal_edges=len(inner_idx) // 2,
+        )
+
+    def _rows(self, ids: Sequence[str]) -> list[int]:
+        try:
+            return [self.row[i] for i in ids]
+        except KeyError as e:
+            raise InputError(f"the graph refers to image {e.args[0]!r}, which has no code") from None

@@ -1,0 +1,125 @@
+"""MemoryGraph: an in-memory GraphView built from row-index edges and a partition."""
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from cxrneo.errors import InputError, NotFoundError
+from cxrneo.records import CommunityStats
+
+
+class EdgeArrays(Protocol):
+    """Anything with undirected edges as row-index arrays (cxrneo.graph.Edges fits)."""
+
+    src: np.ndarray
+    dst: np.ndarray
+
+
+class MemoryGraph:
+    """Adjacency in CSR form plus community statistics, all derived from the edges."""
+
+    def __init__(
+        self,
+        ids: Sequence[str],
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        community: np.ndarray,
+        stats: dict[int, CommunityStats],
+        links: dict[int, dict[int, int]],
+        total_edges: int,
+    ) -> None:
+        self._ids = np.asarray(list(ids), dtype=object)
+        self._row = {i: r for r, i in enumerate(self._ids)}
+        self._indptr = indptr
+        self._indices = indices
+        self._community = community
+        self._stats = stats
+        self._links = links
+        self._total = total_edges
+        order = np.argsort(community, kind="stable")
+        cs, starts = np.unique(community[order], return_index=True)
+        ends = [*starts[1:].tolist(), len(order)]
+        self._members: dict[int, list[str]] = {
+            int(c): self._ids[order[s:e]].tolist() for c, s, e in zip(cs, starts, ends, strict=True)
+        }
+
+    @classmethod
+    def build(cls, ids: Sequence[str], edges: EdgeArrays, community: Sequence[int]) -> "MemoryGraph":
+        """Graph over `ids` (row order) with undirected edges src-dst and one community per row."""
+        n = len(ids)
+        com = np.asarray(community, dtype=np.int64)
+        src = np.asarray(edges.src, dtype=np.int64)
+        dst = np.asarray(edges.dst, dtype=np.int64)
+        if com.shape != (n,):
+            raise InputError(f"{com.shape[0] if com.ndim else 0} community labels for {n} images")
+        if len(set(ids)) != n:
+            raise InputError("duplicate image ids")
+        if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+            raise InputError("an edge refers to a row outside the image list")
+        if (src == dst).any():
+            raise InputError("self-loops are not edges of the image graph")
+        a, b = np.minimum(src, dst), np.maximum(src, dst)
+        if np.unique(a * n + b).size != a.size:
+            raise InputError("duplicate edges")
+        heads = np.concatenate([a, b])
+        tails = np.concatenate([b, a])
+        order = np.lexsort((tails, heads))
+        indices = tails[order]
+        degree = np.bincount(heads, minlength=n)
+        indptr = np.concatenate([[0], np.cumsum(degree)]).astype(np.int64)
+        stats, links = _statistics(com, a, b, degree)
+        return cls(ids, indptr, indices, com, stats, links, int(a.size))
+
+    @property
+    def total_edges(self) -> int:
+        return self._total
+
+    def community_stats(self) -> Mapping[int, CommunityStats]:
+        return self._stats
+
+    def between(self, c: int) -> Mapping[int, int]:
+        return self._links.get(c, {})
+
+    def _r(self, image_id: str) -> int:
+        try:
+            return self._row[image_id]
+        except KeyError:
+            raise NotFoundError(f"no image {image_id!r} in the graph") from None
+
+    def community_of(self, image_id: str) -> int:
+        return int(self._community[self._r(image_id)])
+
+    def members(self, c: int) -> Sequence[str]:
+        return self._members.get(c, [])
+
+    def neighbours(self, image_id: str) -> Sequence[str]:
+        r = self._r(image_id)
+        found: list[str] = self._ids[self._indices[self._indptr[r] : self._indptr[r + 1]]].tolist()
+        return found
+
+
+def _statistics(
+    com: np.ndarray, a: np.ndarray, b: np.ndarray, degree: np.ndarray
+) -> tuple[dict[int, CommunityStats], dict[int, dict[int, int]]]:
+    """n, l, d per community and the edge count between each pair of communities."""
+    cs = np.unique(com)
+    idx = np.searchsorted(cs, com)
+    n_c = np.bincount(idx, minlength=cs.size)
+    d_c = np.bincount(idx, weights=degree, minlength=cs.size).astype(np.int64)
+    inside = com[a] == com[b]
+    l_c = np.bincount(idx[a[inside]], minlength=cs.size)
+    stats = {
+        int(c): CommunityStats(id=int(c), n=int(n), l=int(l), d=int(d))
+        for c, n, l, d in zip(cs, n_c, l_c, d_c, strict=True)  # noqa: E741
+    }
+    links: dict[int, dict[int, int]] = defaultdict(dict)
+    ca, cb = com[a[~inside]], com[b[~inside]]
+    if ca.size:
+        pairs = np.stack([np.minimum(ca, cb), np.maximum(ca, cb)], axis=1)
+        uniq, counts = np.unique(pairs, axis=0, return_counts=True)
+        for (x, y), cnt in zip(uniq.tolist(), counts.tolist(), strict=True):
+            links[x][y] = cnt
+            links[y][x] = cnt
+    return stats, dict(links)

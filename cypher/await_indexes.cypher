@@ -1,0 +1,2 @@
+// Wait until every index is online. Params: $seconds (INTEGER). Returns: nothing.
+CALL db.awaitIndexes($seconds)

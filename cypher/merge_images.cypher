@@ -1,0 +1,8 @@
+// Create or update Image nodes by id.
+// Params: $rows = [{id, path, labels, patientId, view, sex, age, split, code}].
+// Returns: written (INTEGER).
+UNWIND $rows AS row
+MERGE (i:Image {id: row.id})
+SET i.path = row.path, i.labels = row.labels, i.patientId = row.patientId, i.view = row.view,
+    i.sex = row.sex, i.age = row.age, i.split = row.split, i.code = row.code
+RETURN count(*) AS written

@@ -1,0 +1,146 @@
+"""Benchmark per-query retrieval latency (no CNN forward pass): community vs hybrid vs exact kNN.
+
+Synthetic label-faithful codes (cxrneo.synthetic over the NIH table), exact edges at the T of a
+target mean degree, Louvain communities (networkx, in memory), then the same random stored
+queries (self excluded) through all three methods, interleaved, in one run. A first untimed pass
+fills the community block cache ("cold" times are printed too), the second pass is timed.
+With --neo4j (needs an EMPTY database; it is emptied again afterwards) a smaller graph is also
+ingested and queried through Neo4jGraph with a warm cache.
+
+  nice python scripts/bench_query.py --n 50000 --queries 200 [--neo4j --neo4j-n 3000]
+"""
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
+from cxrneo.retrieval import METHODS, MemoryGraph, Retriever
+from cxrneo.synthetic import from_table
+
+LABELS = "/work/shared/data/labels/Data_Entry_2017_v2020.csv.gz"
+
+
+def timed(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    print(f"{label:<40} {time.perf_counter() - t:8.2f} s", flush=True)
+    return out
+
+
+def louvain(n: int, edges, seed: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from(zip(edges.src.tolist(), edges.dst.tolist(), strict=True))
+    com = np.empty(n, np.int64)
+    for c, members in enumerate(nx.community.louvain_communities(g, seed=seed)):
+        com[list(members)] = c
+    return com
+
+
+def measure(run, queries: list[int], ids: list[str]) -> dict[str, tuple[list[float], list[float]]]:  # type: ignore[no-untyped-def]
+    """Cold (first pass) and warm (second pass) seconds per query for every method, interleaved."""
+    times: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in METHODS}
+    for p in (0, 1):
+        for i, row in enumerate(queries):
+            for m in METHODS[i % 3 :] + METHODS[: i % 3]:  # rotate the order between queries
+                t = time.perf_counter()
+                run(row, m, frozenset({ids[row]}))
+                times[m][p].append(time.perf_counter() - t)
+    return times
+
+
+def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> None:
+    cols = ("warm p50 ms", "warm p95 ms", "cold p50 ms", "cold p95 ms")
+    print(f"\n{title}\n{'method':<10} " + " ".join(f"{c:>12}" for c in cols))
+    for m, (cold, warm) in times.items():
+        c, w = np.array(cold) * 1e3, np.array(warm) * 1e3
+        cells = (np.median(w), np.percentile(w, 95), np.median(c), np.percentile(c, 95))
+        print(f"{m:<10} " + " ".join(f"{v:12.2f}" for v in cells))
+    knn = np.median(times["knn"][1])
+    print(f"community warm p50 / knn warm p50 = {np.median(times['community'][1]) / knn:.2f}")
+
+
+def graph(n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def]
+    codes = timed(f"synthetic codes (N={n})", from_table, LABELS, n, 1.0, seed)
+    unit = normalise(codes.codes)
+    t = timed("threshold for mean degree", threshold_for_degree, unit, mean_degree, 1000, seed)
+    edges = timed("exact edges (FAISS)", similarity_edges, unit, t)
+    com = timed("Louvain (networkx)", louvain, n, edges, seed)
+    sizes = np.bincount(com)
+    print(
+        f"T={t:.4f} edges={len(edges)} mean degree={2 * len(edges) / n:.1f} communities={sizes.size} "
+        f"size median={np.median(sizes):.0f} max={sizes.max()}"
+    )
+    return codes, unit, edges, com, t
+
+
+def neo4j_bench(args: argparse.Namespace) -> None:
+    from cxrneo.db.communities import detect
+    from cxrneo.db.connection import Database
+    from cxrneo.db.graphview import Neo4jGraph, answer
+    from cxrneo.db.ingest import ingest
+    from cxrneo.settings import Settings
+
+    codes, unit, edges, _, t = graph(args.neo4j_n, args.mean_degree, args.seed)
+    with Database.connect(Settings()) as db:
+        if db.read("count_graph")[0]["nodes"]:
+            print("\nNeo4j: the database is not empty; skipped (this benchmark wipes what it writes)")
+            return
+        try:
+            timed("Neo4j ingest", ingest, db, codes, edges, t, progress=False)
+            timed("Neo4j Louvain (GDS)", detect, db)
+            g = Neo4jGraph(db)
+            timed("Neo4j load codes + stats", g.retriever)
+            retr = g.retriever()
+            queries = (
+                np.random.default_rng(args.seed).choice(len(codes), args.queries, replace=False).tolist()
+            )
+            ids = codes.ids
+            report(
+                f"Neo4jGraph, N={len(ids)} (answer(): GraphMeta check + retrieval + labels)",
+                measure(
+                    lambda r, m, ex: answer(g, retr.code_of(ids[r]), args.k, m, exclude=ex), queries, ids
+                ),
+            )
+        finally:
+            db.auto("delete_everything")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=112_120)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--mean-degree", type=float, default=20.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--neo4j", action="store_true", help="also benchmark Neo4jGraph (needs an empty database)"
+    )
+    ap.add_argument("--neo4j-n", type=int, default=3000)
+    args = ap.parse_args()
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs; numpy {np.__version__}")
+    codes, unit, edges, com, t = graph(args.n, args.mean_degree, args.seed)
+    ids = codes.ids
+    retr = timed(
+        "MemoryGraph + Retriever", lambda: Retriever(MemoryGraph.build(ids, edges, com), unit, ids, t)
+    )
+    queries = np.random.default_rng(args.seed).choice(len(ids), args.queries, replace=False).tolist()
+    dq = [int((unit @ unit[r] >= np.float32(t)).sum()) - 1 for r in queries[:50]]
+    print(f"query degree d_q (self excluded) median={np.median(dq):.0f} max={max(dq)}")
+    report(
+        f"in memory, N={len(ids)}, K={args.k}, {args.queries} queries",
+        measure(lambda r, m, ex: retr.query(unit[r], args.k, m, exclude=ex), queries, ids),
+    )
+    if args.neo4j:
+        neo4j_bench(args)
+
+
+if __name__ == "__main__":
+    main()

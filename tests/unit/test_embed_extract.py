@@ -1,0 +1,155 @@
+"""`cxrneo train` and `cxrneo embed` end to end on the example images; skipping and resuming."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cxrneo import codes
+from cxrneo.cli import app
+from cxrneo.embed import checkpoint, extract, labelsets
+from cxrneo.embed.table import read_table
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-224"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Small CPU models run fastest single-threaded, and the CI cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example images plus one truncated and one empty file listed in the labels."""
+    root = tmp_path_factory.mktemp("nih")
+    shutil.copytree(EXAMPLES / "images", root / "images")
+    rows = (EXAMPLES / "Data_Entry_2017.csv").read_text().splitlines()
+    first = rows[1].split(",")[0]
+    (root / "images" / first).write_bytes((root / "images" / first).read_bytes()[:300])
+    (root / "images" / "99999999_000.png").write_bytes(b"")
+    rows.append("99999999_000.png,Mass,0,99999999,40,F,PA,1,1,0.1,0.1")
+    (root / "Data_Entry_2017.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ckpt")
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--format",
+            "nih",
+            "--labels",
+            str(data / "Data_Entry_2017.csv"),
+            "--images",
+            str(data / "images"),
+            "--size",
+            "32",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--val-fraction",
+            "0.3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_cli_train_then_embed_skips_unreadable(trained: Path, data: Path, tmp_path: Path) -> None:
+    skipped = (trained / "skipped.csv").read_text()
+    assert "99999999_000.png" in skipped and "empty image file" in skipped
+    out = tmp_path / "codes.npz"
+    result = CliRunner().invoke(
+        app,
+        [
+            "embed",
+            str(trained),
+            "--labels",
+            str(data / "Data_Entry_2017.csv"),
+            "--images",
+            str(data / "images"),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--batch-size",
+            "8",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    got = codes.load(out)
+    assert got.codes.shape == (23, 1024) and got.codes.dtype == np.float32
+    assert got.checkpoint_sha256 == checkpoint.sha256(trained / checkpoint.BEST)
+    assert got.label_set == "nih" and len(got.labels) == 13
+    assert {r.split for r in got.images} == {"train", "val"}
+    assert got.images[0].sex in ("M", "F") and got.images[0].view in ("PA", "AP")
+    report = (tmp_path / "codes.skipped.csv").read_text()
+    assert "99999999_000.png" in report and got.images[0].id != "00000075_000.png"
+    assert "00000075_000.png,/" in report and "unreadable image" in report  # the truncated one
+    assert not extract.work_dir(out).exists()
+    one = extract.code_of_image(trained, Path(got.images[3].path), device="cpu")
+    assert np.allclose(one, got.codes[3], atol=1e-5)
+
+
+def test_interrupted_embed_resumes_from_shards(
+    trained: Path, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = read_table("nih", data / "Data_Entry_2017.csv", data / "images", labelsets.get("nih"))
+    out = tmp_path / "codes.npz"
+    real = extract._codes_of
+    calls: list[int] = []
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(extract, "_codes_of", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        extract.embed(trained, table, out, batch_size=4, workers=0, device="cpu", shard_size=8)
+    assert len(list(extract.work_dir(out).glob("shard-*.npz"))) == 2 and not out.exists()
+    calls.clear()
+    result = extract.embed(trained, table, out, batch_size=4, workers=0, device="cpu", shard_size=8)
+    assert len(calls) == 2  # 25 rows in shards of 8: only the last two were computed again
+    assert result.written == 23 and result.skipped == 2
+    assert codes.load(out).codes.shape == (23, 1024)
+
+
+def test_wrong_label_set_is_refused(trained: Path, data: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "embed",
+            str(trained),
+            "--labels",
+            str(data / "Data_Entry_2017.csv"),
+            "--label-set",
+            "nih-u",
+            "--images",
+            str(data / "images"),
+            "--out",
+            str(tmp_path / "c.npz"),
+            "--workers",
+            "0",
+        ],
+    )
+    assert result.exit_code == 1 and "trained on label set 'nih'" in result.output

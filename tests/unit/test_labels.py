@@ -1,0 +1,44 @@
+"""Label-set vectors for scoring: merged -U sets, No Finding column, which sets fit the data."""
+
+import doctest
+
+import pytest
+
+from cxrneo import labels
+from cxrneo.errors import ConfigError
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(labels).failed == 0
+
+
+def test_set_sizes_follow_table_3() -> None:
+    sizes = {name: len(labels.get(name).labels) for name in labels.LABEL_SETS}
+    assert sizes == {"nih": 13, "nih-u": 9, "chexpert": 9, "chexpert-u": 5}
+    assert "Hernia" not in labels.get("nih").labels
+
+
+def test_merged_labels_are_unions() -> None:
+    ls = labels.get("chexpert-u")
+    m = labels.matrix([["Cardiomegaly"], ["Enlarged Cardiomediastinum", "Edema"], ["Support Devices"]], ls)
+    cols = dict(zip(ls.labels, m.T, strict=True))
+    assert cols["Enlarged Heart"].tolist() == [True, True, False]
+    assert cols["Opacities"].tolist() == [False, True, False]
+    assert m.sum() == 3
+
+
+def test_spelling_insensitive_and_no_finding_column() -> None:
+    ls = labels.get("nih")
+    m = labels.matrix([["pleural thickening"], []], ls, no_finding=True)
+    names = labels.column_names(ls, no_finding=True)
+    assert names[-1] == "No Finding" and m.shape == (2, 14)
+    assert m[0, names.index("Pleural_Thickening")] and not m[0, -1]
+    assert m[1].tolist() == [False] * 13 + [True]
+
+
+def test_scorable_and_unknown() -> None:
+    assert labels.scorable("chexpert", []) == ["chexpert", "chexpert-u"]
+    assert labels.scorable("", [["Hernia"]]) == ["nih", "nih-u"]
+    assert labels.scorable("", [[]]) == []
+    with pytest.raises(ConfigError):
+        labels.get("mimic")

@@ -1,0 +1,104 @@
+"""Retrieval metrics: hand-checked cases, sklearn cross-check, bootstrap determinism."""
+
+import doctest
+
+import numpy as np
+import pytest
+from sklearn.metrics import ndcg_score
+
+from cxrneo import metrics as m
+
+
+def test_doctests() -> None:
+    result = doctest.testmod(m)
+    assert result.attempted > 10 and result.failed == 0
+
+
+def test_hand_checked_example() -> None:
+    # query positives {A, B}; results: {A,B}, {C}, {B}, missing
+    q = np.array([[1, 1, 0]], bool)
+    db = np.array([[1, 1, 0], [0, 0, 1], [0, 1, 0]], bool)
+    rel = m.relevance(q, db, np.array([[0, 1, 2, -1]]))
+    assert rel.tolist() == [[2, 0, 1, 0]]
+    assert m.precision_at_k(rel, 4)[0] == pytest.approx(0.5)
+    assert m.acg_at_k(rel, np.array([2]), 4)[0] == pytest.approx(3 / 4 / 2)
+    assert m.acg_at_k(rel, None, 4)[0] == pytest.approx(3 / 4)
+    assert m.dcg_at_k(rel, 4)[0] == pytest.approx(3 + 0 + 1 / 2)
+    ideal = m.ideal_relevance(q, db, 4)
+    assert ideal.tolist() == [[2, 1, 0, 0]]
+    assert m.ndcg_at_k(rel, ideal, 4)[0] == pytest.approx(3.5 / (3 + 1 / np.log2(3)))
+
+
+def test_missing_results_score_zero() -> None:
+    rel = np.array([[1, 1]])
+    assert m.precision_at_k(rel, 10)[0] == pytest.approx(0.2)
+    assert m.precision_curve(rel, 4).tolist() == [[1.0, 1.0, 2 / 3, 0.5]]
+
+
+def test_ideal_excludes_own_patient() -> None:
+    q = np.array([[1, 0]], bool)
+    db = np.array([[1, 0], [1, 0], [0, 1]], bool)
+    assert m.ideal_relevance(q, db, 3, np.array([5]), np.array([5, 6, 6])).tolist() == [[1, 0, 0]]
+    assert m.ideal_relevance(q, db, 3, np.array([-1]), np.array([-1, -1, -1])).tolist() == [[1, 1, 0]]
+
+
+def test_curves_end_at_the_point_metrics() -> None:
+    rng = np.random.default_rng(3)
+    rel = rng.integers(0, 3, size=(20, 12))
+    ideal = -np.sort(-rng.integers(2, 4, size=(20, 12)), axis=1)
+    n_pos = rng.integers(1, 4, size=20)
+    for k in (1, 5, 12):
+        assert np.allclose(m.precision_curve(rel)[:, k - 1], m.precision_at_k(rel, k))
+        assert np.allclose(m.acg_curve(rel, n_pos)[:, k - 1], m.acg_at_k(rel, n_pos, k))
+        assert np.allclose(m.ndcg_curve(rel, ideal)[:, k - 1], m.ndcg_at_k(rel, ideal, k))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ndcg_matches_sklearn(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_db, n_labels, k = 40, 5, 10
+    q = rng.random((8, n_labels)) < 0.4
+    q[:, 0] = True  # every query has a positive label
+    db = rng.random((n_db, n_labels)) < 0.3
+    scores = rng.random((8, n_db))  # a retrieval system's scores
+    results = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    rel = m.relevance(q, db, results)
+    ours = m.ndcg_at_k(rel, m.ideal_relevance(q, db, k), k)
+    gains = (q.astype(int) @ db.T.astype(int)).astype(float)  # graded r per candidate
+    theirs = [ndcg_score([2.0 ** gains[i] - 1.0], [scores[i]], k=k) for i in range(8)]
+    assert np.allclose(ours, theirs)
+
+
+def test_scale_1000_by_12000_is_fast() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    q = rng.random((1000, 13)) < 0.15
+    db = rng.random((12000, 13)) < 0.15
+    start = time.perf_counter()
+    ideal = m.ideal_relevance(q, db, 50, np.arange(1000), np.arange(12000) + 5000)
+    rel = m.relevance(q, db, rng.integers(0, 12000, size=(1000, 50)))
+    m.ndcg_curve(rel, ideal)
+    assert ideal.shape == (1000, 50)
+    assert time.perf_counter() - start < 30  # seconds, generous for a shared 2-core CI box
+
+
+def test_bootstrap_contains_mean_and_is_seeded() -> None:
+    v = np.random.default_rng(1).random(300)
+    a = m.bootstrap_ci(v, 1000, seed=7)
+    assert a.lo <= a.mean <= a.hi and a.mean == pytest.approx(v.mean())
+    assert a == m.bootstrap_ci(v, 1000, seed=7)
+    assert a != m.bootstrap_ci(v, 1000, seed=8)
+    assert np.isnan(m.bootstrap_ci(np.array([]), 100).mean)
+
+
+def test_paired_bootstrap() -> None:
+    rng = np.random.default_rng(2)
+    b = rng.random(200)
+    better = m.paired_bootstrap(b + 0.1, b, 1000, seed=0)
+    assert better.diff == pytest.approx(0.1) and better.frac_a_better == 1.0
+    assert better.lo <= better.diff <= better.hi
+    same = m.paired_bootstrap(b, b, 1000, seed=0)
+    assert same.diff == 0.0 and same.frac_a_better == 0.0
+    with pytest.raises(ValueError):
+        m.paired_bootstrap(b, b[:10])
