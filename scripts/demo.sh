@@ -13,7 +13,7 @@ export CXRNEO_DATA_DIR="${CXRNEO_DATA_DIR:-$out/neo4j}"   # the demo's own serve
 epochs="${CXRNEO_DEMO_EPOCHS:-2}"
 data=../shared/data/nih-sample
 [ -d "$data/images-224" ] || data=examples/nih-224     # the few images bundled in the repo
-images="$data/images-224"; [ -d "$images" ] || images="$data"
+images="$data/images-224"; [ -d "$images" ] || images="$data/images"
 mkdir -p "$out"
 step() { echo; echo "== $*"; }
 

@@ -93,6 +93,9 @@ def _materialise(db: Database) -> tuple[dict[int, CommunityStats], dict[tuple[in
     return stats, linked
 
 
+PALETTE = 12  # colour labels for Neo4j Browser, see cypher/style.grass
+
+
 def detect(db: Database, concurrency: int = 1, seed_from_existing: bool = True) -> CommunityReport:
     """Run GDS Louvain (write mode) and materialise Community nodes and LINKED edges.
 
@@ -115,6 +118,7 @@ def detect(db: Database, concurrency: int = 1, seed_from_existing: bool = True) 
         t_louvain = time.perf_counter() - t1
     after = assignments(db)
     stats, linked = _materialise(db)
+    db.auto("write_palette_labels", colours=PALETTE)
     generation = db.write("write_community_generation")
     changed = sum(1 for i, c in before.items() if after.get(i) != c)
     sizes = np.array(sorted((s.n for s in stats.values()), reverse=True))
