@@ -10,7 +10,7 @@ bash scripts/setup.sh
 
 out="${CXRNEO_DEMO_OUT:-$PWD/runs/demo}"
 export CXRNEO_DATA_DIR="${CXRNEO_DATA_DIR:-$out/neo4j}"   # the demo's own server and database
-epochs="${CXRNEO_DEMO_EPOCHS:-2}"
+epochs="${CXRNEO_DEMO_EPOCHS:-1}"
 data=../shared/data/nih-sample
 [ -d "$data/images-224" ] || data=examples/nih-224     # the few images bundled in the repo
 images="$data/images-224"; [ -d "$images" ] || images="$data/images"
