@@ -267,6 +267,9 @@ def ingest_cmd(
         "Derive T from this target mean degree (new graph only)."
     ))] = None,
     batch: Annotated[int, typer.Option(help="Edges per transaction.")] = 10_000,
+    bulk: Annotated[bool, typer.Option("--bulk", help=(
+        "New graph only, local server only: offline neo4j-admin import (stops and restarts the server)."
+    ))] = False,
 ) -> None:
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
     from rich.console import Console
@@ -277,6 +280,16 @@ def ingest_cmd(
 
     codes = load(codes_file)
     console = Console()
+    if bulk:
+        from cxrneo.db.bulk import bulk_build
+
+        stats, b = bulk_build(settings(ctx), codes, threshold=threshold, mean_degree=mean_degree)
+        console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
+                      f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
+        console.print(f"bulk import in {b.load_seconds:.1f} s ({b.rel_per_s:,.0f} rel/s): CSV {b.csv_seconds:.1f} s, "
+                      f"import {b.import_seconds:.1f} s, restart {b.restart_seconds:.1f} s, schema + checks "
+                      f"{b.schema_seconds:.1f} s; generation {b.generation}")
+        return
     with Database.connect(settings(ctx)) as db:
         stats, rep = build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch)
     console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "

@@ -47,8 +47,8 @@ class EvalOptions(BaseModel):
     mean_degree: float = 50.0
     methods: list[Method] = ["community", "hybrid", "knn"]
     strict: bool = False
-    n_boot: int = Field(2000, ge=100)
-    n_examples: int = Field(4, ge=0)
+    n_boot: int = Field(default=2000, ge=100)
+    n_examples: int = Field(default=4, ge=0)
     community_backend: str = "neo4j-gds-louvain"
 
     @model_validator(mode="after")

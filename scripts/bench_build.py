@@ -7,17 +7,18 @@ WIPES the database it is pointed at. Usage:
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
-from cxrneo.db.ingest import _grouped_rows, _oriented, _source_batches, ingest
+from cxrneo.db.ingest import _grouped_rows, _source_batches, ingest, oriented
 from cxrneo.graph import degree_stats, edges_numpy, normalise, similarity_edges, threshold_for_degree
 from cxrneo.settings import Settings
 from cxrneo.synthetic import from_table
 
-LABELS = "/work/shared/data/labels/Data_Entry_2017_v2020.csv.gz"
+LABELS = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labels" / "Data_Entry_2017_v2020.csv.gz")
 
 
 def timed(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
@@ -72,7 +73,7 @@ def main() -> None:
         ids = codes.ids
         element = {r["id"]: r["element"] for r in db.read("match_image_element_ids")}
         eids = [element[x] for x in ids]
-        sa, sb, sc, _ = _oriented(ids, edges)
+        sa, sb, sc, _ = oriented(ids, edges)
         k = min(a.merge_edges, len(sa))
         batches = [_grouped_rows(eids, sa[pos], sb[pos], sc[pos])
                    for pos in _source_batches(sa, np.arange(k), 10_000)]

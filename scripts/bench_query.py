@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.retrieval import METHODS, MemoryGraph, Retriever
 from cxrneo.synthetic import from_table
 
-LABELS = "/work/shared/data/labels/Data_Entry_2017_v2020.csv.gz"
+LABELS = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labels" / "Data_Entry_2017_v2020.csv.gz")
 
 
 def timed(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]

@@ -22,8 +22,9 @@ cxrneo db start
 cxrneo db status
 
 step "2/7 train DenseNet-121 ($epochs epochs, 224 px, CPU unless a GPU is present) on $data"
+resume=(); [ -f "$out/checkpoint/last.pt" ] && resume=(--resume)   # a second run continues
 cxrneo train --labels "$data/Data_Entry_2017.csv" --images "$images" --size 224 \
-  --epochs "$epochs" --batch-size 16 --out "$out/checkpoint" --resume
+  --epochs "$epochs" --batch-size 16 --out "$out/checkpoint" "${resume[@]}"
 
 step "3/7 1024-d codes of every image"
 cxrneo embed "$out/checkpoint" --labels "$data/Data_Entry_2017.csv" --images "$images" \

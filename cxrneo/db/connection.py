@@ -79,23 +79,20 @@ class Database:
 
     def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a read statement (retried on transient errors), rows as dicts."""
-        query, params = cypher(name), _quiet(params)
-
-        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
-            return [r.data() for r in tx.run(query, params)]
-
-        with self._errors(), self._driver.session(database=self.database) as s:
-            return s.execute_read(work)
+        return self._managed(name, params, write=False)
 
     def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a write statement in one managed transaction (retried on transient errors)."""
+        return self._managed(name, params, write=True)
+
+    def _managed(self, name: str, params: dict[str, Any], write: bool) -> list[dict[str, Any]]:
         query, params = cypher(name), _quiet(params)
 
         def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
             return [r.data() for r in tx.run(query, params)]
 
         with self._errors(), self._driver.session(database=self.database) as s:
-            return s.execute_write(work)
+            return s.execute_write(work) if write else s.execute_read(work)
 
     def write_batches(
         self, name: str, rows: Sequence[Mapping[str, Any]], batch: int = 10_000, **params: Any

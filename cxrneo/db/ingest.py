@@ -146,7 +146,7 @@ def _image_row(codes: Codes, i: int) -> dict[str, object]:
     }
 
 
-def _oriented(ids: list[str], edges: Edges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def oriented(ids: list[str], edges: Edges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Edges as (smaller-id row, larger-id row, cosine), sorted by the smaller id; plus id ranks."""
     rank = np.empty(len(ids), np.int64)
     rank[np.argsort(np.array(ids, dtype=str), kind="stable")] = np.arange(len(ids))
@@ -199,7 +199,7 @@ def ingest(
     t0 = time.perf_counter()
     existing, meta = _check(db, codes, edges, threshold)
     ids = codes.ids
-    a, b, cos, _ = _oriented(ids, edges)
+    a, b, cos, _ = oriented(ids, edges)
     expected = np.bincount(a, minlength=len(ids))
     stored = np.zeros(len(ids), np.int64)
     if existing:

@@ -158,7 +158,7 @@ def _write_conf(cfg: ServerConfig) -> Path:
     return conf
 
 
-def _env(cfg: ServerConfig) -> dict[str, str]:
+def admin_env(cfg: ServerConfig) -> dict[str, str]:
     return {**os.environ, "NEO4J_HOME": str(cfg.home), "NEO4J_CONF": str(cfg.home / "conf")}
 
 
@@ -169,7 +169,7 @@ def _set_initial_password(cfg: ServerConfig, password: str) -> None:
         raise ServerError("the Neo4j password needs at least 8 characters")
     cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", ADMIN,
            "dbms", "set-initial-password", password]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(cfg))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=admin_env(cfg))
     if done.returncode != 0:
         raise ServerError("could not set the initial password: " + (done.stderr or done.stdout).strip()[-300:])
 
@@ -187,7 +187,7 @@ def running_pid(cfg: ServerConfig) -> int | None:
     return pid
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -208,7 +208,7 @@ def start(cfg: ServerConfig, password: str, timeout: float = 180.0) -> bool:
     if running_pid(cfg) is not None:
         return False
     for port in (cfg.bolt_port, cfg.http_port):
-        if _port_open(port):
+        if port_open(port):
             raise ServerError(f"port {port} on 127.0.0.1 is taken by another process")
     assemble(cfg)
     conf = _write_conf(cfg)
@@ -218,14 +218,14 @@ def start(cfg: ServerConfig, password: str, timeout: float = 180.0) -> bool:
            ENTRY_POINT, f"--home-dir={cfg.home}", f"--config-dir={conf}"]
     with open(cfg.home / "logs" / "console.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=_env(cfg), cwd=cfg.home, start_new_session=True)
+                                env=admin_env(cfg), cwd=cfg.home, start_new_session=True)
     cfg.pid_file.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             cfg.pid_file.unlink(missing_ok=True)
             raise ServerError(f"Neo4j exited with code {proc.returncode} while starting:\n  {log_tail(cfg)}")
-        if _port_open(cfg.bolt_port) and _port_open(cfg.http_port):
+        if port_open(cfg.bolt_port) and port_open(cfg.http_port):
             return True
         time.sleep(0.5)
     stop(cfg)

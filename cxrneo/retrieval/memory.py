@@ -13,8 +13,11 @@ from cxrneo.records import CommunityStats
 class EdgeArrays(Protocol):
     """Anything with undirected edges as row-index arrays (cxrneo.graph.Edges fits)."""
 
-    src: np.ndarray
-    dst: np.ndarray
+    @property
+    def src(self) -> np.ndarray: ...
+
+    @property
+    def dst(self) -> np.ndarray: ...
 
 
 class MemoryGraph:

@@ -5,6 +5,7 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oracle import q_from_scratch
 
 from cxrneo.graph import Edges
 from cxrneo.retrieval.indexed import IndexedGraph
@@ -14,20 +15,6 @@ from cxrneo.retrieval.region import grow
 Q = -1  # the query node in the augmented graph
 
 
-def q_from_scratch(edges: set[tuple[int, int]], label: dict[int, object]) -> Fraction:
-    """SPEC §4 fine weighted modularity, exactly, on the graph spanned by `label`'s nodes."""
-    total = len(edges)
-    groups: dict[object, set[int]] = {}
-    for node, lab in label.items():
-        groups.setdefault(lab, set()).add(node)
-    q = Fraction(0)
-    for members in groups.values():
-        n = len(members)
-        l_u = sum(1 for a, b in edges if a in members and b in members)
-        d_u = sum((a in members) + (b in members) for a, b in edges)
-        lam = 1 + (Fraction(2 * l_u, n * (n - 1)) if n > 1 else 0)
-        q += lam * (Fraction(l_u, total) - Fraction(d_u, 2 * total) ** 2)
-    return q
 
 
 def indexed(n: int, edges: set[tuple[int, int]], part: list[int]) -> IndexedGraph:

@@ -11,7 +11,7 @@ from cxrneo.errors import InputError
 from cxrneo.records import ImageRecord
 from cxrneo.synthetic import from_table, read_nih_table, synthesise
 
-SAMPLE = Path("/work/shared/data/nih-sample/Data_Entry_2017.csv")
+SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nih-sample" / "Data_Entry_2017.csv"
 HEADER = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n"
 
 
