@@ -43,15 +43,10 @@ cxrneo ingest "$out/codes.npz" --mean-degree 20
 step "6/7 GDS Louvain communities"
 cxrneo communities
 
-step "7/7 three queries by stored image id"
-ids=$(python - "$out/codes.npz" <<'PY'
-import sys
-from cxrneo.codes import load
-c = load(sys.argv[1])
-sick = [r.id for r in c.images if r.labels]
-print(" ".join(sick[i] for i in (0, len(sick) // 2, len(sick) - 1)))
-PY
-)
+step "7/7 three queries by stored image id (well-connected images with findings)"
+ids=$(python -c 'from cxrneo.db.connection import Database; from cxrneo.db.graphview import example_queries
+from cxrneo.settings import Settings
+with Database.connect(Settings()) as db: print(" ".join(example_queries(db, 3)))')
 set -- $ids
 cxrneo query "$1" -k 5 --method community
 cxrneo query "$2" -k 5 --method hybrid

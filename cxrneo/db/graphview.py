@@ -191,3 +191,8 @@ def stored_query(
         rec = graph.records([image_id]).get(image_id)
         exclude |= graph.patient_images(rec.patient_id if rec else "")
     return code, frozenset(exclude)
+
+
+def example_queries(db: Database, n: int = 3) -> list[str]:
+    """Ids of stored images with findings and the most neighbours (for demos and smoke tests)."""
+    return [str(r["id"]) for r in db.read("find_example_queries", n=n)]

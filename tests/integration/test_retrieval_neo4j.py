@@ -135,3 +135,14 @@ def test_cli_query(clean_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
     picture.write_bytes(b"not a png")
     bad = run(app, ["query", str(picture)])
     assert bad.exit_code == 1 and "--checkpoint" in bad.output
+
+
+def test_example_queries_are_the_best_connected_images_with_findings(clean_db: Database) -> None:
+    from cxrneo.db.graphview import example_queries
+
+    codes = clustered(60)
+    edges = similarity_edges(normalise(codes.codes), T)
+    ingest(clean_db, codes, edges, T, progress=False)
+    degree = np.bincount(np.concatenate([edges.src, edges.dst]), minlength=len(codes))
+    expected = sorted((i for i in range(len(codes)) if degree[i] > 0), key=lambda i: (-degree[i], codes.ids[i]))
+    assert example_queries(clean_db, 4) == [codes.ids[i] for i in expected[:4]]
