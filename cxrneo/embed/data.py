@@ -4,17 +4,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cxrneo.embed.images import normalise, read_grey
+from cxrneo.embed.images import read_grey
 from cxrneo.errors import InputError
 
 Item = tuple[int, torch.Tensor | None, str]
 
 
 class ImageFiles(Dataset[Item]):
-    """Row i -> (i, 3 x size x size normalised tensor or None, error message or "")."""
+    """Row i -> (i, 1 x size x size float16 grey in [0, 1] or None, error message or "").
+
+    `cxrneo.embed.runtime.prepare` turns a batch of these into model input on the device.
+    """
 
     def __init__(self, paths: Sequence[Path], size: int) -> None:
         self.paths = list(paths)
@@ -28,7 +32,7 @@ class ImageFiles(Dataset[Item]):
             grey = read_grey(self.paths[i], self.size)
         except InputError as e:
             return i, None, str(e)
-        return i, torch.from_numpy(normalise(grey)), ""
+        return i, torch.from_numpy(grey.astype(np.float16))[None], ""
 
 
 @dataclass

@@ -56,15 +56,14 @@ def _codes_of(
     task: Any,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
     """Codes of the readable rows among ``rows`` (absolute row numbers) and the errors of the others."""
-    paths = [table.paths[i] for i in rows]
+    every = table.paths  # a property that builds the list: once, not per row
+    paths = [every[i] for i in rows]
     got_rows, got_codes, errors = [], [], []
     with torch.inference_mode():
         for batch in loader(paths, size, batch_size, workers, pin=dev.type == "cuda"):
             errors += [(rows.start + i, msg) for i, msg in batch.errors]
             if len(batch.rows):
-                x = batch.x.to(dev, non_blocking=True)
-                if dev.type == "cuda":
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = runtime.prepare(batch.x, dev)
                 with runtime.autocast(dev):
                     code = model.code(x)
                 got_rows.append(batch.rows.numpy() + rows.start)
@@ -173,12 +172,13 @@ def _merge(work: Path, starts: range, table: Table, doc: dict[str, Any], sha: st
 
 def code_of_image(ckpt: Path, path: Path, device: str = "auto") -> np.ndarray:
     """The float32 code of one image file through a checkpoint (for image queries)."""
-    from cxrneo.embed.images import normalise, read_grey
+    from cxrneo.embed.images import read_grey
 
     doc = checkpoint.load(ckpt)
     dev = runtime.device(device)
     model = checkpoint.model_from(doc).to(dev)
-    x = torch.from_numpy(normalise(read_grey(Path(path), int(doc["config"]["size"]))))[None].to(dev)
+    grey = read_grey(Path(path), int(doc["config"]["size"]))
+    x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[None, None], dev)  # as in `embed`
     with torch.inference_mode(), runtime.autocast(dev):
         code = model.code(x)
     return code.float().cpu().numpy()[0]

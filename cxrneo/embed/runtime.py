@@ -42,6 +42,21 @@ def autocast(dev: torch.device) -> contextlib.AbstractContextManager[object]:
     return torch.autocast(device_type=dev.type, dtype=dtype)
 
 
+def prepare(grey: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """N x 1 x H x W grey in [0, 1] (float16 from the loader) -> N x 3 x H x W ImageNet-normalised
+    float32 on ``dev`` (channels_last on CUDA). Workers ship one half-precision channel, a sixth
+    of the bytes of three float32 channels; replication and normalisation happen on the device."""
+    from cxrneo.embed.images import MEAN, STD
+
+    x = grey.to(dev, non_blocking=True).float()
+    mean = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=dev).view(1, 3, 1, 1)
+    x = (x.expand(-1, 3, -1, -1) - mean) / std
+    if dev.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def device_name(dev: torch.device) -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)

@@ -90,7 +90,7 @@ def _predict(
             errors += batch.errors
             if len(batch.rows):
                 with runtime.autocast(dev):
-                    logits = model(batch.x.to(dev, non_blocking=True))
+                    logits = model(runtime.prepare(batch.x, dev))
                 scores[batch.rows.numpy()] = torch.sigmoid(logits.float()).cpu().numpy()
             bar.advance(task, len(batch.rows) + len(batch.errors))
     bar.remove_task(task)
@@ -149,9 +149,7 @@ class _Step:
     def __call__(self, rows: torch.Tensor, x: torch.Tensor) -> float:
         flip = torch.rand(len(x), generator=self.flips) < 0.5
         x[flip] = x[flip].flip(-1)
-        x = x.to(self.dev, non_blocking=True)
-        if self.dev.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = runtime.prepare(x, self.dev)
         with runtime.autocast(self.dev):
             logits = self.model(x)
         y, known = self.targets[rows].to(self.dev), self.known[rows].to(self.dev)
