@@ -212,7 +212,7 @@ def ingest(
             f"image {bad} has more stored SIMILAR edges than these codes give at T={threshold}: "
             "the stored codes differ from this file"
         )
-    ensure_schema(db)
+    ensure_schema(db, vector=bool(existing))  # a first load builds the vector index at the end
     new_rows = [i for i, x in enumerate(ids) if x not in existing]
     mode = np.where(stored[a] == 0, 1, np.where(stored[a] == expected[a], 0, 2))  # 0 skip 1 create 2 merge
     done = {1: 0, 2: 0}
@@ -236,6 +236,8 @@ def ingest(
                 done[m] += len(pos)
                 bar.advance(task, len(pos))
         t2 = time.perf_counter()
+    if not existing:
+        ensure_schema(db, wait_seconds=3600)
     counts = db.read("count_graph")[0]
     if counts["nodes"] != len(ids) or counts["edges"] != len(edges):
         raise DatabaseError(
