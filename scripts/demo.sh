@@ -15,6 +15,9 @@ data=../shared/data/nih-sample
 [ -d "$data/images-224" ] || data=examples/nih-224     # the few images bundled in the repo
 images="$data/images-224"; [ -d "$images" ] || images="$data/images"
 mkdir -p "$out"
+n_images=$(( $(wc -l < "$data/Data_Entry_2017.csv") - 1 ))
+queries=$(( n_images / 5 < 120 ? n_images / 5 : 120 ))   # 120 of the 621 sample images
+degree=$(( n_images < 200 ? 5 : 20 ))
 step() { echo; echo "== $*"; }
 
 step "1/7 local Neo4j + Graph Data Science"
@@ -32,13 +35,13 @@ cxrneo embed "$out/checkpoint" --labels "$data/Data_Entry_2017.csv" --images "$i
 
 step "4/7 evaluation: patient split, graph of the database part, GDS Louvain, four methods"
 cxrneo db reset --yes
-cxrneo evaluate "$out/codes.npz" --out "$out/report" --queries 120 --mean-degree 20 \
+cxrneo evaluate "$out/codes.npz" --out "$out/report" --queries "$queries" --mean-degree "$degree" \
   --label-set nih --label-set nih-u --image-root "$images" > "$out/evaluate.log"
 tail -n 40 "$out/evaluate.log"
 
 step "5/7 the whole archive into Neo4j"
 cxrneo db reset --yes
-cxrneo ingest "$out/codes.npz" --mean-degree 20
+cxrneo ingest "$out/codes.npz" --mean-degree "$degree"
 
 step "6/7 GDS Louvain communities"
 cxrneo communities
