@@ -1,12 +1,10 @@
 """`cxrneo train` and `cxrneo embed` end to end on the example images; skipping and resuming."""
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from cxrneo import codes
@@ -17,13 +15,7 @@ from cxrneo.embed.table import read_table
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-224"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small CPU models run fastest single-threaded, and the CI cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,7 @@ from cxrneo.embed.model import CxrNet, load_weights
 from cxrneo.embed.train import loss_weights, weighted_bce
 from cxrneo.errors import InputError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    """Tiny CPU models run fastest single-threaded, and the CI cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,12 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 from cxrneo.embed import checkpoint, phantom, splits
 from cxrneo.embed.train import make_config, train
 from cxrneo.errors import ConfigError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> object:
-    """Tiny CPU models run fastest single-threaded, and the CI cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
