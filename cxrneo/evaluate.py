@@ -305,6 +305,10 @@ def evaluate(
     """Split, build the database graph, detect communities, answer and score every query."""
     label_sets = choose_label_sets(codes, opts.label_sets)
     db_rows, q_rows = patient_split(codes.images, opts.n_queries, opts.seed, opts.db_size)
+    if len(db_rows) < opts.k:
+        raise ConfigError(f"the database part holds {len(db_rows)} images, fewer than K = {opts.k}")
+    if len(db_rows) < opts.k_max:  # a small archive: the curves stop at its size
+        opts = opts.model_copy(update={"k_max": len(db_rows)})
     unit = normalise(codes.codes)
     db_codes, db_unit, q_unit = codes.subset(db_rows), unit[db_rows], unit[q_rows]
     db_rec, q_rec = db_codes.images, tuple(codes.images[i] for i in q_rows)

@@ -185,3 +185,14 @@ def test_no_abnormal_query_gives_na_not_nan(tmp_path) -> None:  # noqa: ANN001
     paths = report.write(res, tmp_path)
     assert "n/a" in paths["md"].read_text()
     assert EvalResult.model_validate_json(paths["json"].read_text()) == res
+
+
+def test_a_small_archive_caps_the_curves_at_its_size() -> None:
+    codes = make_codes(n=24, per_patient=1)
+    opts = EvalOptions(n_queries=4, k=10, k_max=50, mean_degree=4, n_boot=100, methods=["knn"], n_examples=0)
+    res = evaluate(codes, opts, louvain_in_memory, fake_searcher)
+    assert res.n_db == 20
+    curve = next(r for r in res.results if r.form == "no-finding").methods[0].precision_curve
+    assert len(curve) == 20  # K = 1..20, not 1..50
+    with pytest.raises(ConfigError, match="fewer than K"):
+        evaluate(codes, EvalOptions(n_queries=4, k=30, k_max=50, n_boot=100), louvain_in_memory, fake_searcher)
