@@ -425,14 +425,10 @@ def _image_code(path: Path, ckpt: Path | None, codes_sha: str) -> Any:
 
     if ckpt is None:
         raise ConfigError(f"{path} is an image file: image queries need --checkpoint")
-    try:
-        from cxrneo.embed.checkpoint import sha256
-        from cxrneo.embed.extract import code_of_image  # type: ignore[attr-defined]
-    except ImportError:
-        raise ConfigError(
-            "image queries need --checkpoint and a one-image extractor, which cxrneo.embed does not "
-            "offer yet: query by a stored image id"
-        ) from None
+    from cxrneo.embed.checkpoint import resolve, sha256
+    from cxrneo.embed.extract import code_of_image
+
+    ckpt = resolve(ckpt)  # a checkpoint file or a `cxrneo train --out` folder
     if codes_sha and sha256(ckpt) != codes_sha:
         raise ConfigError(f"{ckpt} is not the checkpoint whose codes the graph holds")
     return code_of_image(ckpt, path)

@@ -38,13 +38,12 @@ def _settings(uri: str, password: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def neo4j_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    """One Database for the whole test session."""
+def neo4j_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings of one real Neo4j + GDS for the whole test session (started here if need be)."""
     uri = os.environ.get("NEO4J_URI")
     password = os.environ.get("NEO4J_PASSWORD") or os.environ.get("CXRNEO_NEO4J_PASSWORD", "")
     if uri:
-        with Database.connect(_settings(uri, password)) as db:
-            yield db
+        yield _settings(uri, password)
         return
     password = secrets.token_urlsafe(16)
     if _docker_answers():
@@ -54,8 +53,7 @@ def neo4j_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
             "NEO4J_PLUGINS", '["graph-data-science"]'
         )
         with container:
-            with Database.connect(_settings(container.get_connection_url(), password)) as db:
-                yield db
+            yield _settings(container.get_connection_url(), password)
         return
     from cxrneo.db import server
 
@@ -69,10 +67,16 @@ def neo4j_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     cfg.dist.symlink_to(dist, target_is_directory=True)
     server.start(cfg, password)
     try:
-        with Database.connect(_settings(cfg.bolt_address, password)) as db:
-            yield db
+        yield _settings(cfg.bolt_address, password)
     finally:
         server.stop(cfg)
+
+
+@pytest.fixture(scope="session")
+def neo4j_db(neo4j_settings: Settings) -> Iterator[Database]:
+    """One Database for the whole test session."""
+    with Database.connect(neo4j_settings) as db:
+        yield db
 
 
 @pytest.fixture

@@ -1,0 +1,57 @@
+"""`cxrneo query IMAGE_FILE --checkpoint`: embed, ingest, then find an archived image by its file."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cxrneo.cli import app
+from cxrneo.db.connection import Database
+from cxrneo.settings import Settings
+
+pytestmark = pytest.mark.neo4j
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-224"
+
+
+def _checkpoint(path: Path) -> Path:
+    """An untrained DenseNet-121 checkpoint at 64 px: enough to make codes (speed, not quality)."""
+    import torch
+
+    from cxrneo.embed import checkpoint, labelsets
+    from cxrneo.embed.model import CxrNet
+
+    torch.manual_seed(0)
+    lset = labelsets.get("nih")
+    doc = {"arch": "densenet121", "config": {"size": 64}, "label_set": lset.name, "labels": list(lset.labels),
+           "split": {"train": [], "val": []}, "metrics": {}, "model": CxrNet(len(lset.labels)).state_dict()}
+    checkpoint.save(path, doc)
+    return path
+
+
+def test_an_archived_image_file_finds_itself(clean_db: Database, neo4j_settings: Settings, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXRNEO_NEO4J_URI", neo4j_settings.neo4j_uri)
+    monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", neo4j_settings.password())
+    ckpt = _checkpoint(tmp_path / "best.pt")
+    codes = tmp_path / "codes.npz"
+    run = CliRunner()
+    common = ["--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(EXAMPLES / "images")]
+    embedded = run.invoke(app, ["embed", str(ckpt), *common, "--out", str(codes), "--workers", "0"])
+    assert embedded.exit_code == 0, embedded.output
+    for args in (["ingest", str(codes), "--mean-degree", "4"], ["communities"]):
+        done = run.invoke(app, args)
+        assert done.exit_code == 0, done.output
+    image = sorted((EXAMPLES / "images").glob("*.png"))[3]
+    for method in ("knn", "community"):
+        found = run.invoke(app, ["query", str(image), "-k", "3", "--method", method,
+                                 "--checkpoint", str(tmp_path), "--json"])
+        assert found.exit_code == 0, found.output
+        hits = json.loads(found.output.strip().splitlines()[-1])["hits"]
+        assert len(hits) == 3 and len({h["image_id"] for h in hits}) == 3
+        if method == "knn":  # the file's code equals its stored code: the image itself comes first
+            assert hits[0]["image_id"] == image.name and hits[0]["cosine"] == pytest.approx(1.0, abs=1e-4)
+    unreadable = tmp_path / "broken.png"
+    unreadable.write_bytes(b"\x89PNG not really")
+    bad = run.invoke(app, ["query", str(unreadable), "--checkpoint", str(ckpt)])
+    assert bad.exit_code == 1 and "broken.png" in bad.output and "Traceback" not in bad.output
