@@ -13,8 +13,8 @@ from cxrneo.codes import Codes
 from cxrneo.errors import ConfigError
 from cxrneo.graph import Edges, degree_stats, normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import Hit, ImageRecord
+from cxrneo.retrieval.engine import Method
 
-Method = Literal["community", "hybrid", "knn"]
 Form = Literal["positive", "no-finding"]
 RANDOM = "random"
 # Searcher(q_unit, k, method, exclude) -> ranked hits; built once per database.
@@ -45,7 +45,7 @@ class EvalOptions(BaseModel):
     seed: int = 0
     threshold: float | None = None
     mean_degree: float = 50.0
-    methods: list[Method] = ["community", "hybrid", "knn"]
+    methods: list[Method] = list(Method)
     strict: bool = False
     n_boot: int = Field(default=2000, ge=100)
     n_examples: int = Field(default=4, ge=0)
@@ -199,7 +199,7 @@ def retriever_searcher(
     engine = Retriever(view, unit, ids, threshold)
 
     def search(q: np.ndarray, k: int, method: str, exclude: frozenset[str]) -> Sequence[Hit]:
-        return engine.query(q, k, method, strict=strict, exclude=exclude)  # type: ignore[arg-type]
+        return engine.query(q, k, method, strict=strict, exclude=exclude)
 
     return search
 

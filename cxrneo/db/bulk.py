@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from cxrneo.codes import Codes
 from cxrneo.db import server
 from cxrneo.db.connection import Database
-from cxrneo.db.ingest import graph_meta, oriented, resolve_threshold
+from cxrneo.db.ingest import oriented, resolve_threshold
+from cxrneo.db.meta import graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError, ServerError
 from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, similarity_edges

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cxrneo.codes import Codes
 from cxrneo.db.connection import Database
+from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError
 from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, similarity_edges, threshold_for_degree
@@ -17,17 +18,6 @@ from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, similarity_
 NODE_BATCH = 1_000
 EDGE_BATCH = 10_000
 THRESHOLD_TOLERANCE = 1e-9
-
-
-class GraphMeta(BaseModel):
-    """The stored GraphMeta node."""
-
-    threshold: float
-    nodes: int
-    edges: int
-    generation: int
-    communityGeneration: int  # noqa: N815 - the stored property name
-    codesSha256: str = ""  # noqa: N815
 
 
 class IngestReport(BaseModel):
@@ -50,12 +40,6 @@ class IngestReport(BaseModel):
     def rel_per_s(self) -> float:
         written = self.edges_created + self.edges_merged
         return written / self.edge_seconds if self.edge_seconds > 0 else 0.0
-
-
-def graph_meta(db: Database) -> GraphMeta | None:
-    """The GraphMeta node, or None for a graph never ingested."""
-    rows = db.read("fetch_graph_meta")
-    return GraphMeta(**{k: v for k, v in rows[0].items() if v is not None}) if rows else None
 
 
 def resolve_threshold(

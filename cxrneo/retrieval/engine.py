@@ -1,7 +1,7 @@
 """Retriever: answers a query code with Algorithm 2 (community), hybrid, or exact cosine kNN."""
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from enum import StrEnum
 
 import numpy as np
 
@@ -12,8 +12,25 @@ from cxrneo.retrieval.ranking import top_by_cosine
 from cxrneo.retrieval.region import Growth, grow
 from cxrneo.retrieval.view import GraphView
 
-Method = Literal["community", "hybrid", "knn"]
-METHODS: tuple[str, ...] = get_args(Method)
+
+
+class Method(StrEnum):
+    """The retrieval methods: one entry each, used by the CLI, the HTTP API, evaluate and the report."""
+
+    COMMUNITY = "community"  # the paper's Algorithm 2
+    HYBRID = "hybrid"  # step 2a's communities, members by cosine
+    KNN = "knn"  # exact cosine kNN, the baseline
+
+    @classmethod
+    def parse(cls, name: "str | Method") -> "Method":
+        """The method of that name (ConfigError for an unknown one)."""
+        try:
+            return cls(name)
+        except ValueError:
+            raise ConfigError(f"unknown method {name!r}: use one of {', '.join(METHODS)}") from None
+
+
+METHODS: tuple[str, ...] = tuple(m.value for m in Method)
 
 
 class Retriever:
@@ -51,11 +68,12 @@ class Retriever:
         self,
         q_unit: np.ndarray,
         k: int,
-        method: Method = "community",
+        method: Method | str = Method.COMMUNITY,
         strict: bool = False,
         exclude: frozenset[str] = frozenset(),
     ) -> list[Hit]:
         """The top-k database images for a query code, best first."""
+        method = Method.parse(method)
         sims, growth = self._run(q_unit, k, method, strict, exclude)
         com = self.graph.community
         return [
@@ -64,7 +82,7 @@ class Retriever:
                 image_id=self.ids[row],
                 cosine=float(sims[row]),
                 community=int(com[row]),
-                gain=None if method == "knn" else gain,
+                gain=None if method is Method.KNN else gain,
                 fallback=fb,
             )
             for i, (row, gain, fb) in enumerate(zip(growth.rows, growth.gains, growth.fallback, strict=True))
@@ -74,18 +92,16 @@ class Retriever:
         self,
         q_unit: np.ndarray,
         k: int,
-        method: Method = "community",
+        method: Method | str = Method.COMMUNITY,
         strict: bool = False,
         exclude: frozenset[str] = frozenset(),
     ) -> Growth:
         """Like `query`, but the raw Growth (rows, gains and every step) for inspection."""
-        return self._run(q_unit, k, method, strict, exclude)[1]
+        return self._run(q_unit, k, Method.parse(method), strict, exclude)[1]
 
     def _run(
-        self, q_unit: np.ndarray, k: int, method: str, strict: bool, exclude: frozenset[str]
+        self, q_unit: np.ndarray, k: int, method: Method, strict: bool, exclude: frozenset[str]
     ) -> tuple[np.ndarray, Growth]:
-        if method not in METHODS:
-            raise ConfigError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
         if k <= 0:
             raise ConfigError(f"k must be at least 1, got {k}")
         blocked = np.array(sorted(self.graph.row[i] for i in exclude if i in self.graph.row), np.int64)
@@ -95,14 +111,14 @@ class Retriever:
                 f"that may be returned ({blocked.size} excluded)"
             )
         sims = self.codes @ self._unit(q_unit)
-        if method == "knn":
+        if method is Method.KNN:
             return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=False)
         nq = np.flatnonzero(sims >= np.float32(self.threshold))
         if nq.size == 0:  # d_q = 0: no community to join, plain cosine ranking
             return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=True)
         excluded = np.zeros(len(self.ids), bool)
         excluded[blocked] = True
-        growth = grow(self.graph, sims, nq, excluded, k, strict=strict, mode=method)  # type: ignore[arg-type]
+        growth = grow(self.graph, sims, nq, excluded, k, strict=strict, mode="hybrid" if method is Method.HYBRID else "community")
         if not strict and len(growth.rows) < k:  # no unused community touches R any more
             taken = np.concatenate([blocked, np.array(growth.rows, np.int64)])
             for row in top_by_cosine(sims, k - len(growth.rows), self.ids, taken).tolist():

@@ -12,7 +12,7 @@ import pytest
 from cxrneo.codes import Codes
 from cxrneo.db import bulk, server
 from cxrneo.db.connection import Database
-from cxrneo.db.ingest import graph_meta
+from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.records import ImageRecord

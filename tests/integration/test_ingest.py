@@ -8,7 +8,8 @@ import pytest
 
 from cxrneo.codes import Codes, load
 from cxrneo.db.connection import Database
-from cxrneo.db.ingest import build, graph_meta, ingest
+from cxrneo.db.ingest import build, ingest
+from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, InputError
 from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
