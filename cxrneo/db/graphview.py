@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cxrneo.db.connection import Database
-from cxrneo.db.ingest import GraphMeta, graph_meta
+from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.errors import ConfigError, NotFoundError
 from cxrneo.graph import normalise
 from cxrneo.records import CommunityStats, Hit, ImageRecord
@@ -164,7 +164,7 @@ def answer(
     graph: Neo4jGraph,
     code: np.ndarray,
     k: int,
-    method: Method = "community",
+    method: Method = Method.COMMUNITY,
     strict: bool = False,
     exclude: frozenset[str] = frozenset(),
 ) -> Answer:

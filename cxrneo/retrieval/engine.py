@@ -13,7 +13,6 @@ from cxrneo.retrieval.region import Growth, grow
 from cxrneo.retrieval.view import GraphView
 
 
-
 class Method(StrEnum):
     """The retrieval methods: one entry each, used by the CLI, the HTTP API, evaluate and the report."""
 
