@@ -79,6 +79,16 @@ class MemoryGraph:
     def total_edges(self) -> int:
         return self._total
 
+    @property
+    def indptr(self) -> np.ndarray:
+        """CSR row pointers over rows in `ids` order (neighbours of row r: indices[indptr[r]:indptr[r+1]])."""
+        return self._indptr
+
+    @property
+    def indices(self) -> np.ndarray:
+        """CSR neighbour rows, ascending within each row."""
+        return self._indices
+
     def community_stats(self) -> Mapping[int, CommunityStats]:
         return self._stats
 
