@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from cxrneo.errors import CxrneoError
+from cxrneo.retrieval.engine import Method
 from cxrneo.settings import Settings
 
 if TYPE_CHECKING:
@@ -291,7 +292,8 @@ def ingest_cmd(
                       f"{b.schema_seconds:.1f} s; generation {b.generation}")
         return
     with Database.connect(settings(ctx)) as db:
-        stats, rep = build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch)
+        stats, rep = build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch,
+                           snapshot_dir=settings(ctx).snapshot_dir)
     console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
                   f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
     console.print(f"wrote {rep.nodes_written} images, {rep.edges_created + rep.edges_merged} edges "
@@ -331,26 +333,6 @@ def communities_cmd(
 
 
 # --- evaluate (owner: metrics/evaluation) -------------------------------------------------
-
-
-def _gds_communities(db: Any) -> Any:
-    """communities_fn for cxrneo.evaluate: ingest the database split, GDS Louvain, read back."""
-    import numpy as np
-
-    from cxrneo.db.communities import assignments, detect
-    from cxrneo.db.ingest import ingest
-    from cxrneo.errors import DatabaseError
-
-    def communities(db_codes: Any, edges: Any, threshold: float) -> Any:
-        ingest(db, db_codes, edges, threshold)
-        detect(db, concurrency=1)
-        found = assignments(db)
-        missing = [i for i in db_codes.ids if i not in found]
-        if missing:
-            raise DatabaseError(f"{len(missing)} database images got no community (e.g. {missing[0]})")
-        return np.array([found[i] for i in db_codes.ids], dtype=np.int64)
-
-    return communities
 
 
 @app.command("evaluate")
@@ -407,31 +389,17 @@ def evaluate_cmd(
             result = evaluate(data, opts, lambda c, e, t: louvain_in_memory(c, e, t, seed), progress=step)
         else:
             from cxrneo.db.connection import Database
+            from cxrneo.service import gds_communities
 
             with Database.connect(settings(ctx)) as db:
-                result = evaluate(data, opts, _gds_communities(db), progress=step)
+                result = evaluate(data, opts, gds_communities(db), progress=step)
     paths = report.write(result, out, image_root)
     typer.echo(paths["md"].read_text(encoding="utf-8"))
     typer.echo(f"report: {paths['html']}")
 
 
 
-# --- query (owner: retrieval) ------------------------------------------------------------
-
-
-def _image_code(path: Path, ckpt: Path | None, codes_sha: str) -> Any:
-    """The code of an image file through the checkpoint that made the stored codes."""
-    from cxrneo.errors import ConfigError
-
-    if ckpt is None:
-        raise ConfigError(f"{path} is an image file: image queries need --checkpoint")
-    from cxrneo.embed.checkpoint import resolve, sha256
-    from cxrneo.embed.extract import code_of_image
-
-    ckpt = resolve(ckpt)  # a checkpoint file or a `cxrneo train --out` folder
-    if codes_sha and sha256(ckpt) != codes_sha:
-        raise ConfigError(f"{ckpt} is not the checkpoint whose codes the graph holds")
-    return code_of_image(ckpt, path)
+# --- query and serve (owner: retrieval; the logic lives in cxrneo/service.py) -------------
 
 
 @app.command("query")
@@ -439,68 +407,120 @@ def _image_code(path: Path, ckpt: Path | None, codes_sha: str) -> Any:
 def query_cmd(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A stored image id, or an image file (needs --checkpoint).")],
-    k: Annotated[int, typer.Option("-k", "--k", help="Number of images to return.")] = 10,
-    method: Annotated[
-        str, typer.Option(help="community (Algorithm 2), hybrid, or knn (exact cosine).")
-    ] = "community",
-    strict: Annotated[
-        bool, typer.Option(help="Stop when weighted modularity stops rising (may return < k).")
-    ] = False,
-    exclude_patient: Annotated[
-        bool, typer.Option(help="Also leave out the query patient's other images.")
-    ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (hits and timing) instead of a table.")
-    ] = False,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Checkpoint to compute the code of an image file.")
-    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top-k", help="Number of images to return.")] = 10,
+    method: Annotated[Method, typer.Option(help="community (Algorithm 2), hybrid, or knn (exact cosine).")] = (
+        Method.COMMUNITY
+    ),
+    strict: Annotated[bool, typer.Option(help="Stop when weighted modularity stops rising (may return < k).")] = False,
+    exclude_patient: Annotated[bool, typer.Option(help="Also leave out the query patient's other images.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (hits and timing) instead of a table.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint to compute the code of an image file.")] = None,
+    server: Annotated[str | None, typer.Option(help=(
+        "URL of a running `cxrneo serve` (default: $CXRNEO_SERVER); without one the query runs in this process."
+    ))] = None,
 ) -> None:
     """Retrieve the images most similar to a stored image or an image file."""
     import json
     import time
 
+    from cxrneo.service import QueryAnswer
+
+    t0 = time.perf_counter()
+    s = settings(ctx)
+    url = server or s.server
+    if url:
+        from cxrneo.client import Client
+
+        token = s.api_token.get_secret_value() if s.api_token else None
+        answer = QueryAnswer.model_validate(Client(url, token).query(target, k, method.value, strict, exclude_patient))
+    else:
+        from cxrneo.service import Searcher
+
+        searcher = Searcher.connect(s, checkpoint)
+        try:
+            answer = searcher.resolve(target, k, method, strict, exclude_patient)
+        finally:
+            searcher.close()
+    answer.total_ms = round((time.perf_counter() - t0) * 1e3, 1)
+    if as_json:
+        typer.echo(json.dumps(answer.model_dump(mode="json")))
+    else:
+        _print_answer(answer, via=url)
+
+
+def _print_answer(answer: Any, via: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from cxrneo.db.connection import Database
-    from cxrneo.db.graphview import Neo4jGraph, answer, stored_query
-    from cxrneo.errors import ConfigError, NotFoundError
-
-    t0 = time.perf_counter()
-    with Database.connect(settings(ctx)) as db:
-        graph = Neo4jGraph(db)
-        retriever = graph.retriever()
-        if target in retriever.graph.row:
-            code, exclude = stored_query(graph, target, exclude_patient)
-        elif Path(target).is_file():
-            if exclude_patient:
-                raise ConfigError("--exclude-patient needs a stored image id (a file has no patient)")
-            code, exclude = _image_code(Path(target), checkpoint, graph.refresh().codesSha256), frozenset()
-        else:
-            raise NotFoundError(f"{target!r} is neither an image id in the database nor an image file")
-        result = answer(graph, code, k, method=method, strict=strict, exclude=exclude)  # type: ignore[arg-type]
-    total = time.perf_counter() - t0
-    if as_json:
-        doc = {"query": target, "method": method, "k": k, "strict": strict, "excluded": result.excluded,
-               "query_ms": round(result.seconds * 1e3, 3), "total_ms": round(total * 1e3, 1),
-               "hits": [h.model_dump() for h in result.hits]}
-        typer.echo(json.dumps(doc))
-        return
-    table = Table(title=f"{method} retrieval for {target}")
+    table = Table(title=f"{answer.method} retrieval for {answer.query}")
     for col in ("rank", "image id", "findings", "community", "gain", "cosine"):
         table.add_column(col, justify="right" if col in ("rank", "community", "gain", "cosine") else "left")
-    for h in result.hits:
+    for h in answer.hits:
         gain = "-" if h.gain is None else f"{h.gain:.6f}"
-        name = h.image_id + (" *" if h.fallback else "")
-        findings = ", ".join(h.labels) or "No Finding"
-        table.add_row(str(h.rank), name, findings, str(h.community), gain, f"{h.cosine:.4f}")
+        table.add_row(str(h.rank), h.image_id + (" *" if h.fallback else ""), ", ".join(h.labels) or "No Finding",
+                      str(h.community), gain, f"{h.cosine:.4f}")
     console = Console()
     console.print(table)
-    if any(h.fallback for h in result.hits):
+    if any(h.fallback for h in answer.hits):
         console.print("* plain cosine ranking: no community of the graph reaches the query (fallback)")
-    console.print(f"{len(result.hits)} images in {result.seconds * 1e3:.1f} ms "
-                  f"({total:.2f} s with connecting and loading the graph)")
+    where = f"through {via}" if via else "in this process"
+    console.print(f"{len(answer.hits)} image{'s' if len(answer.hits) != 1 else ''}: retrieval {answer.query_ms:.1f} ms, "
+                  f"{answer.total_ms / 1e3:.2f} s in all ({where})")
+
+
+@app.command("serve")
+@friendly
+def serve_cmd(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    checkpoint: Annotated[Path | None, typer.Option(help=(
+        "Checkpoint that made the stored codes: enables image-file queries (the model stays loaded)."
+    ))] = None,
+    device: DeviceOpt = "auto",
+    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted request or upload, in MB.")] = 20.0,
+) -> None:
+    """Serve retrieval over HTTP (OpenAPI at /docs); follows ingests and community runs without a restart.
+
+    Set CXRNEO_API_TOKEN to require `Authorization: Bearer <token>` on every route but /health.
+    """
+    import ipaddress
+
+    import uvicorn
+
+    from cxrneo.api import create_app
+    from cxrneo.errors import ConfigError
+    from cxrneo.service import Searcher
+
+    s = settings(ctx)
+    if not 0 < port < 65536:
+        raise ConfigError(f"port must be 1-65535, got {port}")
+    if max_upload_mb <= 0:
+        raise ConfigError(f"--max-upload-mb must be positive, got {max_upload_mb}")
+    token = s.api_token.get_secret_value() if s.api_token else None
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and not token:
+        typer.secho(f"warning: serving on {host} without CXRNEO_API_TOKEN: anyone who reaches it can query",
+                    fg="yellow", err=True)
+    searcher = Searcher.connect(s, checkpoint, device)
+    try:
+        searcher.warm()
+        typer.echo(f"graph open: {searcher.health().get('images')} images, generation "
+                   f"{searcher.graph.meta.generation if searcher.graph.meta else '-'}")
+    except Exception as e:  # not ready yet (no graph, communities pending): serve anyway, /health says why
+        if not isinstance(e, CxrneoError):
+            raise
+        typer.secho(f"warning: {e}", fg="yellow", err=True)
+    app_ = create_app(searcher, token=token, max_upload_bytes=int(max_upload_mb * (1 << 20)))
+    typer.echo(f"cxrneo serving on http://{host}:{port} (OpenAPI at /docs)" + (", token required" if token else ""))
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        searcher.close()
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

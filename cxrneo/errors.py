@@ -23,3 +23,7 @@ class ServerError(CxrneoError):
 
 class NotFoundError(CxrneoError):
     """An image id, community or file that does not exist."""
+
+
+class ServiceError(CxrneoError):
+    """The retrieval service (`cxrneo serve`) could not be reached or refused a request."""

@@ -18,6 +18,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path.home() / ".cxrneo"
     http_port: int = 7474
     debug: bool = False
+    api_token: SecretStr | None = None  # bearer token of `cxrneo serve` (and sent by `query --server`)
+    server: str | None = None  # URL of a running `cxrneo serve`: `cxrneo query` goes through it
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Local snapshots of stored graphs (see cxrneo.db.snapshot)."""
+        return self.data_dir / "snapshots"
 
     def password(self) -> str:
         """The password, or a clear error when none is set."""

@@ -1,8 +1,10 @@
 // Create or update Image nodes by id.
-// Params: $rows = [{id, path, labels, patientId, view, sex, age, split, code}].
+// Params: $rows = [{id, path, labels, patientId, view, sex, age, split, code, codeBytes}]
+// (codeBytes: the same code as little-endian float32 bytes, for fast bulk reads).
 // Returns: written (INTEGER).
 UNWIND $rows AS row
 MERGE (i:Image {id: row.id})
 SET i.path = row.path, i.labels = row.labels, i.patientId = row.patientId, i.view = row.view,
-    i.sex = row.sex, i.age = row.age, i.split = row.split, i.code = row.code
+    i.sex = row.sex, i.age = row.age, i.split = row.split, i.code = row.code,
+    i.codeBytes = row.codeBytes
 RETURN count(*) AS written

@@ -3,12 +3,14 @@
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cxrneo.codes import Codes
+from cxrneo.db import snapshot
 from cxrneo.db.connection import Database
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.db.schema import ensure_schema
@@ -75,14 +77,21 @@ def build(
     mean_degree: float | None = None,
     batch: int = EDGE_BATCH,
     progress: bool = True,
+    snapshot_dir: Path | None = None,
 ) -> tuple[GraphStats, IngestReport]:
-    """Codes -> T -> exact edges of all codes -> ingest (what `cxrneo ingest` runs)."""
+    """Codes -> T -> exact edges of all codes -> ingest (what `cxrneo ingest` runs); with
+    `snapshot_dir`, the local snapshot of the new generation is written for fast readers."""
     unit = normalise(codes.codes)
     meta = graph_meta(db)
     t = resolve_threshold(meta.threshold if meta else None, threshold, mean_degree, unit)
     edges = similarity_edges(unit, t)
     stats = degree_stats(len(codes), edges, t)
-    return stats, ingest(db, codes, edges, t, batch=batch, progress=progress)
+    report = ingest(db, codes, edges, t, batch=batch, progress=progress)
+    stored = graph_meta(db)
+    if snapshot_dir is not None and stored is not None and (stored.nodes, stored.edges) == (len(codes), len(edges)):
+        patients = [r.patient_id for r in codes.images]
+        snapshot.save(snapshot.from_arrays(codes.ids, patients, codes.codes, edges), snapshot_dir, stored)
+    return stats, report
 
 
 def _check(db: Database, codes: Codes, edges: Edges, threshold: float) -> tuple[set[str], GraphMeta | None]:
@@ -127,6 +136,7 @@ def _image_row(codes: Codes, i: int) -> dict[str, object]:
         "id": r.id, "path": r.path, "labels": list(r.labels), "patientId": r.patient_id,
         "view": r.view, "sex": r.sex, "age": r.age, "split": r.split,
         "code": codes.codes[i].tolist(),
+        "codeBytes": np.ascontiguousarray(codes.codes[i], dtype="<f4").tobytes(),
     }
 
 

@@ -172,13 +172,6 @@ def _merge(work: Path, starts: range, table: Table, doc: dict[str, Any], sha: st
 
 def code_of_image(ckpt: Path, path: Path, device: str = "auto") -> np.ndarray:
     """The float32 code of one image file through a checkpoint (for image queries)."""
-    from cxrneo.embed.images import read_grey
+    from cxrneo.embed.encoder import Encoder
 
-    doc = checkpoint.load(ckpt)
-    dev = runtime.device(device)
-    model = checkpoint.model_from(doc).to(dev)
-    grey = read_grey(Path(path), int(doc["config"]["size"]))
-    x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[None, None], dev)  # as in `embed`
-    with torch.inference_mode(), runtime.autocast(dev):
-        code = model.code(x)
-    return code.float().cpu().numpy()[0]
+    return Encoder(ckpt, device).code(path)

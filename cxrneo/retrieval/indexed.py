@@ -1,5 +1,6 @@
 """A row-indexed snapshot of a GraphView with cached per-community adjacency blocks."""
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ import numpy as np
 
 from cxrneo.errors import InputError
 from cxrneo.records import CommunityStats
+from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.view import GraphView
 
 
@@ -34,32 +36,43 @@ class IndexedGraph:
         self.row = {i: r for r, i in enumerate(self.ids)}
         self.total_edges = int(view.total_edges)
         self.stats: Mapping[int, CommunityStats] = view.community_stats()
-        self.community = np.fromiter((view.community_of(i) for i in self.ids), np.int64, len(self.ids))
+        # A MemoryGraph in the same row order gives blocks straight from its CSR arrays.
+        self._csr = view if isinstance(view, MemoryGraph) and view.ids == self.ids else None
+        if self._csr is not None:
+            self.community = self._csr.community
+        else:
+            self.community = np.fromiter((view.community_of(i) for i in self.ids), np.int64, len(self.ids))
         unknown = set(np.unique(self.community).tolist()) - set(self.stats)
         if unknown:
             raise InputError(f"images belong to communities without statistics: {sorted(unknown)[:5]}")
         self._blocks: OrderedDict[int, Block] = OrderedDict()
         self._cached = 0
         self._cap = cache_nodes
+        self._lock = threading.Lock()  # the block cache is shared by concurrent queries
 
     def between(self, c: int) -> Mapping[int, int]:
         return self.view.between(c)
 
     def block(self, c: int) -> Block:
         """The adjacency block of community c (LRU-cached up to `cache_nodes` members)."""
-        hit = self._blocks.get(c)
-        if hit is not None:
-            self._blocks.move_to_end(c)
-            return hit
-        blk = self._build(c)
-        self._blocks[c] = blk
-        self._cached += blk.rows.size
-        while self._cached > self._cap and len(self._blocks) > 1:
-            _, old = self._blocks.popitem(last=False)
-            self._cached -= old.rows.size
+        with self._lock:
+            hit = self._blocks.get(c)
+            if hit is not None:
+                self._blocks.move_to_end(c)
+                return hit
+        blk = self._build(c)  # outside the lock: two threads may build the same block, both correct
+        with self._lock:
+            if c not in self._blocks:
+                self._blocks[c] = blk
+                self._cached += blk.rows.size
+            while self._cached > self._cap and len(self._blocks) > 1:
+                _, old = self._blocks.popitem(last=False)
+                self._cached -= old.rows.size
         return blk
 
     def _build(self, c: int) -> Block:
+        if self._csr is not None:
+            return _csr_block(self._csr, c)
         members = self.view.members(c)
         rows = np.array(sorted(self._rows(members)), dtype=np.int64)
         if rows.size and (self.community[rows] != c).any():
@@ -97,3 +110,29 @@ class IndexedGraph:
             return [self.row[i] for i in ids]
         except KeyError as e:
             raise InputError(f"the graph refers to image {e.args[0]!r}, which has no code") from None
+
+
+def _csr_block(g: MemoryGraph, c: int) -> Block:
+    """The block of community c from CSR arrays, vectorised (same content as the generic build)."""
+    rows = g.member_rows(c)
+    indptr, indices = g.indptr, g.indices
+    starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(rows.size, dtype=np.int64), lengths)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    nbr = np.asarray(indices[np.arange(total, dtype=np.int64) - np.repeat(offsets - starts, lengths)], np.int64)
+    local = np.full(len(indptr) - 1, -1, np.int64)
+    local[rows] = np.arange(rows.size)
+    loc = local[nbr]
+    inside = loc >= 0
+    inner_ptr = np.concatenate([[0], np.cumsum(np.bincount(owner[inside], minlength=rows.size))]).astype(np.int64)
+    return Block(
+        community=c,
+        rows=rows.astype(np.int64),
+        inner_ptr=inner_ptr,
+        inner_idx=loc[inside],
+        outer_owner=owner[~inside],
+        outer_rows=nbr[~inside],
+        degree=lengths.astype(np.int64),
+        internal_edges=int(inside.sum()) // 2,
+    )

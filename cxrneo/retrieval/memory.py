@@ -44,8 +44,8 @@ class MemoryGraph:
         order = np.argsort(community, kind="stable")
         cs, starts = np.unique(community[order], return_index=True)
         ends = [*starts[1:].tolist(), len(order)]
-        self._members: dict[int, list[str]] = {
-            int(c): self._ids[order[s:e]].tolist() for c, s, e in zip(cs, starts, ends, strict=True)
+        self._member_rows: dict[int, np.ndarray] = {
+            int(c): order[s:e] for c, s, e in zip(cs, starts, ends, strict=True)
         }
 
     @classmethod
@@ -72,6 +72,27 @@ class MemoryGraph:
         indices = tails[order]
         degree = np.bincount(heads, minlength=n)
         indptr = np.concatenate([[0], np.cumsum(degree)]).astype(np.int64)
+        stats, links = _statistics(com, a, b, degree)
+        return cls(ids, indptr, indices, com, stats, links, int(a.size))
+
+    @classmethod
+    def from_csr(
+        cls, ids: Sequence[str], indptr: np.ndarray, indices: np.ndarray, community: np.ndarray
+    ) -> "MemoryGraph":
+        """Graph from a symmetric CSR adjacency (each undirected edge in both rows) and a partition."""
+        n = len(ids)
+        indptr = np.asarray(indptr, dtype=np.int64)
+        com = np.asarray(community, dtype=np.int64)
+        if indptr.shape != (n + 1,) or com.shape != (n,) or int(indptr[-1]) != len(indices):
+            raise InputError(f"CSR arrays do not fit {n} images")
+        if indices.size % 2:
+            raise InputError("CSR adjacency is not symmetric (odd number of entries)")
+        degree = np.diff(indptr)
+        heads = np.repeat(np.arange(n, dtype=np.int64), degree)
+        upper = heads < indices
+        a, b = heads[upper], np.asarray(indices[upper], dtype=np.int64)
+        if 2 * a.size != indices.size:
+            raise InputError("CSR adjacency is not symmetric")
         stats, links = _statistics(com, a, b, degree)
         return cls(ids, indptr, indices, com, stats, links, int(a.size))
 
@@ -104,8 +125,24 @@ class MemoryGraph:
     def community_of(self, image_id: str) -> int:
         return int(self._community[self._r(image_id)])
 
+    @property
+    def ids(self) -> list[str]:
+        """Image ids in row order (the rows of indptr, indices and community)."""
+        found: list[str] = self._ids.tolist()
+        return found
+
+    @property
+    def community(self) -> np.ndarray:
+        """Community of each row."""
+        return self._community
+
+    def member_rows(self, c: int) -> np.ndarray:
+        """Rows of community c, ascending."""
+        return self._member_rows.get(c, np.empty(0, np.int64))
+
     def members(self, c: int) -> Sequence[str]:
-        return self._members.get(c, [])
+        found: list[str] = self._ids[self.member_rows(c)].tolist()
+        return found
 
     def neighbours(self, image_id: str) -> Sequence[str]:
         r = self._r(image_id)

@@ -1,17 +1,21 @@
 """The Neo4j-backed and the in-memory retrieval give identical answers on the same graph."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from cxrneo.codes import CODE_WIDTH, Codes
 from cxrneo.db.communities import assignments, detect
 from cxrneo.db.connection import Database
-from cxrneo.db.graphview import Neo4jGraph
-from cxrneo.db.ingest import ingest
+from cxrneo.db import snapshot
+from cxrneo.db.graphview import StoredGraph
+from cxrneo.db.ingest import build, ingest
+from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, NotFoundError
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.records import ImageRecord
-from cxrneo.retrieval import MemoryGraph, Retriever
+from cxrneo.retrieval import MemoryGraph, Method, Retriever
 
 pytestmark = pytest.mark.neo4j
 T = 0.55
@@ -49,17 +53,7 @@ def same(a: list, b: list) -> None:  # type: ignore[type-arg]
     assert np.allclose([h.gain or 0.0 for h in a], [h.gain or 0.0 for h in b], rtol=1e-9, atol=1e-15)
 
 
-def test_neo4j_and_memory_agree(clean_db: Database) -> None:
-    codes = clustered(60)
-    load(clean_db, codes)
-    mem = in_memory(clean_db, codes)
-    graph = Neo4jGraph(clean_db)
-    neo = graph.retriever()
-    assert graph.total_edges == mem.graph.view.total_edges
-    assert dict(graph.community_stats()) == dict(mem.graph.view.community_stats())
-    for c in graph.community_stats():
-        assert dict(graph.between(c)) == dict(mem.graph.view.between(c))
-        assert sorted(graph.members(c)) == sorted(mem.graph.view.members(c))
+def _agree(mem: Retriever, neo: Retriever) -> None:
     rng = np.random.default_rng(0)
     queries = [(mem.code_of(i), frozenset({i})) for i in ("im000", "im017", "im042")]
     queries += [(rng.standard_normal(CODE_WIDTH).astype(np.float32), frozenset())]
@@ -67,22 +61,63 @@ def test_neo4j_and_memory_agree(clean_db: Database) -> None:
         (mem.code_of("im005") + 0.3 * rng.standard_normal(CODE_WIDTH).astype(np.float32), frozenset())
     ]
     for q, exclude in queries:
-        for method in ("community", "hybrid", "knn"):
+        for method in Method:
             for strict in (False, True):
                 for k in (1, 7, 25):
                     same(
-                        mem.query(q, k, method=method, strict=strict, exclude=exclude),  # type: ignore[arg-type]
-                        neo.query(q, k, method=method, strict=strict, exclude=exclude),  # type: ignore[arg-type]
+                        mem.query(q, k, method=method, strict=strict, exclude=exclude),
+                        neo.query(q, k, method=method, strict=strict, exclude=exclude),
                     )
-    assert graph.retriever() is neo  # cached while the graph is unchanged
-    assert graph.patient_images("p0") == {"im000", "im001", "im002"}
-    assert graph.records(["im004"])["im004"].labels == codes.images[4].labels
 
 
-def test_cache_follows_ingest_and_errors_are_clear(clean_db: Database) -> None:
+def test_stored_and_memory_agree(clean_db: Database, tmp_path: Path) -> None:
+    codes = clustered(60)
+    build(clean_db, codes, threshold=T, progress=False, snapshot_dir=tmp_path)  # ingest writes the snapshot
+    detect(clean_db)
+    mem = in_memory(clean_db, codes)
+    meta = graph_meta(clean_db)
+    assert meta is not None and meta.graphId and (tmp_path / meta.graphId / "g1" / "manifest.json").is_file()
+    from_ingest = StoredGraph(clean_db, tmp_path)
+    from_neo4j = StoredGraph(clean_db, None)  # no cache: read from Neo4j (codes as float32 bytes)
+    for graph in (from_ingest, from_neo4j):
+        neo = graph.retriever()
+        view = neo.graph.view
+        assert view.total_edges == mem.graph.view.total_edges
+        assert dict(view.community_stats()) == dict(mem.graph.view.community_stats())
+        stored = {int(r["id"]): (r["n"], r["l"], r["d"]) for r in clean_db.read("read_community_stats")}
+        assert stored == {c: (s.n, s.l, s.d) for c, s in view.community_stats().items()}  # = Community nodes
+        for c in view.community_stats():
+            assert dict(view.between(c)) == dict(mem.graph.view.between(c))
+            assert sorted(view.members(c)) == sorted(mem.graph.view.members(c))
+        assert np.array_equal(np.asarray(neo.codes), mem.codes[np.argsort(codes.ids)])
+        _agree(mem, neo)
+        assert graph.retriever() is neo  # kept while the graph is unchanged
+        assert graph.patient_images("im000") == {"im000", "im001", "im002"}
+        assert graph.records(["im004"])["im004"].labels == codes.images[4].labels
+    snap = snapshot.read(clean_db, meta)  # what Neo4j holds equals what ingest saved, bit for bit
+    saved = snapshot.load(tmp_path, meta)
+    assert saved is not None and saved.ids == snap.ids and saved.patients == snap.patients
+    assert np.array_equal(np.asarray(saved.unit), snap.unit) and np.array_equal(np.asarray(saved.indices), snap.indices)
+
+
+def test_a_snapshot_that_does_not_match_graphmeta_is_not_used(clean_db: Database, tmp_path: Path) -> None:
+    codes = clustered(30)
+    build(clean_db, codes, threshold=T, progress=False, snapshot_dir=tmp_path)
+    meta = graph_meta(clean_db)
+    assert meta is not None and snapshot.load(tmp_path, meta) is not None
+    assert snapshot.load(tmp_path, meta.model_copy(update={"generation": 2})) is None
+    assert snapshot.load(tmp_path, meta.model_copy(update={"edges": meta.edges + 1})) is None
+    assert snapshot.load(tmp_path, meta.model_copy(update={"graphId": "another"})) is None
+    (snapshot.folder(tmp_path, meta) / "indices.npy").write_bytes(b"truncated")
+    assert snapshot.load(tmp_path, meta) is None  # a damaged file is ignored, and the graph read again
+    detect(clean_db)
+    assert len(StoredGraph(clean_db, tmp_path).retriever()) == 30
+
+
+def test_cache_follows_ingest_and_errors_are_clear(clean_db: Database, tmp_path: Path) -> None:
     codes = clustered(40)
     load(clean_db, codes.subset(list(range(30))))
-    graph = Neo4jGraph(clean_db)
+    graph = StoredGraph(clean_db, tmp_path)
     first = graph.retriever()
     assert len(first) == 30
     ingest(clean_db, codes, similarity_edges(normalise(codes.codes), T), T, progress=False)
@@ -116,6 +151,7 @@ def test_cli_query(clean_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
     load(clean_db, clustered(30))
     lent = _Borrowed(clean_db._driver, clean_db.database, clean_db.uri, clean_db.user)
     monkeypatch.setattr(Database, "connect", classmethod(lambda cls, s: lent))
+    monkeypatch.setenv("CXRNEO_DATA_DIR", str(tmp_path))
     run = CliRunner().invoke
     out = run(app, ["query", "im004", "-k", "5", "--json", "--exclude-patient"])
     assert out.exit_code == 0, out.output
@@ -126,7 +162,7 @@ def test_cli_query(clean_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
     assert table.exit_code == 0 and "cosine" in table.output
     for args, message in (
         (["query", "nope", "-k", "3"], "neither an image id"),
-        (["query", "im004", "-k", "0"], "at least 1"),
+        (["query", "im004", "-k", "0"], "between 1 and"),
         (["query", "im004", "-k", "30"], "holds only 29"),
     ):
         bad = run(app, args)

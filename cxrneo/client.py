@@ -1,0 +1,74 @@
+"""A small client of `cxrneo serve` (standard library only): what `cxrneo query --server` uses."""
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from cxrneo.errors import ConfigError, NotFoundError, ServiceError
+
+
+class Client:
+    """Talks JSON to one service URL, with an optional bearer token."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 120.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"server URL must be http(s)://host:port, got {url!r}")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def query(self, target: str, k: int, method: str, strict: bool, exclude_patient: bool) -> dict[str, Any]:
+        """A stored id first; an image file on this machine is uploaded when the id is unknown."""
+        body = {"id": target, "k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient}
+        try:
+            return self._call("POST", "/query", json.dumps(body).encode(), "application/json")
+        except NotFoundError:
+            if not Path(target).is_file():
+                raise
+        return self.query_image(Path(target), k, method, strict)
+
+    def query_image(self, path: Path, k: int, method: str, strict: bool) -> dict[str, Any]:
+        boundary = uuid.uuid4().hex
+        fields = {"k": str(k), "method": method, "strict": str(strict).lower()}
+        chunks = [f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
+                  for n, v in fields.items()]
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise NotFoundError(f"{path}: cannot read ({e.strerror})") from None
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quote(path.name)}"\r\n'
+                      "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+        chunks.append(f"--{boundary}--\r\n".encode())
+        return self._call("POST", "/query/image", b"".join(chunks), f"multipart/form-data; boundary={boundary}")
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health", None, None)
+
+    def _call(self, verb: str, path: str, body: bytes | None, kind: str | None) -> dict[str, Any]:
+        req = urllib.request.Request(self.url + path, data=body, method=verb)
+        if kind:
+            req.add_header("Content-Type", kind)
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                doc: dict[str, Any] = json.loads(resp.read())
+                return doc
+        except urllib.error.HTTPError as e:
+            try:
+                message = json.loads(e.read()).get("error", e.reason)
+            except (ValueError, AttributeError):
+                message = e.reason
+            if e.code == 404:
+                raise NotFoundError(str(message)) from None
+            if 400 <= e.code < 500:
+                raise ConfigError(f"{message} (HTTP {e.code} from {self.url})") from None
+            raise ServiceError(f"{self.url} answered HTTP {e.code}: {message}") from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            raise ServiceError(f"cannot reach the cxrneo service at {self.url} ({reason})") from None

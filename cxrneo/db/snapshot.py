@@ -1,0 +1,217 @@
+"""Local snapshots of the stored graph, so that a reader opens an archive in milliseconds.
+
+A snapshot holds the image ids (sorted), their patients, their unit codes and the symmetric
+CSR adjacency of the SIMILAR edges, as plain ``.npy`` files under the cache folder, keyed by
+GraphMeta's ``graphId`` and ``generation``; the communities are one more file keyed by
+``communityGeneration``. ``cxrneo ingest`` writes it from the codes it has in hand; a reader that
+finds none reads it once from Neo4j (codes as float32 bytes) and keeps it for every later
+process. Files are written to a temporary folder and renamed, and checked against GraphMeta's
+counts when opened, so a half-written or foreign snapshot is never used.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cxrneo.db.connection import Database
+from cxrneo.db.meta import GraphMeta, graph_meta
+from cxrneo.errors import ConfigError, DatabaseError
+from cxrneo.graph import Edges, normalise
+
+VERSION = 1
+PAGE = 2_000
+ARRAYS = ("ids", "patients", "unit", "indptr", "indices")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The stored graph in row order (ids ascending): unit codes and symmetric CSR adjacency."""
+
+    ids: list[str]
+    patients: list[str]
+    unit: np.ndarray  # float32, N x width, unit rows
+    indptr: np.ndarray  # int64, N + 1
+    indices: np.ndarray  # int32, neighbour rows, ascending within a row; every edge twice
+
+    @property
+    def edges(self) -> int:
+        return int(self.indices.size // 2)
+
+
+def from_arrays(ids: list[str], patients: list[str], codes: np.ndarray, edges: Edges) -> Snapshot:
+    """A snapshot of codes (any row order) and their edges (row pairs), re-ordered by id."""
+    order = np.argsort(np.array(ids, dtype=str), kind="stable")
+    new_row = np.empty(len(ids), np.int64)
+    new_row[order] = np.arange(len(ids))
+    src, dst = new_row[edges.src], new_row[edges.dst]
+    indptr, indices = _csr(len(ids), src, dst)
+    return Snapshot(
+        ids=[ids[i] for i in order],
+        patients=[patients[i] for i in order],
+        unit=normalise(np.asarray(codes)[order]),
+        indptr=indptr,
+        indices=indices,
+    )
+
+
+def _csr(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    heads = np.concatenate([src, dst]).astype(np.int64)
+    tails = np.concatenate([dst, src]).astype(np.int64)
+    order = np.lexsort((tails, heads))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(heads, minlength=n))]).astype(np.int64)
+    return indptr, tails[order].astype(np.int32)
+
+
+def folder(cache: Path, meta: GraphMeta) -> Path:
+    """Where the snapshot of this graph generation lives."""
+    return Path(cache) / meta.graphId / f"g{meta.generation}"
+
+
+def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
+    """Write the snapshot atomically (None when the graph has no graphId to key it by)."""
+    if not meta.graphId:
+        return None
+    target = folder(cache, meta)
+    if (target / "manifest.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        arrays = {
+            "ids": np.array(snap.ids, dtype=str),
+            "patients": np.array(snap.patients, dtype=str),
+            "unit": np.ascontiguousarray(snap.unit, dtype=np.float32),
+            "indptr": snap.indptr,
+            "indices": snap.indices,
+        }
+        for name, arr in arrays.items():
+            np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
+        manifest = {"version": VERSION, "graphId": meta.graphId, "generation": meta.generation,
+                    "nodes": len(snap.ids), "edges": snap.edges}
+        (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process saved the same generation first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune(target.parent, keep=target.name)
+    return target
+
+
+def _prune(graph_folder: Path, keep: str) -> None:
+    """Drop snapshots of older generations of the same graph (best effort)."""
+    for old in graph_folder.glob("g*"):
+        if old.name != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load(cache: Path, meta: GraphMeta) -> Snapshot | None:
+    """The saved snapshot of this generation, memory-mapped; None when absent or not matching."""
+    if not meta.graphId:
+        return None
+    path = folder(cache, meta)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in ARRAYS}
+    except (OSError, ValueError):
+        return None
+    expected = {"version": VERSION, "graphId": meta.graphId, "generation": meta.generation,
+                "nodes": meta.nodes, "edges": meta.edges}
+    if manifest != expected:
+        return None
+    snap = Snapshot(
+        ids=arrays["ids"].tolist(),
+        patients=arrays["patients"].tolist(),
+        unit=arrays["unit"],
+        indptr=np.asarray(arrays["indptr"]),
+        indices=arrays["indices"],
+    )
+    n = len(snap.ids)
+    if snap.unit.shape[0] != n or snap.indptr.shape != (n + 1,) or int(snap.indptr[-1]) != snap.indices.size:
+        return None
+    return snap
+
+
+def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
+    """Read the whole stored graph once, in pages by id, and check it against GraphMeta."""
+    ids: list[str] = []
+    patients: list[str] = []
+    rows: list[np.ndarray] = []
+    outs: list[list[str]] = []
+    after = ""
+    while True:
+        got = db.read("read_snapshot_page", after=after, limit=page)
+        for r in got:
+            ids.append(r["id"])
+            patients.append(r["patientId"] or "")
+            if r["codeBytes"] is not None:
+                rows.append(np.frombuffer(r["codeBytes"], dtype="<f4"))
+            else:
+                rows.append(np.asarray(r["code"], dtype=np.float32))
+            outs.append(r["out"])
+        if len(got) < page:
+            break
+        after = got[-1]["id"]
+    if len(ids) != meta.nodes:
+        raise DatabaseError(f"the database holds {len(ids)} images but GraphMeta says {meta.nodes}: "
+                            "rerun the interrupted `cxrneo ingest`")
+    if len({r.size for r in rows}) > 1:
+        raise DatabaseError("stored codes differ in width")
+    row_of = {x: i for i, x in enumerate(ids)}
+    counts = np.fromiter((len(o) for o in outs), np.int64, len(outs))
+    src = np.repeat(np.arange(len(ids), dtype=np.int64), counts)
+    try:
+        dst = np.fromiter((row_of[b] for o in outs for b in o), np.int64, int(counts.sum()))
+    except KeyError as e:
+        raise DatabaseError(f"an edge points to image {e.args[0]!r}, which is not stored") from None
+    if src.size != meta.edges:
+        raise DatabaseError(f"the database holds {src.size} SIMILAR edges but GraphMeta says {meta.edges}: "
+                            "rerun the interrupted `cxrneo ingest`")
+    indptr, indices = _csr(len(ids), src, dst)
+    unit = normalise(np.stack(rows)) if rows else np.empty((0, 0), np.float32)
+    return Snapshot(ids=ids, patients=patients, unit=unit, indptr=indptr, indices=indices)
+
+
+def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMeta) -> np.ndarray:
+    """The community of every snapshot row (cached per communityGeneration)."""
+    path = None
+    if cache is not None and meta.graphId:
+        path = folder(cache, meta) / f"community-c{meta.communityGeneration}.npy"
+        try:
+            com = np.load(path, allow_pickle=False)
+            if com.shape == (len(snap.ids),):
+                return com
+        except (OSError, ValueError):
+            pass
+    got = db.read("read_image_communities")
+    if [r["id"] for r in got] != snap.ids:
+        raise DatabaseError("the stored images changed while the graph was read: retry")
+    missing = [r["id"] for r in got if r["community"] is None]
+    if missing:
+        raise ConfigError(f"image {missing[0]} has no community: run `cxrneo communities`")
+    com = np.array([int(r["community"]) for r in got], dtype=np.int64)
+    if path is not None and path.parent.is_dir():
+        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        np.save(tmp, com, allow_pickle=False)
+        os.replace(tmp, path)
+    return com
+
+
+def open_snapshot(db: Database, meta: GraphMeta, cache: Path | None) -> tuple[Snapshot, np.ndarray]:
+    """The snapshot of the current generation with its communities: from the cache, else read once."""
+    snap = load(cache, meta) if cache is not None else None
+    if snap is None:
+        snap = read(db, meta)
+        after = graph_meta(db)
+        if after is None or (after.graphId, after.generation) != (meta.graphId, meta.generation):
+            raise DatabaseError("the graph changed while it was read: retry")
+        if cache is not None:
+            save(snap, cache, meta)
+    return snap, communities(db, snap, cache, meta)

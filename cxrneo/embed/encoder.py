@@ -1,0 +1,32 @@
+"""Encoder: one checkpoint kept loaded, turning single image files into codes (image queries)."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cxrneo.embed import checkpoint, runtime
+from cxrneo.embed.images import read_grey
+
+
+class Encoder:
+    """The model of one checkpoint on one device; `code(path)` embeds one image file as `embed` does."""
+
+    def __init__(self, ckpt: Path, device: str = "auto") -> None:
+        self.path = checkpoint.resolve(ckpt)  # a checkpoint file or a `cxrneo train --out` folder
+        self.sha256 = checkpoint.sha256(self.path)
+        doc = checkpoint.load(self.path)
+        self.size = int(doc["config"]["size"])
+        self.device = runtime.device(device)
+        self.model = checkpoint.model_from(doc).to(self.device).eval()
+        self._lock = threading.Lock()  # one forward pass at a time
+
+    def code(self, path: Path) -> np.ndarray:
+        """The float32 code of one image file (one-line InputError when unreadable)."""
+        grey = read_grey(Path(path), self.size)
+        x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[None, None], self.device)
+        with self._lock, torch.inference_mode(), runtime.autocast(self.device):
+            code = self.model.code(x)
+        out: np.ndarray = code.float().cpu().numpy()[0]
+        return out

@@ -1,0 +1,211 @@
+"""The query service: the one home of "which archived X-rays look like this one?".
+
+`Searcher` resolves a query target (a stored image id, a code, an image file), checks that an
+image file goes through the checkpoint whose codes the graph holds, and answers with the
+Retriever of the current graph generation. The CLI (in-process), the HTTP API and the demo all
+call it; `gds_communities` is the community run that `cxrneo evaluate` uses.
+"""
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from cxrneo.db.connection import Database
+from cxrneo.db.graphview import StoredGraph
+from cxrneo.db.meta import graph_meta
+from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
+from cxrneo.records import Hit
+from cxrneo.retrieval.engine import Method
+from cxrneo.settings import Settings
+
+if TYPE_CHECKING:
+    from cxrneo.codes import Codes
+    from cxrneo.embed.encoder import Encoder
+    from cxrneo.evaluate import CommunitiesFn
+    from cxrneo.graph import Edges
+
+MAX_K = 1000
+
+
+class QueryAnswer(BaseModel):
+    """What `cxrneo query --json` prints and POST /query returns."""
+
+    query: str
+    method: str
+    k: int
+    strict: bool
+    excluded: int
+    generation: int
+    communityGeneration: int  # noqa: N815 - as in GraphMeta
+    query_ms: float
+    total_ms: float
+    hits: list[Hit]
+
+
+class Searcher:
+    """Answers queries against the stored graph; safe to share between threads."""
+
+    def __init__(self, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto") -> None:
+        self.db = db
+        self.graph = StoredGraph(db, cache)
+        self._checkpoint = checkpoint
+        self._device = device
+        self._encoder: Encoder | None = None
+        self._encoder_lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto") -> "Searcher":
+        return cls(Database.connect(settings), settings.snapshot_dir, checkpoint, device)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def warm(self) -> None:
+        """Open the current graph now (a service does this before taking requests)."""
+        self.graph.current()
+        if self._checkpoint is not None:
+            self.encoder()
+
+    # --- targets ---------------------------------------------------------------------------
+
+    def by_id(
+        self, image_id: str, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
+        exclude_patient: bool = False,
+    ) -> QueryAnswer:
+        """Query with a stored image: its own code; it (and with exclude_patient its patient) left out."""
+        t0 = time.perf_counter()
+        meta, retriever = self.graph.current()
+        code = retriever.code_of(image_id)
+        exclude = self.graph.patient_images(image_id) if exclude_patient else frozenset({image_id})
+        return self._answer(image_id, code, k, method, strict, exclude, t0)
+
+    def by_code(
+        self, code: np.ndarray | list[float], k: int, method: Method | str = Method.COMMUNITY,
+        strict: bool = False, name: str = "code",
+    ) -> QueryAnswer:
+        """Query with a code that is not in the graph (a new image)."""
+        return self._answer(name, np.asarray(code, dtype=np.float32), k, method, strict, frozenset(),
+                            time.perf_counter())
+
+    def by_image(
+        self, path: Path, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
+        name: str | None = None,
+    ) -> QueryAnswer:
+        """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
+        t0 = time.perf_counter()
+        code = self.encoder().code(path)
+        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0)
+
+    def resolve(
+        self, target: str, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
+        exclude_patient: bool = False,
+    ) -> QueryAnswer:
+        """A stored image id first, else an image file."""
+        _, retriever = self.graph.current()
+        if target in retriever.graph.row:
+            return self.by_id(target, k, method, strict, exclude_patient)
+        if Path(target).is_file():
+            if exclude_patient:
+                raise ConfigError("--exclude-patient needs a stored image id (a file has no patient)")
+            return self.by_image(Path(target), k, method, strict)
+        raise NotFoundError(f"{target!r} is neither an image id in the database nor an image file")
+
+    # --- pieces ----------------------------------------------------------------------------
+
+    def encoder(self) -> "Encoder":
+        """The checkpoint's encoder, loaded once, checked against the codes the graph holds."""
+        if self._checkpoint is None:
+            raise ConfigError("image queries need a checkpoint (--checkpoint)")
+        with self._encoder_lock:
+            if self._encoder is None:
+                from cxrneo.embed.encoder import Encoder  # torch only when images are embedded
+
+                self._encoder = Encoder(self._checkpoint, self._device)
+            enc = self._encoder
+        meta = graph_meta(self.db)
+        if meta is not None and meta.codesSha256 and meta.codesSha256 != enc.sha256:
+            raise ConfigError(f"{enc.path} is not the checkpoint whose codes the graph holds")
+        return enc
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        return self._encoder.sha256 if self._encoder is not None else ""
+
+    def _answer(
+        self, name: str, code: np.ndarray, k: int, method: Method | str, strict: bool,
+        exclude: frozenset[str], t0: float,
+    ) -> QueryAnswer:
+        method = Method.parse(method)
+        if not 1 <= k <= MAX_K:
+            raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
+        meta, retriever = self.graph.current()
+        t1 = time.perf_counter()
+        hits = retriever.query(code, k, method=method, strict=strict, exclude=exclude)
+        t2 = time.perf_counter()
+        records = self.graph.records([h.image_id for h in hits])
+        hits = [h.model_copy(update={"labels": records[h.image_id].labels}) if h.image_id in records else h
+                for h in hits]
+        return QueryAnswer(
+            query=name, method=method.value, k=k, strict=strict, excluded=len(exclude),
+            generation=meta.generation, communityGeneration=meta.communityGeneration,
+            query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
+        )
+
+    def image(self, image_id: str) -> dict[str, Any]:
+        return self.graph.image(image_id)
+
+    def health(self) -> dict[str, Any]:
+        """Neo4j reachable, the graph's generations, the checkpoint's hash."""
+        try:
+            meta = graph_meta(self.db)
+        except DatabaseError as e:
+            return {"status": "unavailable", "neo4j": False, "error": str(e)}
+        if meta is None:
+            return {"status": "empty", "neo4j": True, "generation": None, "communityGeneration": None,
+                    "checkpoint_sha256": self.checkpoint_sha256}
+        ready = True
+        reason = ""
+        try:
+            meta.require_queryable()
+        except ConfigError as e:
+            ready, reason = False, str(e)
+        doc: dict[str, Any] = {
+            "status": "ok" if ready else "not ready", "neo4j": True, "generation": meta.generation,
+            "communityGeneration": meta.communityGeneration, "images": meta.nodes, "edges": meta.edges,
+            "threshold": meta.threshold, "codes_checkpoint_sha256": meta.codesSha256,
+            "checkpoint_sha256": self.checkpoint_sha256,
+        }
+        if reason:
+            doc["error"] = reason
+        return doc
+
+
+def parse_code(values: object, width: int | None = None) -> np.ndarray:
+    """A query code from JSON: a flat list of finite numbers."""
+    if not isinstance(values, list) or not values or not all(isinstance(v, int | float) for v in values):
+        raise InputError("code must be a non-empty list of numbers")
+    code = np.asarray(values, dtype=np.float32)
+    if width is not None and code.size != width:
+        raise InputError(f"code has {code.size} values, the database codes {width}")
+    return code
+
+
+def gds_communities(db: Database) -> "CommunitiesFn":
+    """communities_fn for cxrneo.evaluate: ingest the database split, GDS Louvain, read back."""
+    from cxrneo.db.communities import assignments, detect
+    from cxrneo.db.ingest import ingest
+
+    def communities(db_codes: "Codes", edges: "Edges", threshold: float) -> np.ndarray:
+        ingest(db, db_codes, edges, threshold, progress=False)
+        detect(db, concurrency=1)
+        found = assignments(db)
+        missing = [i for i in db_codes.ids if i not in found]
+        if missing:
+            raise DatabaseError(f"{len(missing)} database images got no community (e.g. {missing[0]})")
+        return np.array([found[i] for i in db_codes.ids], dtype=np.int64)
+
+    return communities
