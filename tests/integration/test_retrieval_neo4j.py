@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cxrneo.codes import CODE_WIDTH, Codes
+from cxrneo.db import snapshot
 from cxrneo.db.communities import assignments, detect
 from cxrneo.db.connection import Database
-from cxrneo.db import snapshot
 from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.ingest import build, ingest
 from cxrneo.db.meta import graph_meta
