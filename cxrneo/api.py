@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError
+from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, NotReadyError
 from cxrneo.retrieval.engine import Method
 from cxrneo.service import MAX_K, QueryAnswer, Searcher, parse_code
 
@@ -49,12 +49,12 @@ class QueryRequest(BaseModel):
 
 
 def _status(e: CxrneoError) -> int:
+    if isinstance(e, NotReadyError | DatabaseError):
+        return 503
     if isinstance(e, NotFoundError):
         return 404
     if isinstance(e, ConfigError | InputError):
         return 400
-    if isinstance(e, DatabaseError):
-        return 503
     return 500
 
 
@@ -179,8 +179,11 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
         with tempfile.TemporaryDirectory(prefix="cxrneo-upload-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
-            return await run_in_threadpool(searcher.by_image, path, k_int, method,
-                                           strict.lower() in ("true", "1"), name)
+            try:
+                return await run_in_threadpool(searcher.by_image, path, k_int, method,
+                                               strict.lower() in ("true", "1"), name)
+            except InputError as e:  # name the upload, not the temporary file
+                raise InputError(str(e).replace(str(path), name)) from None
 
     return app
 

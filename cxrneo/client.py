@@ -66,6 +66,8 @@ class Client:
                 message = e.reason
             if e.code == 404:
                 raise NotFoundError(str(message)) from None
+            if e.code == 503:
+                raise ServiceError(str(message)) from None
             if 400 <= e.code < 500:
                 raise ConfigError(f"{message} (HTTP {e.code} from {self.url})") from None
             raise ServiceError(f"{self.url} answered HTTP {e.code}: {message}") from None

@@ -9,6 +9,10 @@ class ConfigError(CxrneoError):
     """Settings or arguments that cannot work."""
 
 
+class NotReadyError(ConfigError):
+    """The stored graph cannot answer now: never built, being written, interrupted, or communities stale."""
+
+
 class InputError(CxrneoError):
     """Bad input data: an unreadable image, a malformed codes or label file."""
 

@@ -3,7 +3,7 @@
 from pydantic import BaseModel
 
 from cxrneo.db.connection import Database
-from cxrneo.errors import ConfigError, NotFoundError
+from cxrneo.errors import NotReadyError
 
 
 class GraphMeta(BaseModel):
@@ -20,7 +20,7 @@ class GraphMeta(BaseModel):
     def require_queryable(self) -> None:
         """Refuse clearly unless the graph and its communities are complete and current."""
         if self.communityGeneration != self.generation:
-            raise ConfigError(
+            raise NotReadyError(
                 f"communities (generation {self.communityGeneration}) are older than the graph "
                 f"(generation {self.generation}): run `cxrneo communities` first"
             )
@@ -36,6 +36,6 @@ def queryable_meta(db: Database) -> GraphMeta:
     """The GraphMeta of a graph that can answer queries (else one clear error)."""
     meta = graph_meta(db)
     if meta is None:
-        raise NotFoundError("the database holds no cxrneo graph: run `cxrneo ingest` first")
+        raise NotReadyError("the database holds no cxrneo graph: run `cxrneo ingest` first")
     meta.require_queryable()
     return meta
