@@ -11,6 +11,7 @@ from cxrneo.errors import NotFoundError
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval.engine import Retriever
 from cxrneo.retrieval.memory import MemoryGraph
+from cxrneo.retrieval.scan import BatchedScan
 
 
 class StoredGraph:
@@ -42,7 +43,9 @@ class StoredGraph:
                 if not snap.ids:
                     raise NotFoundError("the database holds no images: run `cxrneo ingest` first")
                 view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
-                self._retriever = Retriever(view, snap.unit, snap.ids, meta.threshold)
+                retriever = Retriever(view, snap.unit, snap.ids, meta.threshold)
+                retriever.scan = BatchedScan(retriever.codes)  # concurrent queries share one pass
+                self._retriever = retriever
                 self._patients = dict(zip(snap.ids, snap.patients, strict=True))
                 self._by_patient = {}
                 for i, p in self._patients.items():

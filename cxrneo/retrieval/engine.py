@@ -1,6 +1,6 @@
 """Retriever: answers a query code with Algorithm 2 (community), hybrid, or exact cosine kNN."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 import numpy as np
@@ -44,6 +44,8 @@ class Retriever:
         if codes.ndim != 2 or codes.shape[0] != len(ids):
             raise InputError(f"codes of shape {codes.shape} do not match {len(ids)} image ids")
         self.codes = codes
+        # cosines of a unit query to every row; the stored graph swaps in a BatchedScan
+        self.scan: Callable[[np.ndarray], np.ndarray] = codes.__matmul__
         self.threshold = float(threshold)
         self.graph = IndexedGraph(view, ids)
         self.ids = self.graph.ids
@@ -109,7 +111,7 @@ class Retriever:
                 f"k={k} but the database holds only {len(self.ids) - blocked.size} images "
                 f"that may be returned ({blocked.size} excluded)"
             )
-        sims = self.codes @ self._unit(q_unit)
+        sims = self.scan(self._unit(q_unit))
         if method is Method.KNN:
             return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=False)
         nq = np.flatnonzero(sims >= np.float32(self.threshold))

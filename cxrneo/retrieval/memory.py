@@ -165,11 +165,12 @@ def _statistics(
         for c, n, l, d in zip(cs, n_c, l_c, d_c, strict=True)  # noqa: E741
     }
     links: dict[int, dict[int, int]] = defaultdict(dict)
-    ca, cb = com[a[~inside]], com[b[~inside]]
-    if ca.size:
-        pairs = np.stack([np.minimum(ca, cb), np.maximum(ca, cb)], axis=1)
-        uniq, counts = np.unique(pairs, axis=0, return_counts=True)
-        for (x, y), cnt in zip(uniq.tolist(), counts.tolist(), strict=True):
+    ia, ib = idx[a[~inside]], idx[b[~inside]]
+    if ia.size:  # one int64 key per unordered pair of community indices: a 1-d sort, not a row sort
+        key = np.minimum(ia, ib).astype(np.int64) * cs.size + np.maximum(ia, ib)
+        uniq, counts = np.unique(key, return_counts=True)
+        xs, ys = cs[uniq // cs.size].tolist(), cs[uniq % cs.size].tolist()
+        for x, y, cnt in zip(xs, ys, counts.tolist(), strict=True):
             links[x][y] = cnt
             links[y][x] = cnt
     return stats, dict(links)

@@ -1,0 +1,169 @@
+"""Benchmark `cxrneo serve` under concurrent clients, beside the in-process exact-kNN floor.
+
+Against the graph already in the configured Neo4j (CXRNEO_* settings; build it first, e.g.
+`cxrneo synth --noise 4`, `cxrneo ingest --mean-degree 50`, `cxrneo communities`) and the codes
+file that built it (for query ids and new codes):
+
+1. cold CLI: `cxrneo query ID --json` in fresh processes vs `cxrneo db status` (wall, median);
+2. starts `cxrneo serve` on a free loopback port and waits until it answers;
+3. for every method: QUERIES stored ids (themselves excluded) and QUERIES new codes (a stored
+   code plus noise, not in the graph), sent by CLIENTS threads at once; p50/p95/p99, errors,
+   queries per second; then the server's resident memory (VmRSS, VmHWM);
+4. in this process: exact kNN on the same snapshot and the same queries, one at a time (the floor).
+
+  nice python scripts/bench_serve.py CODES.npz [--queries 1000] [--clients 8] [--cold 5]
+"""
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from cxrneo.codes import load
+from cxrneo.retrieval import Method
+from cxrneo.service import Searcher
+from cxrneo.settings import Settings
+
+CLI = [sys.executable, "-m", "cxrneo.cli"]
+
+
+def median_wall(cmd: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def post(url: str, body: dict[str, object]) -> tuple[float, bool]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    token = os.environ.get("CXRNEO_API_TOKEN")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    t = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            ok = r.status == 200 and len(json.loads(r.read())["hits"]) == body["k"]
+    except Exception:  # any failure counts as an error in the report
+        ok = False
+    return time.perf_counter() - t, ok
+
+
+def memory(pid: int) -> str:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return f"RSS {fields['VmRSS']:.0f} MB, peak {fields['VmHWM']:.0f} MB"
+
+
+def pct(xs: list[float]) -> str:
+    a = np.array(xs) * 1e3
+    return f"{np.percentile(a, 50):8.1f} {np.percentile(a, 95):8.1f} {np.percentile(a, 99):8.1f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("codes", type=Path, help="the codes file that built the stored graph")
+    ap.add_argument("--queries", type=int, default=1000, help="queries per method and kind")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--cold", type=int, default=5, help="fresh-process CLI runs (0 to skip)")
+    ap.add_argument("--noise", type=float, default=0.5, help="noise norm of new codes, relative to a code")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    codes = load(args.codes)
+    rng = np.random.default_rng(args.seed)
+    rows = rng.choice(len(codes), args.queries, replace=False)
+    ids = [codes.ids[int(r)] for r in rows]
+    unit = codes.codes[rows] / np.linalg.norm(codes.codes[rows], axis=1, keepdims=True)
+    noise = rng.standard_normal(unit.shape).astype(np.float32)
+    new = unit + args.noise * noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    print(f"{platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"{len(codes)} codes, {args.queries} queries per method and kind, {args.clients} clients, k={args.k}")
+
+    if args.cold:
+        status = median_wall([*CLI, "db", "status"], args.cold)
+        query = median_wall([*CLI, "query", ids[0], "-k", str(args.k), "--json"], args.cold)
+        print(f"cold CLI (median of {args.cold}): `cxrneo db status` {status:.2f} s, "
+              f"`cxrneo query ID --json` {query:.2f} s = {query / status:.2f}x")
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        t = time.perf_counter()
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=5) as r:
+                    if json.loads(r.read()).get("status") == "ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.perf_counter() - t > 600:
+                raise SystemExit(f"cxrneo serve did not come up: {server.stdout.read().decode() if server.stdout else ''}")
+            time.sleep(0.2)
+        print(f"cxrneo serve up in {time.perf_counter() - t:.1f} s ({memory(server.pid)})")
+        print(f"\n{'method':<10} {'kind':<7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'q/s':>7}")
+        total_q, total_s = 0, 0.0
+        for method in Method:
+            for kind in ("stored", "new"):
+                bodies: list[dict[str, object]] = [
+                    {"id": i, "k": args.k, "method": method.value} if kind == "stored"
+                    else {"code": new[j].tolist(), "k": args.k, "method": method.value}
+                    for j, i in enumerate(ids)
+                ]
+                t = time.perf_counter()
+                with ThreadPoolExecutor(args.clients) as pool:
+                    got = list(pool.map(lambda b: post(url + "/query", b), bodies))
+                wall = time.perf_counter() - t
+                total_q, total_s = total_q + len(got), total_s + wall
+                lat = [s for s, _ in got]
+                errors = sum(1 for _, ok in got if not ok)
+                print(f"{method.value:<10} {kind:<7} {pct(lat)} {errors:7d} {len(got) / wall:7.1f}", flush=True)
+        print(f"all: {total_q} queries in {total_s:.1f} s = {total_q / total_s:.1f} queries/s; "
+              f"server {memory(server.pid)}")
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    searcher = Searcher.connect(Settings())
+    try:
+        retriever = searcher.graph.retriever()
+        retriever.query(new[0], args.k, Method.COMMUNITY)  # warm the block cache as the service was
+        times: dict[tuple[str, str], list[float]] = {}
+        for j, i in enumerate(ids):
+            for method in Method:
+                for kind, code, exclude in (("stored", retriever.code_of(i), frozenset({i})), ("new", new[j], frozenset())):
+                    t = time.perf_counter()
+                    retriever.query(code, args.k, method, exclude=exclude)
+                    times.setdefault((method.value, kind), []).append(time.perf_counter() - t)
+        print("\nin process, one query at a time (retrieval only; exact kNN is the floor):")
+        for (method, kind), xs in times.items():
+            ratio = np.median(xs) / np.median(times[("knn", kind)])
+            print(f"{method:<10} {kind:<7} p50/p95/p99 ms {pct(xs)}   p50 = {ratio:.2f}x kNN")
+    finally:
+        searcher.close()
+
+
+if __name__ == "__main__":
+    main()
