@@ -65,7 +65,9 @@ class Searcher:
         self.db.close()
 
     def warm(self) -> None:
-        """Open the current graph now (a service does this before taking requests)."""
+        """Open the current graph now, and from now on build the largest communities' blocks whenever
+        a generation opens (a service does this, so that its first queries there do not pay for it)."""
+        self.graph.prefetch = True
         self.graph.current()
         if self._checkpoint is not None:
             self.encoder()

@@ -22,9 +22,10 @@ class StoredGraph:
     open at a time, and a Retriever is never mutated once built.
     """
 
-    def __init__(self, db: Database, cache: Path | None = None) -> None:
+    def __init__(self, db: Database, cache: Path | None = None, prefetch: bool = False) -> None:
         self.db = db
         self.cache = cache
+        self.prefetch = prefetch  # build the largest communities' blocks whenever a generation opens
         self.meta: GraphMeta | None = None
         self._retriever: Retriever | None = None
         self._patients: dict[str, str] = {}
@@ -45,6 +46,8 @@ class StoredGraph:
                 view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
                 retriever = Retriever(view, snap.unit, snap.ids, meta.threshold)
                 retriever.scan = BatchedScan(retriever.codes)  # concurrent queries share one pass
+                if self.prefetch:
+                    retriever.graph.prefetch()
                 self._retriever = retriever
                 self._patients = dict(zip(snap.ids, snap.patients, strict=True))
                 self._by_patient = {}

@@ -49,6 +49,7 @@ class IndexedGraph:
         self._cached = 0
         self._cap = cache_nodes
         self._lock = threading.Lock()  # the block cache is shared by concurrent queries
+        self._building: dict[int, threading.Lock] = {}
 
     def between(self, c: int) -> Mapping[int, int]:
         return self.view.between(c)
@@ -60,15 +61,33 @@ class IndexedGraph:
             if hit is not None:
                 self._blocks.move_to_end(c)
                 return hit
-        blk = self._build(c)  # outside the lock: two threads may build the same block, both correct
-        with self._lock:
-            if c not in self._blocks:
+            building = self._building.setdefault(c, threading.Lock())
+        with building:  # one thread builds a block; the others wait for it instead of building it again
+            with self._lock:
+                hit = self._blocks.get(c)
+            if hit is not None:
+                return hit
+            blk = self._build(c)
+            with self._lock:
                 self._blocks[c] = blk
                 self._cached += blk.rows.size
-            while self._cached > self._cap and len(self._blocks) > 1:
-                _, old = self._blocks.popitem(last=False)
-                self._cached -= old.rows.size
+                while self._cached > self._cap and len(self._blocks) > 1:
+                    _, old = self._blocks.popitem(last=False)
+                    self._cached -= old.rows.size
+                self._building.pop(c, None)
         return blk
+
+    def prefetch(self, min_size: int = 1_000) -> int:
+        """Build the blocks of the largest communities now (those of `min_size` members or more,
+        largest first, while they fit the cache); returns how many were built."""
+        sizes = sorted(((s.n, c) for c, s in self.stats.items() if s.n >= min_size), reverse=True)
+        done, total = 0, 0
+        for n, c in sizes:
+            if total + n > self._cap:
+                break
+            self.block(c)
+            done, total = done + 1, total + n
+        return done
 
     def _build(self, c: int) -> Block:
         if self._csr is not None:
