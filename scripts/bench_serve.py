@@ -11,7 +11,7 @@ file that built it (for query ids and new codes):
    queries per second; then the server's resident memory (VmRSS, VmHWM);
 4. in this process: exact kNN on the same snapshot and the same queries, one at a time (the floor).
 
-  nice python scripts/bench_serve.py CODES.npz [--queries 1000] [--clients 8] [--cold 5]
+  nice python scripts/bench_serve.py CODES.npz [--queries 1000] [--clients 8] [--cold 5] [--floor-queries 200]
 """
 
 import argparse
@@ -89,6 +89,7 @@ def main() -> None:
     ap.add_argument("--cold", type=int, default=5, help="fresh-process CLI runs (0 to skip)")
     ap.add_argument("--noise", type=float, default=0.5, help="noise norm of new codes, relative to a code")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--floor-queries", type=int, default=200, help="queries of the in-process comparison")
     args = ap.parse_args()
 
     codes = load(args.codes)
@@ -151,7 +152,7 @@ def main() -> None:
         retriever = searcher.graph.retriever()
         retriever.query(new[0], args.k, Method.COMMUNITY)  # warm the block cache as the service was
         times: dict[tuple[str, str], list[float]] = {}
-        for j, i in enumerate(ids):
+        for j, i in enumerate(ids[: args.floor_queries]):
             for method in Method:
                 for kind, code, exclude in (("stored", retriever.code_of(i), frozenset({i})), ("new", new[j], frozenset())):
                     t = time.perf_counter()
