@@ -4,10 +4,9 @@ Synthetic label-faithful codes (cxrneo.synthetic over the NIH table), exact edge
 target mean degree, Louvain communities (networkx, in memory), then the same random stored
 queries (self excluded) through all three methods, interleaved, in one run. A first untimed pass
 fills the community block cache ("cold" times are printed too), the second pass is timed.
-With --neo4j (needs an EMPTY database; it is emptied again afterwards) a smaller graph is also
-ingested and queried through Neo4jGraph with a warm cache.
+The stored graph through Neo4j and the HTTP service: scripts/bench_serve.py.
 
-  nice python scripts/bench_query.py --n 50000 --queries 200 [--neo4j --neo4j-n 3000]
+  nice python scripts/bench_query.py --n 50000 --queries 200
 """
 
 import argparse
@@ -81,38 +80,6 @@ def graph(n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def
     return codes, unit, edges, com, t
 
 
-def neo4j_bench(args: argparse.Namespace) -> None:
-    from cxrneo.db.communities import detect
-    from cxrneo.db.connection import Database
-    from cxrneo.db.graphview import Neo4jGraph, answer
-    from cxrneo.db.ingest import ingest
-    from cxrneo.settings import Settings
-
-    codes, unit, edges, _, t = graph(args.neo4j_n, args.mean_degree, args.seed)
-    with Database.connect(Settings()) as db:
-        if db.read("count_graph")[0]["nodes"]:
-            print("\nNeo4j: the database is not empty; skipped (this benchmark wipes what it writes)")
-            return
-        try:
-            timed("Neo4j ingest", ingest, db, codes, edges, t, progress=False)
-            timed("Neo4j Louvain (GDS)", detect, db)
-            g = Neo4jGraph(db)
-            timed("Neo4j load codes + stats", g.retriever)
-            retr = g.retriever()
-            queries = (
-                np.random.default_rng(args.seed).choice(len(codes), args.queries, replace=False).tolist()
-            )
-            ids = codes.ids
-            report(
-                f"Neo4jGraph, N={len(ids)} (answer(): GraphMeta check + retrieval + labels)",
-                measure(
-                    lambda r, m, ex: answer(g, retr.code_of(ids[r]), args.k, m, exclude=ex), queries, ids
-                ),
-            )
-        finally:
-            db.auto("delete_everything")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=112_120)
@@ -120,10 +87,6 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--mean-degree", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--neo4j", action="store_true", help="also benchmark Neo4jGraph (needs an empty database)"
-    )
-    ap.add_argument("--neo4j-n", type=int, default=3000)
     args = ap.parse_args()
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} CPUs; numpy {np.__version__}")
@@ -139,8 +102,6 @@ def main() -> None:
         f"in memory, N={len(ids)}, K={args.k}, {args.queries} queries",
         measure(lambda r, m, ex: retr.query(unit[r], args.k, m, exclude=ex), queries, ids),
     )
-    if args.neo4j:
-        neo4j_bench(args)
 
 
 if __name__ == "__main__":
