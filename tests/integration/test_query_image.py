@@ -11,7 +11,7 @@ from cxrneo.db.connection import Database
 from cxrneo.settings import Settings
 
 pytestmark = pytest.mark.neo4j
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-224"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-sample"
 
 
 def _checkpoint(path: Path) -> Path:
@@ -36,7 +36,7 @@ def test_an_archived_image_file_finds_itself(clean_db: Database, neo4j_settings:
     ckpt = _checkpoint(tmp_path / "best.pt")
     codes = tmp_path / "codes.npz"
     run = CliRunner()
-    common = ["--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(EXAMPLES / "images")]
+    common = ["--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(EXAMPLES / "images"), "--max-images", "24"]
     embedded = run.invoke(app, ["embed", str(ckpt), *common, "--out", str(codes), "--workers", "0"])
     assert embedded.exit_code == 0, embedded.output
     for args in (["ingest", str(codes), "--mean-degree", "4"], ["communities"]):
