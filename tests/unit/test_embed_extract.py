@@ -149,3 +149,13 @@ def test_wrong_label_set_is_refused(trained: Path, data: Path, tmp_path: Path) -
         ],
     )
     assert result.exit_code == 1 and "trained on label set 'nih'" in result.output
+
+
+def test_best_checkpoint_is_for_inference_only(trained: Path) -> None:
+    """best.pt holds weights and metadata; the optimizer state lives only in last.pt (for --resume)."""
+    best = checkpoint.load(trained / checkpoint.BEST)
+    last = checkpoint.load(trained / checkpoint.LAST)
+    resume_only = {"optimizer", "scheduler", "scaler", "flips", "torch_rng"}
+    assert not resume_only & set(best) and resume_only <= set(last)
+    assert (trained / checkpoint.BEST).stat().st_size < 0.5 * (trained / checkpoint.LAST).stat().st_size
+    assert checkpoint.model_from(best) is not None
