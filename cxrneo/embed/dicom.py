@@ -22,12 +22,14 @@ import numpy as np
 from cxrneo.errors import InputError
 
 SUFFIXES = (".dcm", ".dicom")
+NOT_DICOM = (".png", ".jpg", ".jpeg")  # decoded by Pillow without sniffing
 
 
 def is_dicom(path: Path) -> bool:
     """A .dcm/.dicom name, or the DICM magic of a DICOM file (archives often drop suffixes)."""
-    if path.suffix.lower() in SUFFIXES:
-        return True
+    suffix = path.suffix.lower()
+    if suffix in SUFFIXES or suffix in NOT_DICOM:
+        return suffix in SUFFIXES
     try:
         with open(path, "rb") as f:
             head = f.read(132)
