@@ -87,7 +87,7 @@ cxrneo query "$3" -k 5 --method knn
 http=$(cxrneo db status | sed -n 's/.*HTTP \(http[^ ]*\).*/\1/p')
 cat <<MSG
 
-Done ($n_images NIH images, $(plural "$epochs" epoch) on $device).
+Done: $n_images NIH images, $(plural "$epochs" epoch) on ${gpu:-the CPU}.
   report:        $out/report/report.html   (tables: $out/report/summary.md, log: $out/evaluate.log)
   checkpoint:    $out/checkpoint/best.pt (inference only; last.pt adds the optimizer state for --resume)
   Neo4j Browser: $http/browser/  (user neo4j, your CXRNEO_NEO4J_PASSWORD; guide: cypher/browser-guide.md)
