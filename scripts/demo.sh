@@ -18,6 +18,8 @@ n_images=$(( $(wc -l < "$data/Data_Entry_2017.csv") - 1 ))
 queries=$(( n_images / 5 < 120 ? n_images / 5 : 120 ))   # 120 of the 621 sample images
 degree=$(( n_images < 200 ? 5 : 20 ))
 step() { echo; echo "== $*"; }
+# Piped into a file or `tee`, rich would assume 80 columns and break lines mid-sentence.
+[ -t 1 ] || export COLUMNS="${COLUMNS:-160}"
 plural() { if [ "$1" = 1 ]; then echo "$1 $2"; else echo "$1 ${3:-$2s}"; fi; }
 
 # A GPU trains long enough for codes that beat random retrieval; a CPU gets a short run.
