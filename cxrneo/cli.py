@@ -53,8 +53,20 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from cxrneo import __version__
+
+        typer.echo(f"cxrneo {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(ctx: typer.Context) -> None:
+def main(
+    ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
     """Settings come from CXRNEO_* environment variables (see README.md)."""
     try:
         ctx.obj = Settings()
@@ -142,7 +154,7 @@ FormatOpt = Annotated[str, typer.Option("--format", help=(
 ))]
 LabelsOpt = Annotated[Path, typer.Option("--labels", help="The label file (.csv or .csv.gz).")]
 ImagesOpt = Annotated[Path, typer.Option("--images", help=(
-    "Folder the image paths of the label file are relative to."
+    "Folder the image paths of the label file are relative to (PNG, JPEG or DICOM files)."
 ))]
 MaxImagesOpt = Annotated[int | None, typer.Option(help=(
     "Use only the first N rows of the label file (quick runs)."
@@ -182,17 +194,16 @@ def train_cmd(
     device: DeviceOpt = "auto",
     workers: WorkersOpt = 2,
 ) -> None:
-    """Train DenseNet-121 on labelled chest X-rays; keeps the checkpoint with the best mean validation AUC."""
-    from rich.console import Console
-
+    """Train DenseNet-121 on labelled chest X-rays (PNG, JPEG, DICOM); keeps the best mean validation AUC checkpoint."""
     from cxrneo.embed.train import make_config, train
+    from cxrneo.text import console
 
     if lr is None:
         lr = 1e-4 if label_set.startswith("chexpert") else 1e-3
     cfg = make_config(format=fmt, labels=labels, images=images, label_set=label_set, size=size,
                       epochs=epochs, batch_size=batch_size, lr=lr, out=out, weights=weights, seed=seed,
                       val_fraction=val_fraction, max_images=max_images, device=device, workers=workers)
-    train(cfg, resume=resume, console=Console())
+    train(cfg, resume=resume, console=console())
 
 
 @app.command("embed")
@@ -213,22 +224,22 @@ def embed_cmd(
     max_images: MaxImagesOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Write the 1024-d code of every readable image; resumes when interrupted, lists unreadable images."""
-    from rich.console import Console
-
+    """Write the 1024-d code of every readable image (PNG, JPEG or DICOM); resumes when interrupted, lists unreadable images."""
     from cxrneo.embed import checkpoint as ckpt_file
     from cxrneo.embed import labelsets
     from cxrneo.embed.extract import embed
     from cxrneo.embed.table import read_table
+    from cxrneo.text import console as make_console
+    from cxrneo.text import plural
 
     name = label_set or str(ckpt_file.load(checkpoint)["label_set"])
     table = read_table(fmt, labels, images, labelsets.get(name), max_images)
-    console = Console()
+    console = make_console()
     result = embed(checkpoint, table, out, batch_size=batch_size, workers=workers, device=device,
                    console=console)
-    console.print(f"{result.written} codes written to {result.out}")
+    console.print(f"{plural(result.written, 'code')} written to {result.out}")
     if result.skipped_report is not None:
-        console.print(f"[yellow]{result.skipped} unreadable image(s) skipped, "
+        console.print(f"[yellow]{plural(result.skipped, 'unreadable image')} skipped, "
                       f"listed in {result.skipped_report}")
 
 

@@ -86,15 +86,18 @@ def to_markdown(res: EvalResult) -> str:
 
 
 def svg_curves(curves: dict[str, list[float]], title: str, width: int = 460, height: int = 300) -> str:
-    """A line plot of mean metric@K against K, one polyline per method, as inline SVG."""
-    left, right, top, bottom = 44, 100, 26, 34
+    """A line plot of mean metric@K against K, one polyline per method, as inline SVG.
+
+    The title is the SVG's accessible name and tooltip; pages show it as an HTML caption
+    (:func:`plot_figure`), which wraps to the plot's width instead of running off its edge.
+    """
+    left, right, top, bottom = 44, 100, 10, 34
     pw, ph = width - left - right, height - top - bottom
     k_max = max((len(c) for c in curves.values()), default=1)
     x = lambda k: left + (k - 1) / max(k_max - 1, 1) * pw  # noqa: E731
     y = lambda v: top + (1.0 - v) * ph  # noqa: E731
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="{html.escape(title)}" class="plot">',
-             f'<text x="{left}" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>']
+             f'role="img" aria-label="{html.escape(title)}"><title>{html.escape(title)}</title>']
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
                      f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="10" text-anchor="end">{v:.2f}</text>')
@@ -112,6 +115,13 @@ def svg_curves(curves: dict[str, list[float]], title: str, width: int = 460, hei
                      f'stroke="{colour}" stroke-width="3"/><text x="{left + pw + 32}" y="{ly + 4}" '
                      f'font-size="11">{html.escape(method)}</text>')
     return "".join(parts) + "</svg>"
+
+
+def plot_figure(curves: dict[str, list[float]], title: str, subtitle: str, width: int = 460) -> str:
+    """The plot with its title as a caption of the plot's own width (the text wraps, never clips)."""
+    caption = f"<figcaption><span class='t'>{html.escape(title)}</span><br>{html.escape(subtitle)}</figcaption>"
+    full = f"{title} — {subtitle}"
+    return f'<figure class="plot" style="width:{width}px">{caption}{svg_curves(curves, full, width)}</figure>'
 
 
 def _html_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -175,7 +185,8 @@ font-size:13px;text-align:left}th{background:#f3f3f3}.plots{display:flex;flex-wr
 font-size:12px}figure{margin:0;width:128px;font-size:10px}figure img,.ph{width:128px;height:128px;
 object-fit:contain;background:#111}.ph{color:#eee;display:flex;align-items:center;
 justify-content:center;font-size:10px;word-break:break-all}.sep{align-self:center;font-size:20px}
-b{color:#0a7a2f}"""
+b{color:#0a7a2f}figure.plot{font-size:13px;margin:0}figure.plot figcaption{margin:0 0 4px 44px;
+overflow-wrap:anywhere}figure.plot svg{display:block}.t{font-weight:bold}"""
 
 
 def to_html(res: EvalResult, image_root: Path | None = None) -> str:
@@ -185,7 +196,7 @@ def to_html(res: EvalResult, image_root: Path | None = None) -> str:
     body.append("</ul><h2>Precision at K</h2><div class='plots'>")
     for r in res.results:
         curves = {s.method: s.precision_curve for s in r.methods}
-        body.append(svg_curves(curves, f"precision@K — {r.label_set}, {FORMS[r.form]}"))
+        body.append(plot_figure(curves, f"precision@K — {r.label_set}", FORMS[r.form]))
     body.append("</div><h2>Scores</h2>")
     for r in res.results:
         body.append(f"<h3>{html.escape(r.label_set)}, {html.escape(FORMS[r.form])}</h3>"

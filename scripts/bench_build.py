@@ -6,8 +6,8 @@ WIPES the database it is pointed at. Usage:
 
 import argparse
 import logging
+import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +18,9 @@ from cxrneo.graph import degree_stats, edges_numpy, normalise, similarity_edges,
 from cxrneo.settings import Settings
 from cxrneo.synthetic import from_table
 
-LABELS = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labels" / "Data_Entry_2017_v2020.csv.gz")
+# NIH ChestX-ray14's full label table (112,120 rows, published by NIH with the data set; not in
+# this repository). --labels or CXRNEO_NIH_LABELS gives its place.
+LABELS_HELP = "NIH Data_Entry_2017_v2020.csv(.gz), the full label table (default: $CXRNEO_NIH_LABELS)"
 
 
 def timed(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
@@ -32,15 +34,18 @@ def timed(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=112_120)
+    p.add_argument("--labels", default=os.environ.get("CXRNEO_NIH_LABELS"), help=LABELS_HELP)
     p.add_argument("--mean-degree", type=float, default=50)
     p.add_argument("--noise", type=float, default=1.0)
     p.add_argument("--baseline-n", type=int, default=10_000, help="subset for the numpy edge baseline")
     p.add_argument("--merge-edges", type=int, default=100_000, help="edges for the MERGE measurement")
     p.add_argument("--skip-louvain4", action="store_true")
     a = p.parse_args()
+    if not a.labels:
+        p.error("give --labels (or CXRNEO_NIH_LABELS): " + LABELS_HELP)
     logging.getLogger("neo4j").setLevel(logging.ERROR)
 
-    codes, _ = timed(f"synthesise {a.n} codes", from_table, LABELS, a.n, a.noise)
+    codes, _ = timed(f"synthesise {a.n} codes", from_table, a.labels, a.n, a.noise)
     unit = normalise(codes.codes)
     t, _ = timed("threshold_for_degree", threshold_for_degree, unit, a.mean_degree)
     edges, t_edges = timed("edges: FAISS range search (all N)", similarity_edges, unit, t)

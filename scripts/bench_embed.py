@@ -8,7 +8,8 @@ Rows per image size:
   * ``cxrneo model.code``: pre-decoded tensors already on the device, our settings;
   * ``torchvision eager fp32``: the same architecture as torchvision builds it, plain
     eager fp32 forward on the same pre-decoded tensors (the baseline).
-Images are the real NIH sample when ../shared is present, otherwise phantoms.  Prints a
+Images are the bundled real NIH sample (examples/nih-sample, 224 px; resized on the fly for
+other sizes) for up to 621 images, otherwise phantoms.  Prints a
 markdown table and the device name.  Weights are random: speed does not depend on them.
 """
 
@@ -27,17 +28,17 @@ from cxrneo.embed.images import normalise, read_grey
 from cxrneo.embed.model import CxrNet
 from cxrneo.embed.table import read_table
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nih-sample"
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "nih-sample"
 
 
 def _table(size: int, n: int, work: Path):  # type: ignore[no-untyped-def]
-    """n labelled image files at ``size`` px: the NIH sample if present, else phantoms."""
-    folder = SAMPLE / f"images-{size}"
-    if folder.is_dir():
+    """n labelled image files: the bundled NIH sample (224 px files) when n <= 621, else phantoms."""
+    folder = SAMPLE / "images"
+    if n <= 621:
         rows = (SAMPLE / "Data_Entry_2017.csv").read_text().splitlines()
         csv = work / f"nih-{size}.csv"
         csv.write_text("\n".join(rows[: n + 1]) + "\n")
-        return read_table("nih", csv, folder, labelsets.get("nih")), "NIH sample"
+        return read_table("nih", csv, folder, labelsets.get("nih")), f"NIH sample (224 px files, read at {size} px)"
     csv = phantom.write_dataset(work / f"phantom-{size}", n, size)
     return read_table("csv", csv, csv.parent, labelsets.get("nih")), "phantoms"
 

@@ -13,7 +13,6 @@ import argparse
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +20,9 @@ from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.retrieval import METHODS, MemoryGraph, Retriever
 from cxrneo.synthetic import from_table
 
-LABELS = str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "labels" / "Data_Entry_2017_v2020.csv.gz")
+# NIH ChestX-ray14's full label table (112,120 rows, published by NIH with the data set; not in
+# this repository). --labels or CXRNEO_NIH_LABELS gives its place.
+LABELS_HELP = "NIH Data_Entry_2017_v2020.csv(.gz), the full label table (default: $CXRNEO_NIH_LABELS)"
 
 
 def timed(label: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
@@ -66,8 +67,8 @@ def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> Non
     print(f"community warm p50 / knn warm p50 = {np.median(times['community'][1]) / knn:.2f}")
 
 
-def graph(n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def]
-    codes = timed(f"synthetic codes (N={n})", from_table, LABELS, n, 1.0, seed)
+def graph(labels: str, n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def]
+    codes = timed(f"synthetic codes (N={n})", from_table, labels, n, 1.0, seed)
     unit = normalise(codes.codes)
     t = timed("threshold for mean degree", threshold_for_degree, unit, mean_degree, 1000, seed)
     edges = timed("exact edges (FAISS)", similarity_edges, unit, t)
@@ -83,14 +84,17 @@ def graph(n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=112_120)
+    ap.add_argument("--labels", default=os.environ.get("CXRNEO_NIH_LABELS"), help=LABELS_HELP)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--mean-degree", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if not args.labels:
+        ap.error("give --labels (or CXRNEO_NIH_LABELS): " + LABELS_HELP)
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} CPUs; numpy {np.__version__}")
-    codes, unit, edges, com, t = graph(args.n, args.mean_degree, args.seed)
+    codes, unit, edges, com, t = graph(args.labels, args.n, args.mean_degree, args.seed)
     ids = codes.ids
     retr = timed(
         "MemoryGraph + Retriever", lambda: Retriever(MemoryGraph.build(ids, edges, com), unit, ids, t)

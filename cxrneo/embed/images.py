@@ -1,10 +1,11 @@
-"""Decode PNG/JPEG (8/16-bit; grey, RGB, RGBA) into one grey float channel in [0, 1]."""
+"""Decode PNG/JPEG (8/16-bit; grey, RGB, RGBA) or DICOM into one grey float channel in [0, 1]."""
 
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cxrneo.embed.dicom import is_dicom, read_dicom
 from cxrneo.errors import InputError
 
 # ImageNet statistics, applied to the grey image replicated to three channels.
@@ -33,9 +34,12 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: empty image file")
-        with Image.open(path) as img:
-            img.load()
-            grey = _to_grey(img)
+        if is_dicom(path):
+            grey = read_dicom(path)
+        else:
+            with Image.open(path) as img:
+                img.load()
+                grey = _to_grey(img)
     except InputError:
         raise
     except FileNotFoundError:

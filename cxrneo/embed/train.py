@@ -17,6 +17,7 @@ from cxrneo.embed.data import loader
 from cxrneo.embed.model import CxrNet, load_weights
 from cxrneo.embed.table import Table, read_table
 from cxrneo.errors import ConfigError, InputError
+from cxrneo.text import plural
 
 
 class TrainConfig(BaseModel):
@@ -211,6 +212,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     train_rows = [i for i, r in enumerate(table.records) if r.split == "train"]
     val_rows = [i for i, r in enumerate(table.records) if r.split == "val"]
     train_t, val_t = table.subset(train_rows), table.subset(val_rows)
+    if console is not None:
+        console.print(f"DenseNet-121, {plural(len(train_rows), 'training image')}, "
+                      f"{plural(len(val_rows), 'validation image')}, {cfg.size} px, "
+                      f"{plural(cfg.epochs, 'epoch')} on {runtime.device_name(dev)}")
 
     model = CxrNet(len(lset.labels), cfg.arch)
     if cfg.weights is not None and state is None:
@@ -302,7 +307,7 @@ def _report(
     if console is not None:
         console.print(rich_table)
         if skipped:
-            console.print(f"[yellow]{skipped} unreadable image(s) skipped, listed in {out / 'skipped.csv'}")
+            console.print(f"[yellow]{plural(skipped, 'unreadable image')} skipped, listed in {out / 'skipped.csv'}")
     return result
 
 

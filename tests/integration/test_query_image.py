@@ -1,4 +1,4 @@
-"""`cxrneo query IMAGE_FILE --checkpoint`: embed, ingest, then find an archived image by its file."""
+"""`cxrneo query IMAGE_FILE --checkpoint`: embed, ingest, then find an archived image by its file (PNG or DICOM)."""
 
 import json
 from pathlib import Path
@@ -11,7 +11,30 @@ from cxrneo.db.connection import Database
 from cxrneo.settings import Settings
 
 pytestmark = pytest.mark.neo4j
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-224"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-sample"
+
+
+def _as_dicom(png: Path, out: Path) -> Path:
+    """The PNG's pixels as an 8-bit MONOCHROME1 DICOM file (inverted values), written with pydicom."""
+    import numpy as np
+    from PIL import Image
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    pixels = 255 - np.asarray(Image.open(png).convert("L"), dtype=np.uint8)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Rows, ds.Columns = "DX", *pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = pixels.tobytes()
+    ds.save_as(out, enforce_file_format=True)
+    return out
 
 
 def _checkpoint(path: Path) -> Path:
@@ -36,7 +59,7 @@ def test_an_archived_image_file_finds_itself(clean_db: Database, neo4j_settings:
     ckpt = _checkpoint(tmp_path / "best.pt")
     codes = tmp_path / "codes.npz"
     run = CliRunner()
-    common = ["--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(EXAMPLES / "images")]
+    common = ["--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(EXAMPLES / "images"), "--max-images", "24"]
     embedded = run.invoke(app, ["embed", str(ckpt), *common, "--out", str(codes), "--workers", "0"])
     assert embedded.exit_code == 0, embedded.output
     for args in (["ingest", str(codes), "--mean-degree", "4"], ["communities"]):
@@ -51,6 +74,11 @@ def test_an_archived_image_file_finds_itself(clean_db: Database, neo4j_settings:
         assert len(hits) == 3 and len({h["image_id"] for h in hits}) == 3
         if method == "knn":  # the file's code equals its stored code: the image itself comes first
             assert hits[0]["image_id"] == image.name and hits[0]["cosine"] == pytest.approx(1.0, abs=1e-4)
+    dicom = _as_dicom(image, tmp_path / "film.dcm")  # the same film as a DICOM file (MONOCHROME1)
+    found = run.invoke(app, ["query", str(dicom), "-k", "3", "--method", "knn", "--checkpoint", str(tmp_path), "--json"])
+    assert found.exit_code == 0, found.output
+    hits = json.loads(found.output.strip().splitlines()[-1])["hits"]
+    assert hits[0]["image_id"] == image.name and hits[0]["cosine"] == pytest.approx(1.0, abs=1e-4)
     unreadable = tmp_path / "broken.png"
     unreadable.write_bytes(b"\x89PNG not really")
     bad = run.invoke(app, ["query", str(unreadable), "--checkpoint", str(ckpt)])

@@ -12,7 +12,8 @@ from cxrneo.cli import app
 from cxrneo.embed import checkpoint, extract, labelsets
 from cxrneo.embed.table import read_table
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-224"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-sample"
+FIRST = 24  # the first rows of the bundled sample keep these CPU tests short
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -20,10 +21,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example images plus one truncated and one empty file listed in the labels."""
+    """The first 24 example images plus one truncated and one empty file listed in the labels."""
     root = tmp_path_factory.mktemp("nih")
-    shutil.copytree(EXAMPLES / "images", root / "images")
-    rows = (EXAMPLES / "Data_Entry_2017.csv").read_text().splitlines()
+    rows = (EXAMPLES / "Data_Entry_2017.csv").read_text().splitlines()[: FIRST + 1]
+    (root / "images").mkdir()
+    for row in rows[1:]:
+        name = row.split(",")[0]
+        shutil.copyfile(EXAMPLES / "images" / name, root / "images" / name)
     first = rows[1].split(",")[0]
     (root / "images" / first).write_bytes((root / "images" / first).read_bytes()[:300])
     (root / "images" / "99999999_000.png").write_bytes(b"")
@@ -145,3 +149,13 @@ def test_wrong_label_set_is_refused(trained: Path, data: Path, tmp_path: Path) -
         ],
     )
     assert result.exit_code == 1 and "trained on label set 'nih'" in result.output
+
+
+def test_best_checkpoint_is_for_inference_only(trained: Path) -> None:
+    """best.pt holds weights and metadata; the optimizer state lives only in last.pt (for --resume)."""
+    best = checkpoint.load(trained / checkpoint.BEST)
+    last = checkpoint.load(trained / checkpoint.LAST)
+    resume_only = {"optimizer", "scheduler", "scaler", "flips", "torch_rng"}
+    assert not resume_only & set(best) and resume_only <= set(last)
+    assert (trained / checkpoint.BEST).stat().st_size < 0.5 * (trained / checkpoint.LAST).stat().st_size
+    assert checkpoint.model_from(best) is not None

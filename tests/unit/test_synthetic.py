@@ -11,7 +11,7 @@ from cxrneo.errors import InputError
 from cxrneo.records import ImageRecord
 from cxrneo.synthetic import from_table, read_nih_table, synthesise
 
-SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nih-sample" / "Data_Entry_2017.csv"
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nih-sample" / "Data_Entry_2017.csv"
 HEADER = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n"
 
 
@@ -34,7 +34,6 @@ def _records(n: int) -> list[ImageRecord]:
     ]
 
 
-@pytest.mark.skipif(not SAMPLE.is_file(), reason="shared NIH sample not present")
 def test_reads_the_real_nih_sample() -> None:
     recs = read_nih_table(SAMPLE)
     assert len(recs) == 621
