@@ -284,14 +284,13 @@ def ingest_cmd(
     ))] = False,
 ) -> None:
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
-    from rich.console import Console
-
     from cxrneo.codes import load
     from cxrneo.db.connection import Database
     from cxrneo.db.ingest import build
+    from cxrneo.text import console as make_console
 
     codes = load(codes_file)
-    console = Console()
+    console = make_console()
     if bulk:
         from cxrneo.db.bulk import bulk_build
 
@@ -325,14 +324,13 @@ def communities_cmd(
     ))] = True,
 ) -> None:
     """Run GDS Louvain, write Image.community and materialise Community/LINKED statistics."""
-    from rich.console import Console
-
     from cxrneo.db.communities import detect
     from cxrneo.db.connection import Database
+    from cxrneo.text import console as make_console
 
     with Database.connect(settings(ctx)) as db:
         r = detect(db, concurrency=concurrency, seed_from_existing=reseed)
-    console = Console()
+    console = make_console()
     console.print(f"{r.communities} communities, modularity {r.modularity:.4f} ({r.levels} levels, "
                   f"Louvain {r.louvain_seconds:.1f} s, concurrency {r.concurrency}"
                   + (", seeded" if r.seeded else "") + ")")
@@ -460,8 +458,9 @@ def query_cmd(
 
 
 def _print_answer(answer: Any, via: str | None) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from cxrneo.text import console as make_console
 
     table = Table(title=f"{answer.method} retrieval for {answer.query}")
     for col in ("rank", "image id", "findings", "community", "gain", "cosine"):
@@ -470,7 +469,7 @@ def _print_answer(answer: Any, via: str | None) -> None:
         gain = "-" if h.gain is None else f"{h.gain:.6f}"
         table.add_row(str(h.rank), h.image_id + (" *" if h.fallback else ""), ", ".join(h.labels) or "No Finding",
                       str(h.community), gain, f"{h.cosine:.4f}")
-    console = Console()
+    console = make_console()
     console.print(table)
     if any(h.fallback for h in answer.hits):
         console.print("* plain cosine ranking: no community of the graph reaches the query (fallback)")
