@@ -489,6 +489,7 @@ def serve_cmd(
     ))] = None,
     device: DeviceOpt = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted request or upload, in MB.")] = 20.0,
+    blas_threads: Annotated[int, typer.Option(help="Threads of the exact scan's matrix product.")] = 1,
 ) -> None:
     """Serve retrieval over HTTP (OpenAPI at /docs); follows ingests and community runs without a restart.
 
@@ -497,6 +498,7 @@ def serve_cmd(
     import ipaddress
 
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from cxrneo.api import create_app
     from cxrneo.errors import ConfigError
@@ -505,6 +507,8 @@ def serve_cmd(
     s = settings(ctx)
     if not 0 < port < 65536:
         raise ConfigError(f"port must be 1-65535, got {port}")
+    if blas_threads < 1:
+        raise ConfigError(f"--blas-threads must be at least 1, got {blas_threads}")
     if max_upload_mb <= 0:
         raise ConfigError(f"--max-upload-mb must be positive, got {max_upload_mb}")
     token = s.api_token.get_secret_value() if s.api_token else None
@@ -515,6 +519,9 @@ def serve_cmd(
     if not loopback and not token:
         typer.secho(f"warning: serving on {host} without CXRNEO_API_TOKEN: anyone who reaches it can query",
                     fg="yellow", err=True)
+    # One BLAS thread: the batched scan runs on one core while the other serves HTTP, Python and
+    # Neo4j round trips (measured on 2 cores: a batch of 8 in 114 ms instead of 169 ms; same bits).
+    threadpool_limits(limits=blas_threads, user_api="blas")
     searcher = Searcher.connect(s, checkpoint, device)
     try:
         searcher.warm()
