@@ -73,11 +73,14 @@ class ServerConfig:
     pagecache: str = "4g"
 
     @classmethod
-    def from_uri(cls, data_dir: Path, uri: str, http_port: int) -> "ServerConfig":
+    def from_uri(
+        cls, data_dir: Path, uri: str, http_port: int, heap: str = "4g", pagecache: str = "4g"
+    ) -> "ServerConfig":
         parsed = urlparse(uri)
         if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ServerError(f"the local server listens on loopback only; {uri} is not local")
-        return cls(data_dir=Path(data_dir), bolt_port=parsed.port or 7687, http_port=http_port)
+        return cls(data_dir=Path(data_dir), bolt_port=parsed.port or 7687, http_port=http_port,
+                   heap=heap, pagecache=pagecache)
 
     @property
     def dist(self) -> Path:
@@ -135,17 +138,32 @@ def assemble(cfg: ServerConfig) -> float:
     return time.monotonic() - t0
 
 
+def _private_dir(path: Path) -> None:
+    """A folder only its owner can enter (0700), made if missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def _write_conf(cfg: ServerConfig) -> Path:
     conf = cfg.home / "conf"
+    _private_dir(cfg.home)
     for sub in ("conf", "data", "logs", "run", "import"):
-        (cfg.home / sub).mkdir(parents=True, exist_ok=True)
+        _private_dir(cfg.home / sub)
     lines = [
         "# written by cxrneo db start; edit CXRNEO_* settings instead",
         "server.default_listen_address=127.0.0.1",
+        "server.default_advertised_address=127.0.0.1",
         f"server.bolt.listen_address=127.0.0.1:{cfg.bolt_port}",
+        f"server.bolt.advertised_address=127.0.0.1:{cfg.bolt_port}",
         f"server.http.listen_address=127.0.0.1:{cfg.http_port}",
+        f"server.http.advertised_address=127.0.0.1:{cfg.http_port}",
         "server.https.enabled=false",
         f"server.directories.plugins={cfg.dist / 'plugins'}",
+        # LOAD CSV reads only files under import/ (file:///etc/passwd means import/etc/passwd)
+        # and no URL at all: every address is on the block list
+        f"server.directories.import={cfg.home / 'import'}",
+        "dbms.security.allow_csv_import_from_file_urls=true",
+        "dbms.cypher.ip_blocklist=0.0.0.0/0,::/0",
         f"server.memory.heap.initial_size={cfg.heap}",
         f"server.memory.heap.max_size={cfg.heap}",
         f"server.memory.pagecache.size={cfg.pagecache}",
@@ -158,20 +176,57 @@ def _write_conf(cfg: ServerConfig) -> Path:
     return conf
 
 
+ENV_KEEP = ("PATH", "JAVA_HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+
 def admin_env(cfg: ServerConfig) -> dict[str, str]:
-    return {**os.environ, "NEO4J_HOME": str(cfg.home), "NEO4J_CONF": str(cfg.home / "conf")}
+    """The environment of the server JVM and of neo4j-admin: scrubbed, so that no secret of the
+    caller (CXRNEO_NEO4J_PASSWORD, cloud keys, ...) reaches it (/proc/<pid>/environ)."""
+    kept = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
+    return {**kept, "HOME": str(cfg.home), "NEO4J_HOME": str(cfg.home), "NEO4J_CONF": str(cfg.home / "conf")}
+
+
+def _argfile_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def auth_file(cfg: ServerConfig) -> Path:
+    return cfg.home / "data" / "dbms" / "auth.ini"
 
 
 def _set_initial_password(cfg: ServerConfig, password: str) -> None:
-    if (cfg.home / "data" / "dbms" / "auth.ini").exists():
+    if auth_file(cfg).exists():
         return  # only possible before the first start; later changes go through Cypher
     if len(password) < 8:
         raise ServerError("the Neo4j password needs at least 8 characters")
-    cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", ADMIN,
-           "dbms", "set-initial-password", password]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=admin_env(cfg))
+    if any(c in password for c in "\n\r\0"):
+        raise ServerError("the Neo4j password must not hold line breaks or NUL characters")
+    # The password never appears on a command line (ps): the java launcher reads the main class
+    # and its arguments from an argument file only the owner can read, deleted right after.
+    argfile = cfg.home / "run" / f"initial-password-{os.getpid()}.args"
+    fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"{ADMIN}\ndbms\nset-initial-password\n{_argfile_quote(password)}\n")
+        cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", f"@{argfile}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=admin_env(cfg), umask=0o077)
+    finally:
+        argfile.unlink(missing_ok=True)
     if done.returncode != 0:
         raise ServerError("could not set the initial password: " + (done.stderr or done.stdout).strip()[-300:])
+    _make_private(cfg)
+
+
+def _make_private(cfg: ServerConfig) -> None:
+    """Data, logs and the auth file readable by their owner only (700 folders, 600 files)."""
+    for sub in ("data", "logs", "run", "conf"):
+        root = cfg.home / sub
+        if not root.exists():
+            continue
+        for path in [root, *root.rglob("*")]:
+            if path.is_symlink():
+                continue
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def running_pid(cfg: ServerConfig) -> int | None:
@@ -216,9 +271,11 @@ def start(cfg: ServerConfig, password: str, timeout: float = 180.0) -> bool:
     classpath = f"{cfg.dist / 'plugins'}/*:{cfg.dist / 'lib'}/*"
     cmd = [java(), "-cp", classpath, f"-Xms{cfg.heap}", f"-Xmx{cfg.heap}", *JVM_FLAGS,
            ENTRY_POINT, f"--home-dir={cfg.home}", f"--config-dir={conf}"]
-    with open(cfg.home / "logs" / "console.log", "ab") as log:
+    _make_private(cfg)
+    fd = os.open(cfg.home / "logs" / "console.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=admin_env(cfg), cwd=cfg.home, start_new_session=True)
+                                env=admin_env(cfg), cwd=cfg.home, start_new_session=True, umask=0o077)
     cfg.pid_file.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
