@@ -102,3 +102,26 @@ def test_every_malformed_codes_file_is_one_input_error(tmp_path: Path, damage: s
         cf.load(path)
     message = str(err.value)
     assert "\n" not in message and message.startswith(str(path))
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "zero-rows"])
+def test_cli_refuses_a_malformed_codes_file_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from cxrneo.cli import app
+
+    path = tmp_path / "bad.npz"
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        data = _saved(tmp_path, n=64).read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        cf.save(path, cf.Codes(np.zeros((0, 1024), np.float32), ()))
+    monkeypatch.setenv("CXRNEO_NEO4J_URI", "bolt://127.0.0.1:1")  # refused before any connection
+    monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", "whatever-pass")
+    result = CliRunner().invoke(app, ["ingest", str(path), "--threshold", "0.5"])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith(f"error: {path}")
