@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ from cxrneo.errors import ServerError
 
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
 ADMIN = "org.neo4j.server.startup.Neo4jAdminCommand"
+ADMIN_TOOL = "org.neo4j.cli.AdminTool"  # what ADMIN re-launches in a child JVM with the same arguments
 JVM_FLAGS = [
     "-XX:+UseG1GC",
     "-XX:-OmitStackTraceInFastThrow",
@@ -115,8 +117,13 @@ def java() -> str:
     return exe
 
 
-def assemble(cfg: ServerConfig) -> float:
-    """Fetch Neo4j + GDS jars with Maven into the distribution folder; returns seconds taken."""
+def assemble(
+    cfg: ServerConfig, maven_repo: Path | None = None, progress: Callable[[str], None] | None = None
+) -> float:
+    """Fetch Neo4j + GDS jars with Maven into the distribution folder; returns seconds taken.
+
+    `maven_repo` replaces Maven's local repository (~/.m2/repository); `progress` gets a line
+    before each step."""
     if (cfg.dist / "ASSEMBLED").exists():
         return 0.0
     mvn = shutil.which("mvn")
@@ -128,6 +135,10 @@ def assemble(cfg: ServerConfig) -> float:
     for folder, flag in (("lib", "-DexcludeGroupIds=org.neo4j.gds"), ("plugins", "-DincludeGroupIds=org.neo4j.gds")):
         cmd = [mvn, "-q", "-B", "-f", str(pom_path()), "dependency:copy-dependencies",
                f"-DoutputDirectory={tmp / folder}", "-DincludeScope=runtime", flag]
+        if maven_repo is not None:
+            cmd.append(f"-Dmaven.repo.local={maven_repo}")
+        if progress is not None:
+            progress(f"Maven: copying the {folder} jars into {tmp / folder}")
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
@@ -163,7 +174,7 @@ def _write_conf(cfg: ServerConfig) -> Path:
         # and no URL at all: every address is on the block list
         f"server.directories.import={cfg.home / 'import'}",
         "dbms.security.allow_csv_import_from_file_urls=true",
-        "dbms.cypher.ip_blocklist=0.0.0.0/0,::/0",
+        "internal.dbms.cypher_ip_blocklist=0.0.0.0/0,::/0",
         f"server.memory.heap.initial_size={cfg.heap}",
         f"server.memory.heap.max_size={cfg.heap}",
         f"server.memory.pagecache.size={cfg.pagecache}",
@@ -202,13 +213,16 @@ def _set_initial_password(cfg: ServerConfig, password: str) -> None:
     if any(c in password for c in "\n\r\0"):
         raise ServerError("the Neo4j password must not hold line breaks or NUL characters")
     # The password never appears on a command line (ps): the java launcher reads the main class
-    # and its arguments from an argument file only the owner can read, deleted right after.
+    # and its arguments from an argument file only the owner can read, deleted right after. The
+    # admin tool is run directly: the neo4j-admin bootloader would re-launch it with the
+    # arguments spelled out on the child's command line.
     argfile = cfg.home / "run" / f"initial-password-{os.getpid()}.args"
     fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f"{ADMIN}\ndbms\nset-initial-password\n{_argfile_quote(password)}\n")
-        cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", f"@{argfile}"]
+            f.write(f"{ADMIN_TOOL}\ndbms\nset-initial-password\n{_argfile_quote(password)}\n")
+        cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", "-Dfile.encoding=UTF-8",
+               f"@{argfile}"]
         done = subprocess.run(cmd, capture_output=True, text=True, env=admin_env(cfg), umask=0o077)
     finally:
         argfile.unlink(missing_ok=True)
