@@ -34,7 +34,8 @@ METHODS = ("community", "hybrid", "knn")
 
 
 def _cxrneo() -> list[str]:
-    return [sys.executable, "-m", "cxrneo.cli"]
+    # the same interpreter and flags (-S: run a snapshot of the code from PYTHONPATH)
+    return [sys.executable, *(["-S"] if sys.flags.no_site else []), "-m", "cxrneo.cli"]
 
 
 def _env() -> dict[str, str]:
