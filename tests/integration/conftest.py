@@ -78,6 +78,26 @@ def _ticking(say: Callable[[str], None], what: str, every: float = 15.0) -> Iter
         done.set()
 
 
+def shared_dist(config: pytest.Config) -> server.ServerConfig:
+    """The assembled jars, under $CXRNEO_DATA_DIR or else .cxrneo/ in the repository (never
+    $HOME; Maven's repository too), assembled on first use with progress lines."""
+    say = _say(config)
+    data_dir = Path(os.environ.get("CXRNEO_DATA_DIR", ROOT / ".cxrneo"))
+    shared = server.ServerConfig(data_dir=data_dir)
+    if not (shared.dist / "ASSEMBLED").exists():
+        say(f"assembling Neo4j + GDS from Maven Central into {shared.dist} (1-3 minutes, once)")
+        with _ticking(say, "assembling"):
+            took = server.assemble(shared, maven_repo=data_dir / "m2", progress=say)
+        say(f"assembled in {took:.0f} s")
+    return shared
+
+
+@pytest.fixture(scope="session")
+def assembled(pytestconfig: pytest.Config) -> server.ServerConfig:
+    """The assembled jars (see shared_dist), for tests that start servers of their own."""
+    return shared_dist(pytestconfig)
+
+
 @pytest.fixture(scope="session")
 def neo4j_settings(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Settings]:
     """Settings of one real Neo4j + GDS for the whole test session (started here if need be)."""
@@ -99,16 +119,10 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytes
     from cxrneo.db import server
 
     say = _say(pytestconfig)
-    data_dir = Path(os.environ.get("CXRNEO_DATA_DIR", ROOT / ".cxrneo"))
+    shared = shared_dist(pytestconfig)
     instance = tmp_path_factory.mktemp("neo4j")
     cfg = server.ServerConfig(data_dir=instance, bolt_port=_free_port(), http_port=_free_port(),
                               heap="2g", pagecache="1g")
-    shared = server.ServerConfig(data_dir=data_dir)
-    if not (shared.dist / "ASSEMBLED").exists():
-        say(f"assembling Neo4j + GDS from Maven Central into {shared.dist} (1-3 minutes, once)")
-        with _ticking(say, "assembling"):
-            took = server.assemble(shared, maven_repo=data_dir / "m2", progress=say)
-        say(f"assembled in {took:.0f} s")
     cfg.dist.parent.mkdir(parents=True, exist_ok=True)
     cfg.dist.symlink_to(shared.dist, target_is_directory=True)
     say(f"starting a throwaway Neo4j on {cfg.bolt_address} (instance {instance})")
