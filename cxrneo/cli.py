@@ -322,7 +322,7 @@ def communities_cmd(
         "GDS threads; 1 is deterministic (OpenGDS caps at 4)."
     ))] = 1,
     reseed: Annotated[bool, typer.Option(help=(
-        "Seed Louvain from the stored communities (stable ids)."
+        "Seed Louvain from the stored communities when new images arrived (stable ids)."
     ))] = True,
 ) -> None:
     """Run GDS Louvain, write Image.community and materialise Community/LINKED statistics."""

@@ -103,8 +103,10 @@ class Tally:
                 kind = "refused_at_end"
         self.n[kind] += 1
         if kind not in ("equal", "refused"):
-            self.events.append({"where": where, "query": qid, "method": method, "kind": kind, "got": got})
-            print(f"  !! {where}: {qid} {method}: {kind}: {str(got)[:200]}", flush=True)
+            self.events.append({"where": where, "query": qid, "method": method, "kind": kind, "got": got,
+                                "clean": self.clean[(qid, method)]})
+            print(f"  !! {where}: {qid} {method}: {kind}: {str(got)[:300]}; clean: "
+                  f"{self.clean[(qid, method)]}", flush=True)
 
 
 def counts() -> tuple[int, int, int]:
@@ -173,14 +175,16 @@ def main() -> None:
         if time.monotonic() - t_start > a.minutes * 60:
             break
         t_round = time.monotonic()
+        steps: list[str] = []
         from_empty = rng.random() < 0.7
         if from_empty:
             must(["db", "reset", "--yes"])
             for _ in range(rng.choice((1, 2))):
                 twin = subprocess.Popen([*_cxrneo(), *ingest], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, env=_env()) if rng.random() < 0.25 else None
-                killed, _, _ = kill_at_random(ingest, ingest_s * 1.1, rng)
+                killed, at, _ = kill_at_random(ingest, ingest_s * 1.1, rng)
                 kills["ingest killed" if killed else "ingest finished before its kill"] += 1
+                steps.append(f"ingest{' + twin' if twin else ''} {'killed at' if killed else 'done by'} {at:.1f} s")
                 if twin is not None:
                     twin.wait()
                     kills["concurrent second ingest"] += 1
@@ -191,8 +195,9 @@ def main() -> None:
         else:
             comm = ["communities", "--no-reseed"]
         for _ in range(rng.choice((1, 2))):
-            killed, _, _ = kill_at_random(comm, communities_s * 1.1, rng)
+            killed, at, _ = kill_at_random(comm, communities_s * 1.1, rng)
             kills["communities killed" if killed else "communities finished before its kill"] += 1
+            steps.append(f"communities {'killed at' if killed else 'done by'} {at:.1f} s")
             tally.check(f"round {r}: after a killed community run")
         must(comm)
         got = counts()
@@ -204,8 +209,8 @@ def main() -> None:
         tally.check(f"round {r}: end", must_answer=True)
         done += 1
         round_s.append(time.monotonic() - t_round)
-        print(f"round {r}: {'from empty' if from_empty else 'communities only'}, {round_s[-1]:.0f} s, "
-              f"so far {dict(tally.n)}", flush=True)
+        print(f"round {r}: {'from empty' if from_empty else 'communities only'}, {round_s[-1]:.0f} s "
+              f"[{'; '.join(steps)}], so far {dict(tally.n)}", flush=True)
 
     report = {
         "codes": len(codes), "edges": exact[1], "threshold": t, "communities": clean_counts[2],

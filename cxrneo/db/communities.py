@@ -119,8 +119,9 @@ PALETTE = 12  # colour labels for Neo4j Browser, see cypher/style.grass
 def detect(db: Database, concurrency: int = 1, seed_from_existing: bool = True) -> CommunityReport:
     """Run GDS Louvain (write mode) and materialise Community nodes and LINKED edges.
 
-    With `seed_from_existing`, images that already carry a community seed Louvain with it,
-    so community ids stay stable across incremental updates. Concurrency 1 is deterministic and,
+    With `seed_from_existing`, when new images arrived since the last run, images that already
+    carry a community seed Louvain with it, so community ids stay stable across incremental
+    updates; a graph whose every image has a community is recomputed unseeded. Concurrency 1 is deterministic and,
     nodes being projected in id order, independent of the order the graph was loaded in.
     Holds the writer lease; readers refuse from the first write until the verified end.
     """
@@ -143,8 +144,12 @@ def _detect(db: Database, concurrency: int, seed_from_existing: bool, lease: Lea
     before = assignments(db)
     recovered = meta.writing == "communities"
     interrupted_unseeded = recovered and meta.communitySeeded is False
-    # an interrupted first (unseeded) run left partial assignments: they are no seed
-    seeded = seed_from_existing and bool(before) and not interrupted_unseeded
+    # Seeds keep community ids stable when new images arrived (some have no community yet).
+    # A graph whose every image has a community is recomputed from scratch: deterministic, the
+    # communities of a clean build (a seeded rerun could move a few images). Partial assignments
+    # of an interrupted unseeded run are no seed either.
+    new_images = len(before) < int(meta.storedNodes or 0)
+    seeded = seed_from_existing and bool(before) and new_images and not interrupted_unseeded
     config: dict[str, object] = {"writeProperty": "community", "concurrency": concurrency}
     if seeded:
         config["seedProperty"] = "community"

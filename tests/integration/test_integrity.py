@@ -226,3 +226,15 @@ def test_reset_refuses_while_another_writer_holds_the_lease(clean_db: Database) 
     finally:
         release(held)
     reset(clean_db)
+
+
+def test_a_rerun_on_an_unchanged_graph_gives_the_clean_communities(
+    clean_db: Database, graph: tuple[Path, Codes, float, Edges]
+) -> None:
+    _, codes, t, edges = graph
+    ingest(clean_db, codes, edges, t, progress=False)
+    first = detect(clean_db)
+    clean = _community_state(clean_db)
+    again = detect(clean_db)  # every image has a community: no seed, the same result
+    assert not first.seeded and not again.seeded
+    assert _community_state(clean_db) == clean and again.generation > first.generation
