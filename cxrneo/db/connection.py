@@ -25,7 +25,8 @@ def _explain(e: Exception, uri: str, user: str) -> DatabaseError:
     if isinstance(e, nx.ClientError) and "ProcedureNotFound" in (e.code or ""):
         return DatabaseError(f"a procedure is missing: is Graph Data Science installed? ({e.message})")
     if isinstance(e, nx.Neo4jError):
-        return DatabaseError(f"Neo4j error {e.code}: {(e.message or '').splitlines()[0] if e.message else ''}")
+        message = " ".join(ln.strip() for ln in (e.message or "").splitlines() if ln.strip())
+        return DatabaseError(f"Neo4j error {e.code}: {message}")  # one line, the reason included
     return DatabaseError(f"Neo4j driver error: {e}")
 
 
