@@ -149,7 +149,10 @@ def _detect(db: Database, concurrency: int, seed_from_existing: bool, lease: Lea
     # communities of a clean build (a seeded rerun could move a few images). Partial assignments
     # of an interrupted unseeded run are no seed either.
     new_images = len(before) < int(meta.storedNodes or 0)
-    seeded = seed_from_existing and bool(before) and new_images and not interrupted_unseeded
+    # and a graph with no finished community run (after a reset: stale properties) has no seeds
+    finished_before = meta.communities is not None
+    seeded = (seed_from_existing and bool(before) and new_images and finished_before
+              and not interrupted_unseeded)
     config: dict[str, object] = {"writeProperty": "community", "concurrency": concurrency}
     if seeded:
         config["seedProperty"] = "community"
