@@ -4,7 +4,8 @@ and check after every step that a query either refuses clearly or equals a clean
 WIPES the database that the CXRNEO_* settings point at (it runs `cxrneo db reset`): use a
 private server. Every command is a real `cxrneo` process; kills are SIGKILL at a uniformly random
 time within the command's measured clean duration, so they land in every phase (connecting,
-computing edges, image batches, edge batches, index build, Louvain, materialisation, ...).
+computing edges, image batches, edge batches, index build, Louvain, materialisation, ...); half of
+the kills instead land right after a random named statement of the command (CXRNEO_FAULT_AFTER).
 
     nice python scripts/chaos.py --codes synth.npz --rounds 50 --yes
 
@@ -56,18 +57,51 @@ def must(args: list[str]) -> subprocess.CompletedProcess[str]:
     return r
 
 
-def kill_at_random(args: list[str], within: float, rng: random.Random) -> tuple[bool, float, int]:
-    """Start `cxrneo args`, SIGKILL it at a random moment in [0, within); (killed, at, rc)."""
-    proc = subprocess.Popen([*_cxrneo(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env=_env())
+# Statements after which a writer may be killed (CXRNEO_FAULT_AFTER), with how many times each
+# runs at most in one command of this script (2,000 codes, --batch 2000).
+FAULTS = {
+    "ingest": {"claim_writer_lease": 1, "begin_graph_write": 1, "merge_images": 2, "match_image_element_ids": 1,
+               "create_similar_edges": 10, "merge_similar_edges": 3, "create_image_code_index": 1,
+               "await_indexes": 2, "count_graph": 1, "merge_graph_meta": 1},
+    "communities": {"claim_writer_lease": 1, "list_projections": 1, "begin_graph_write": 1,
+                    "project_similarity_graph": 1, "write_louvain": 1, "drop_projection": 1,
+                    "count_community_pairs": 1, "drop_communities": 1, "create_communities": 1,
+                    "create_linked_edges": 1, "write_palette_labels": 1, "count_communities": 1},
+}
+
+
+def kill_at_random(args: list[str], within: float, rng: random.Random) -> tuple[bool, str, int]:
+    """Start `cxrneo args` and kill it with SIGKILL: half the time at a random moment in
+    [0, within), half the time right after a random named statement (CXRNEO_FAULT_AFTER);
+    returns (killed, where, rc)."""
+    env = _env()
+    if rng.random() < 0.5:
+        name, most = rng.choice(sorted(FAULTS[args[0]].items()))
+        nth = rng.randint(1, most)
+        env["CXRNEO_FAULT_AFTER"] = f"{name}:{nth}"
+        proc = subprocess.Popen([*_cxrneo(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=env)
+        proc.wait()
+        return proc.returncode == -signal.SIGKILL, f"after {name}:{nth}", proc.returncode
+    proc = subprocess.Popen([*_cxrneo(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     at = rng.uniform(0, within)
     try:
         proc.wait(timeout=at)
-        return False, at, proc.returncode
+        return False, f"by {at:.1f} s", proc.returncode
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        return True, at, proc.returncode
+        return True, f"at {at:.1f} s", proc.returncode
+
+
+def lease_left() -> bool:
+    """Whether a killed writer left its lease behind (it was killed while holding it, i.e. in
+    its write phase)."""
+    from cxrneo.db.connection import Database
+    from cxrneo.settings import Settings
+
+    with Database.connect(Settings()) as db:
+        return bool(db.read("fetch_writer_lease"))
 
 
 def query(qid: str, method: str, k: int) -> tuple[str, Any]:
@@ -184,10 +218,13 @@ def main() -> None:
                                         stderr=subprocess.DEVNULL, env=_env()) if rng.random() < 0.25 else None
                 killed, at, _ = kill_at_random(ingest, ingest_s * 1.1, rng)
                 kills["ingest killed" if killed else "ingest finished before its kill"] += 1
-                steps.append(f"ingest{' + twin' if twin else ''} {'killed at' if killed else 'done by'} {at:.1f} s")
+                both = twin is not None
                 if twin is not None:
                     twin.wait()
                     kills["concurrent second ingest"] += 1
+                if killed and lease_left():
+                    kills["ingest killed holding the lease"] += 1
+                steps.append(f"ingest{' + twin' if both else ''} {'killed' if killed else 'done'} {at}")
                 tally.check(f"round {r}: after a killed ingest")
             must(ingest)
             tally.check(f"round {r}: after the ingest rerun")
@@ -197,7 +234,9 @@ def main() -> None:
         for _ in range(rng.choice((1, 2))):
             killed, at, _ = kill_at_random(comm, communities_s * 1.1, rng)
             kills["communities killed" if killed else "communities finished before its kill"] += 1
-            steps.append(f"communities {'killed at' if killed else 'done by'} {at:.1f} s")
+            if killed and lease_left():
+                kills["communities killed holding the lease"] += 1
+            steps.append(f"communities {'killed' if killed else 'done'} {at}")
             tally.check(f"round {r}: after a killed community run")
         must(comm)
         got = counts()
