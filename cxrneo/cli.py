@@ -68,9 +68,15 @@ def main(
         "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Settings come from CXRNEO_* environment variables (see README.md)."""
+    from pydantic import ValidationError
+
     try:
         ctx.obj = Settings()
-    except Exception as e:  # pydantic's ValidationError: one line, not a traceback
+    except ValidationError as e:  # one line, not a traceback
+        what = "; ".join(f"CXRNEO_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+        typer.secho(f"error: bad setting: {what}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except Exception as e:  # noqa: BLE001 - any other settings failure: one line
         typer.secho(f"error: bad CXRNEO_* setting: {e}".splitlines()[0], fg="red", err=True)
         raise typer.Exit(1) from None
 
@@ -79,7 +85,7 @@ def _server_config(ctx: typer.Context) -> "ServerConfig":
     from cxrneo.db.server import ServerConfig
 
     s = settings(ctx)
-    return ServerConfig.from_uri(s.data_dir, s.neo4j_uri, s.http_port)
+    return ServerConfig.from_uri(s.data_dir, s.neo4j_uri, s.http_port, s.neo4j_heap, s.neo4j_pagecache)
 
 
 @db_app.command("start")
@@ -119,12 +125,13 @@ def db_reset(
 ) -> None:
     """Delete every image, edge and community from the database (schema and indexes stay)."""
     from cxrneo.db.connection import Database
+    from cxrneo.db.ingest import reset
     from cxrneo.errors import ConfigError
 
     if not yes:
         raise ConfigError("db reset deletes the whole graph: add --yes to confirm")
     with Database.connect(settings(ctx)) as db:
-        db.auto("delete_everything")
+        reset(db)  # under the writer lease: refused while an ingest or community run writes
     typer.echo("graph emptied")
 
 
@@ -139,6 +146,12 @@ def db_status(ctx: typer.Context) -> None:
     cfg = _server_config(ctx)
     pid = server.running_pid(cfg)
     typer.echo(f"local server: {'running, pid ' + str(pid) if pid else 'not running'} ({cfg.home})")
+    if pid is None and not server.port_open(cfg.bolt_port):
+        typer.echo(f"nothing listens on {s.neo4j_uri}")  # no password needed to say so
+        return
+    if s.neo4j_password is None:
+        typer.echo(f"something listens on {s.neo4j_uri}; set CXRNEO_NEO4J_PASSWORD to see its versions")
+        return
     with Database.connect(s) as db:
         row = db.read("show_versions")[0]
     typer.echo(f"Neo4j {row['neo4j']} ({row['edition']}), Graph Data Science {row['gds']}")
@@ -278,7 +291,7 @@ def ingest_cmd(
     mean_degree: Annotated[float | None, typer.Option(help=(
         "Derive T from this target mean degree (new graph only)."
     ))] = None,
-    batch: Annotated[int, typer.Option(help="Edges per transaction.")] = 10_000,
+    batch: Annotated[int, typer.Option(help="Edges per transaction (at least 1).")] = 10_000,
     bulk: Annotated[bool, typer.Option("--bulk", help=(
         "New graph only, local server only: offline neo4j-admin import (stops and restarts the server)."
     ))] = False,
@@ -286,9 +299,10 @@ def ingest_cmd(
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
     from cxrneo.codes import load
     from cxrneo.db.connection import Database
-    from cxrneo.db.ingest import build
+    from cxrneo.db.ingest import build, check_batch
     from cxrneo.text import console as make_console
 
+    check_batch(batch)  # before anything is read or written
     codes = load(codes_file)
     console = make_console()
     if bulk:
@@ -320,17 +334,24 @@ def communities_cmd(
         "GDS threads; 1 is deterministic (OpenGDS caps at 4)."
     ))] = 1,
     reseed: Annotated[bool, typer.Option(help=(
-        "Seed Louvain from the stored communities (stable ids)."
+        "Seed Louvain from the stored communities when new images arrived (stable ids)."
     ))] = True,
 ) -> None:
     """Run GDS Louvain, write Image.community and materialise Community/LINKED statistics."""
-    from cxrneo.db.communities import detect
+    from cxrneo.db.communities import MAX_CONCURRENCY, detect
     from cxrneo.db.connection import Database
+    from cxrneo.errors import ConfigError
     from cxrneo.text import console as make_console
 
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"--concurrency must be 1 to {MAX_CONCURRENCY} (OpenGDS's limit), got {concurrency}")
     with Database.connect(settings(ctx)) as db:
         r = detect(db, concurrency=concurrency, seed_from_existing=reseed)
     console = make_console()
+    if r.recovered:
+        console.print("finished the community run that was interrupted before")
+    if r.stale_projections:
+        console.print(f"dropped {r.stale_projections} GDS projection(s) left by killed runs")
     console.print(f"{r.communities} communities, modularity {r.modularity:.4f} ({r.levels} levels, "
                   f"Louvain {r.louvain_seconds:.1f} s, concurrency {r.concurrency}"
                   + (", seeded" if r.seeded else "") + ")")

@@ -11,6 +11,8 @@ Loading validates everything before a caller can write anything anywhere.
 """
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,13 +107,16 @@ def save(path: Path, codes: Codes) -> None:
     tmp.replace(path)
 
 
-def load(path: Path) -> Codes:
-    """Read and validate a codes file; every problem is one InputError line."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such codes file")
+def _read(path: Path) -> tuple[np.ndarray, list[str], Any]:
+    """The three arrays of a codes file; any damage to the archive is one InputError."""
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the codes file is empty (0 bytes)")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not a codes file (expected an .npz archive written by `cxrneo embed`)")
     try:
         with np.load(path, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise InputError(f"{path}: not a codes file (expected an .npz archive)")
             missing = {"codes", "ids", "meta"} - set(z.files)
             if missing:
                 raise InputError(f"{path}: not a cxrneo codes file (missing {sorted(missing)})")
@@ -120,25 +125,51 @@ def load(path: Path) -> Codes:
             meta = json.loads(str(z["meta"]))
     except InputError:
         raise
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError(f"{path}: unreadable codes file ({e})") from e
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise InputError(f"{path}: damaged codes file (truncated or corrupt archive: {_first_line(e)})") from e
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InputError(f"{path}: unreadable codes file ({_first_line(e)})") from e
+    return arr, ids, meta
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def load(path: Path) -> Codes:
+    """Read and validate a codes file; every problem is one InputError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such codes file")
+    arr, ids, meta = _read(path)
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: malformed codes file (meta is a JSON {type(meta).__name__}, not an object)")
     if meta.get("version") != FORMAT_VERSION:
         raise InputError(f"{path}: codes file version {meta.get('version')} is not {FORMAT_VERSION}")
+    if not isinstance(meta.get("images"), list):
+        raise InputError(f"{path}: malformed image metadata (meta.images is not a list)")
+    if not isinstance(meta.get("extra", {}), dict) or not isinstance(meta.get("labels", []), list):
+        raise InputError(f"{path}: malformed codes file (meta.extra or meta.labels has the wrong type)")
+    if not all(isinstance(meta.get(k, ""), str) for k in ("checkpoint_sha256", "label_set")):
+        raise InputError(f"{path}: malformed codes file (checkpoint_sha256 or label_set is not a string)")
     try:
         images = tuple(ImageRecord(**r) for r in meta["images"])
     except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{path}: malformed image metadata ({e})") from e
+        raise InputError(f"{path}: malformed image metadata ({_first_line(e)})") from e
     if [r.id for r in images] != ids:
         raise InputError(f"{path}: image metadata does not match the id column")
     try:
         validate(arr, ids)
     except InputError as e:
         raise InputError(f"{path}: {e}") from e
+    if not ids:
+        raise InputError(f"{path}: the codes file holds no codes (0 rows)")
     return Codes(
         codes=arr.astype(np.float32, copy=False),
         images=images,
         checkpoint_sha256=meta.get("checkpoint_sha256", ""),
         label_set=meta.get("label_set", ""),
-        labels=tuple(meta.get("labels", ())),
+        labels=tuple(str(x) for x in meta.get("labels", ())),
         extra=meta.get("extra", {}),
     )

@@ -1,9 +1,25 @@
 """Settings: one pydantic-settings model read from CXRNEO_* variables, built by the CLI."""
 
+import os
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _memory_bytes() -> int:
+    """Physical memory of this machine (0 when unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def default_memory() -> str:
+    """Heap and page cache of the local server, each: a quarter of the machine's memory,
+    between 1 and 4 GiB (so both together take at most half of it)."""
+    gib = _memory_bytes() / 2**30
+    return f"{max(1, min(4, int(gib // 4)))}g"
 
 
 class Settings(BaseSettings):
@@ -17,6 +33,8 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     data_dir: Path = Path.home() / ".cxrneo"
     http_port: int = 7474
+    neo4j_heap: str = Field(default_factory=default_memory, pattern=r"^[1-9][0-9]*[kmgKMG]$")
+    neo4j_pagecache: str = Field(default_factory=default_memory, pattern=r"^[1-9][0-9]*[kmgKMG]$")
     debug: bool = False
     api_token: SecretStr | None = None  # bearer token of `cxrneo serve` (and sent by `query --server`)
     server: str | None = None  # URL of a running `cxrneo serve`: `cxrneo query` goes through it

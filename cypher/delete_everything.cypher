@@ -1,4 +1,5 @@
-// Remove every node and relationship (tests and `cxrneo db reset`), in batches.
+// Remove every node and relationship (tests and `cxrneo db reset`), in batches; the writer
+// lease node stays (the reset holds it).
 // params: none
 // returns: nothing
-MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS
+MATCH (n) WHERE NOT n:WriterLease CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS

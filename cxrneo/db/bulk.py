@@ -17,6 +17,7 @@ from cxrneo.codes import Codes
 from cxrneo.db import server
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import oriented, resolve_threshold
+from cxrneo.db.lease import writer_lease
 from cxrneo.db.meta import graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError, ServerError
@@ -122,7 +123,8 @@ def admin_import(cfg: server.ServerConfig, paths: dict[str, Path], threads: int 
 def _local_config(settings: Settings, given: server.ServerConfig | None = None) -> server.ServerConfig:
     if settings.neo4j_database != DATABASE:
         raise ConfigError(f"bulk import writes the database {DATABASE!r}, not {settings.neo4j_database!r}")
-    cfg = server.ServerConfig.from_uri(settings.data_dir, settings.neo4j_uri, settings.http_port)
+    cfg = server.ServerConfig.from_uri(settings.data_dir, settings.neo4j_uri, settings.http_port,
+                                       settings.neo4j_heap, settings.neo4j_pagecache)
     if given is not None:
         if (given.bolt_port, given.http_port) != (cfg.bolt_port, cfg.http_port):
             raise ConfigError("the server config's ports differ from the settings' URI")
@@ -134,7 +136,7 @@ def _local_config(settings: Settings, given: server.ServerConfig | None = None) 
 
 
 def _refuse_non_empty(settings: Settings) -> None:
-    with Database.connect(settings) as db:
+    with Database.connect(settings) as db, writer_lease(db, "ingest --bulk"):
         meta = graph_meta(db)
         if meta is not None:
             raise ConfigError(f"the graph already holds {meta.nodes} images (GraphMeta): --bulk builds a new "
@@ -158,6 +160,8 @@ def bulk_build(
     ports must match settings.neo4j_uri); tests use it for a small heap.
     """
     t0 = time.perf_counter()
+    if len(codes) == 0:
+        raise InputError("the codes file holds no codes: nothing to import")
     cfg = _local_config(settings, cfg)
     password = settings.password()
     server.start(cfg, password)  # a no-op when running; a stopped store must be looked into too
@@ -180,7 +184,7 @@ def bulk_build(
     t5 = time.perf_counter()
     server.start(cfg, password)
     t6 = time.perf_counter()
-    with Database.connect(settings) as db:
+    with Database.connect(settings) as db, writer_lease(db, "ingest --bulk"):
         db.auto("write_empty_labels")
         ensure_schema(db, wait_seconds=SCHEMA_WAIT_S)
         counts = db.read("count_graph")[0]

@@ -3,6 +3,8 @@
 Only this module calls the neo4j driver. Driver errors become DatabaseError with one line.
 """
 
+import os
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,8 +25,28 @@ def _explain(e: Exception, uri: str, user: str) -> DatabaseError:
     if isinstance(e, nx.ClientError) and "ProcedureNotFound" in (e.code or ""):
         return DatabaseError(f"a procedure is missing: is Graph Data Science installed? ({e.message})")
     if isinstance(e, nx.Neo4jError):
-        return DatabaseError(f"Neo4j error {e.code}: {(e.message or '').splitlines()[0] if e.message else ''}")
+        message = " ".join(ln.strip() for ln in (e.message or "").splitlines() if ln.strip())
+        return DatabaseError(f"Neo4j error {e.code}: {message}")  # one line, the reason included
     return DatabaseError(f"Neo4j driver error: {e}")
+
+
+FAULT_ENV = "CXRNEO_FAULT_AFTER"
+_fault_seen: dict[str, int] = {}
+
+
+def _fault_point(name: str) -> None:
+    """Fault injection for tests and scripts/chaos.py: with CXRNEO_FAULT_AFTER=<statement>[:<n>]
+    the process kills itself (SIGKILL, like `kill -9`) right after the n-th (default 1st)
+    completed run of that named statement."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    target, _, nth = spec.partition(":")
+    if target != name:
+        return
+    _fault_seen[name] = _fault_seen.get(name, 0) + 1
+    if _fault_seen[name] >= (int(nth) if nth.isdigit() else 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _QuietList(list):  # type: ignore[type-arg]
@@ -92,7 +114,9 @@ class Database:
             return [r.data() for r in tx.run(query, params)]
 
         with self._errors(), self._driver.session(database=self.database) as s:
-            return s.execute_write(work) if write else s.execute_read(work)
+            rows = s.execute_write(work) if write else s.execute_read(work)
+        _fault_point(name)
+        return rows
 
     def write_batches(
         self, name: str, rows: Sequence[Mapping[str, Any]], batch: int = 10_000, **params: Any
@@ -107,4 +131,6 @@ class Database:
         """Run a statement in an auto-commit transaction (GDS procedures, schema, CALL IN TRANSACTIONS)."""
         query = cypher(name)
         with self._errors(), self._driver.session(database=self.database) as s:
-            return [r.data() for r in s.run(query, params)]  # type: ignore[arg-type]
+            rows = [r.data() for r in s.run(query, params)]  # type: ignore[arg-type]
+        _fault_point(name)
+        return rows

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cxrneo.codes import Codes
 from cxrneo.db import snapshot
 from cxrneo.db.connection import Database
+from cxrneo.db.lease import Lease, writer_lease
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError
@@ -81,6 +82,9 @@ def build(
 ) -> tuple[GraphStats, IngestReport]:
     """Codes -> T -> exact edges of all codes -> ingest (what `cxrneo ingest` runs); with
     `snapshot_dir`, the local snapshot of the new generation is written for fast readers."""
+    check_batch(batch)
+    if len(codes) == 0:
+        raise InputError("the codes file holds no codes: nothing to ingest")
     unit = normalise(codes.codes)
     meta = graph_meta(db)
     t = resolve_threshold(meta.threshold if meta else None, threshold, mean_degree, unit)
@@ -88,15 +92,23 @@ def build(
     stats = degree_stats(len(codes), edges, t)
     report = ingest(db, codes, edges, t, batch=batch, progress=progress)
     stored = graph_meta(db)
-    if snapshot_dir is not None and stored is not None and (stored.nodes, stored.edges) == (len(codes), len(edges)):
+    if (snapshot_dir is not None and stored is not None and stored.writing is None
+            and (stored.nodes, stored.edges) == (len(codes), len(edges))):
         patients = [r.patient_id for r in codes.images]
         snapshot.save(snapshot.from_arrays(codes.ids, patients, codes.codes, edges), snapshot_dir, stored)
     return stats, report
 
 
+def check_batch(batch: int) -> None:
+    if batch < 1:
+        raise ConfigError(f"--batch must be at least 1 edge per transaction, got {batch}")
+
+
 def _check(db: Database, codes: Codes, edges: Edges, threshold: float) -> tuple[set[str], GraphMeta | None]:
     """Everything that can be refused is refused here, before the first write."""
     n = len(codes)
+    if n == 0:
+        raise InputError("the codes file holds no codes: nothing to ingest")
     if len(edges.dst) != len(edges) or len(edges.cosine) != len(edges):
         raise InputError("edge arrays differ in length")
     if len(edges) and (
@@ -190,6 +202,14 @@ def ingest(
     its expected ones is skipped; one with none gets CREATE (fresh, fast); one partly stored
     gets MERGE. Counts are verified at the end and GraphMeta is updated.
     """
+    check_batch(batch)
+    with writer_lease(db, "ingest") as lease:
+        return _ingest(db, codes, edges, threshold, batch, progress, lease)
+
+
+def _ingest(
+    db: Database, codes: Codes, edges: Edges, threshold: float, batch: int, progress: bool, lease: Lease
+) -> IngestReport:
     t0 = time.perf_counter()
     existing, meta = _check(db, codes, edges, threshold)
     ids = codes.ids
@@ -209,10 +229,14 @@ def ingest(
     ensure_schema(db, vector=bool(existing))  # a first load builds the vector index at the end
     new_rows = [i for i, x in enumerate(ids) if x not in existing]
     mode = np.where(stored[a] == 0, 1, np.where(stored[a] == expected[a], 0, 2))  # 0 skip 1 create 2 merge
+    if meta is not None and (new_rows or (mode > 0).any()):
+        # readers refuse from here until the verified end (a new graph has no GraphMeta yet)
+        db.write("begin_graph_write", writing="ingest", seeded=False)
     done = {1: 0, 2: 0}
     with _bar(progress) as bar:
         task = bar.add_task("images", total=len(new_rows))
         for s in range(0, len(new_rows), NODE_BATCH):
+            lease.check()
             rows = [_image_row(codes, i) for i in new_rows[s : s + NODE_BATCH]]
             db.write("merge_images", rows=rows)
             bar.advance(task, len(rows))
@@ -222,6 +246,7 @@ def ingest(
         task = bar.add_task("edges", total=int((mode > 0).sum()))
         for m in (1, 2):
             for pos in _source_batches(a, np.flatnonzero(mode == m), batch):
+                lease.check()
                 rows = _grouped_rows(eids, a[pos], b[pos], cos[pos])
                 if m == 1:
                     db.write("create_similar_edges", rows=rows)
@@ -238,10 +263,12 @@ def ingest(
             f"after ingest the graph holds {counts['nodes']} images and {counts['edges']} edges, "
             f"expected {len(ids)} and {len(edges)}"
         )
-    changed = meta is None or (meta.nodes, meta.edges) != (counts["nodes"], counts["edges"])
+    changed = (meta is None or meta.writing == "ingest"
+               or (meta.nodes, meta.edges) != (counts["nodes"], counts["edges"]))
+    lease.check()
     out = db.write(
         "merge_graph_meta", threshold=float(threshold), nodes=len(ids), edges=len(edges),
-        bump=int(changed), codesSha256=codes.checkpoint_sha256,
+        bump=int(meta is None), codesSha256=codes.checkpoint_sha256,
     )[0]
     return IngestReport(
         threshold=float(threshold), nodes=len(ids), edges=len(edges), nodes_written=len(new_rows),
@@ -250,3 +277,10 @@ def ingest(
         generation=out["generation"], changed=changed,
         seconds=time.perf_counter() - t0, node_seconds=t1 - t0, edge_seconds=t2 - t1,
     )
+
+
+def reset(db: Database) -> None:
+    """Delete the whole graph under the writer lease; GraphMeta goes first, so readers refuse."""
+    with writer_lease(db, "db reset"):
+        db.write("delete_graph_meta")
+        db.auto("delete_everything")

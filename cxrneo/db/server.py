@@ -18,6 +18,7 @@ import socket
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,7 @@ from cxrneo.errors import ServerError
 
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
 ADMIN = "org.neo4j.server.startup.Neo4jAdminCommand"
+ADMIN_TOOL = "org.neo4j.cli.AdminTool"  # what ADMIN re-launches in a child JVM with the same arguments
 JVM_FLAGS = [
     "-XX:+UseG1GC",
     "-XX:-OmitStackTraceInFastThrow",
@@ -73,11 +75,14 @@ class ServerConfig:
     pagecache: str = "4g"
 
     @classmethod
-    def from_uri(cls, data_dir: Path, uri: str, http_port: int) -> "ServerConfig":
+    def from_uri(
+        cls, data_dir: Path, uri: str, http_port: int, heap: str = "4g", pagecache: str = "4g"
+    ) -> "ServerConfig":
         parsed = urlparse(uri)
         if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ServerError(f"the local server listens on loopback only; {uri} is not local")
-        return cls(data_dir=Path(data_dir), bolt_port=parsed.port or 7687, http_port=http_port)
+        return cls(data_dir=Path(data_dir), bolt_port=parsed.port or 7687, http_port=http_port,
+                   heap=heap, pagecache=pagecache)
 
     @property
     def dist(self) -> Path:
@@ -112,8 +117,13 @@ def java() -> str:
     return exe
 
 
-def assemble(cfg: ServerConfig) -> float:
-    """Fetch Neo4j + GDS jars with Maven into the distribution folder; returns seconds taken."""
+def assemble(
+    cfg: ServerConfig, maven_repo: Path | None = None, progress: Callable[[str], None] | None = None
+) -> float:
+    """Fetch Neo4j + GDS jars with Maven into the distribution folder; returns seconds taken.
+
+    `maven_repo` replaces Maven's local repository (~/.m2/repository); `progress` gets a line
+    before each step."""
     if (cfg.dist / "ASSEMBLED").exists():
         return 0.0
     mvn = shutil.which("mvn")
@@ -125,6 +135,10 @@ def assemble(cfg: ServerConfig) -> float:
     for folder, flag in (("lib", "-DexcludeGroupIds=org.neo4j.gds"), ("plugins", "-DincludeGroupIds=org.neo4j.gds")):
         cmd = [mvn, "-q", "-B", "-f", str(pom_path()), "dependency:copy-dependencies",
                f"-DoutputDirectory={tmp / folder}", "-DincludeScope=runtime", flag]
+        if maven_repo is not None:
+            cmd.append(f"-Dmaven.repo.local={maven_repo}")
+        if progress is not None:
+            progress(f"Maven: copying the {folder} jars into {tmp / folder}")
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
@@ -135,17 +149,32 @@ def assemble(cfg: ServerConfig) -> float:
     return time.monotonic() - t0
 
 
+def _private_dir(path: Path) -> None:
+    """A folder only its owner can enter (0700), made if missing."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+
+
 def _write_conf(cfg: ServerConfig) -> Path:
     conf = cfg.home / "conf"
+    _private_dir(cfg.home)
     for sub in ("conf", "data", "logs", "run", "import"):
-        (cfg.home / sub).mkdir(parents=True, exist_ok=True)
+        _private_dir(cfg.home / sub)
     lines = [
         "# written by cxrneo db start; edit CXRNEO_* settings instead",
         "server.default_listen_address=127.0.0.1",
+        "server.default_advertised_address=127.0.0.1",
         f"server.bolt.listen_address=127.0.0.1:{cfg.bolt_port}",
+        f"server.bolt.advertised_address=127.0.0.1:{cfg.bolt_port}",
         f"server.http.listen_address=127.0.0.1:{cfg.http_port}",
+        f"server.http.advertised_address=127.0.0.1:{cfg.http_port}",
         "server.https.enabled=false",
         f"server.directories.plugins={cfg.dist / 'plugins'}",
+        # LOAD CSV reads only files under import/ (file:///etc/passwd means import/etc/passwd)
+        # and no URL at all: every address is on the block list
+        f"server.directories.import={cfg.home / 'import'}",
+        "dbms.security.allow_csv_import_from_file_urls=true",
+        "internal.dbms.cypher_ip_blocklist=0.0.0.0/0,::/0",
         f"server.memory.heap.initial_size={cfg.heap}",
         f"server.memory.heap.max_size={cfg.heap}",
         f"server.memory.pagecache.size={cfg.pagecache}",
@@ -158,20 +187,60 @@ def _write_conf(cfg: ServerConfig) -> Path:
     return conf
 
 
+ENV_KEEP = ("PATH", "JAVA_HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+
 def admin_env(cfg: ServerConfig) -> dict[str, str]:
-    return {**os.environ, "NEO4J_HOME": str(cfg.home), "NEO4J_CONF": str(cfg.home / "conf")}
+    """The environment of the server JVM and of neo4j-admin: scrubbed, so that no secret of the
+    caller (CXRNEO_NEO4J_PASSWORD, cloud keys, ...) reaches it (/proc/<pid>/environ)."""
+    kept = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
+    return {**kept, "HOME": str(cfg.home), "NEO4J_HOME": str(cfg.home), "NEO4J_CONF": str(cfg.home / "conf")}
+
+
+def _argfile_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def auth_file(cfg: ServerConfig) -> Path:
+    return cfg.home / "data" / "dbms" / "auth.ini"
 
 
 def _set_initial_password(cfg: ServerConfig, password: str) -> None:
-    if (cfg.home / "data" / "dbms" / "auth.ini").exists():
+    if auth_file(cfg).exists():
         return  # only possible before the first start; later changes go through Cypher
     if len(password) < 8:
         raise ServerError("the Neo4j password needs at least 8 characters")
-    cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", ADMIN,
-           "dbms", "set-initial-password", password]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=admin_env(cfg))
+    if any(c in password for c in "\n\r\0"):
+        raise ServerError("the Neo4j password must not hold line breaks or NUL characters")
+    # The password never appears on a command line (ps): the java launcher reads the main class
+    # and its arguments from an argument file only the owner can read, deleted right after. The
+    # admin tool is run directly: the neo4j-admin bootloader would re-launch it with the
+    # arguments spelled out on the child's command line.
+    argfile = cfg.home / "run" / f"initial-password-{os.getpid()}.args"
+    fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"{ADMIN_TOOL}\ndbms\nset-initial-password\n{_argfile_quote(password)}\n")
+        cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", "-Dfile.encoding=UTF-8",
+               f"@{argfile}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=admin_env(cfg), umask=0o077)
+    finally:
+        argfile.unlink(missing_ok=True)
     if done.returncode != 0:
         raise ServerError("could not set the initial password: " + (done.stderr or done.stdout).strip()[-300:])
+    _make_private(cfg)
+
+
+def _make_private(cfg: ServerConfig) -> None:
+    """Data, logs and the auth file readable by their owner only (700 folders, 600 files)."""
+    for sub in ("data", "logs", "run", "conf"):
+        root = cfg.home / sub
+        if not root.exists():
+            continue
+        for path in [root, *root.rglob("*")]:
+            if path.is_symlink():
+                continue
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def running_pid(cfg: ServerConfig) -> int | None:
@@ -216,9 +285,11 @@ def start(cfg: ServerConfig, password: str, timeout: float = 180.0) -> bool:
     classpath = f"{cfg.dist / 'plugins'}/*:{cfg.dist / 'lib'}/*"
     cmd = [java(), "-cp", classpath, f"-Xms{cfg.heap}", f"-Xmx{cfg.heap}", *JVM_FLAGS,
            ENTRY_POINT, f"--home-dir={cfg.home}", f"--config-dir={conf}"]
-    with open(cfg.home / "logs" / "console.log", "ab") as log:
+    _make_private(cfg)
+    fd = os.open(cfg.home / "logs" / "console.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=admin_env(cfg), cwd=cfg.home, start_new_session=True)
+                                env=admin_env(cfg), cwd=cfg.home, start_new_session=True, umask=0o077)
     cfg.pid_file.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

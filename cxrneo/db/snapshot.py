@@ -2,7 +2,8 @@
 
 A snapshot holds the image ids (sorted), their patients, their unit codes and the symmetric
 CSR adjacency of the SIMILAR edges, as plain ``.npy`` files under the cache folder, keyed by
-GraphMeta's ``graphId`` and ``generation``; the communities are one more file keyed by
+GraphMeta's ``graphId`` and ``dataGeneration`` (the generation at which images or edges last
+changed; community runs do not move it); the communities are one more file keyed by
 ``communityGeneration``. ``cxrneo ingest`` writes it from the codes it has in hand; a reader that
 finds none reads it once from Neo4j (codes as float32 bytes) and keeps it for every later
 process. Files are written to a temporary folder and renamed, and checked against GraphMeta's
@@ -67,9 +68,14 @@ def _csr(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return indptr, tails[order].astype(np.int32)
 
 
+def data_generation(meta: GraphMeta) -> int:
+    """The generation of the images and edges (older graphs: the generation itself)."""
+    return meta.generation if meta.dataGeneration is None else meta.dataGeneration
+
+
 def folder(cache: Path, meta: GraphMeta) -> Path:
-    """Where the snapshot of this graph generation lives."""
-    return Path(cache) / meta.graphId / f"g{meta.generation}"
+    """Where the snapshot of this graph's images and edges lives."""
+    return Path(cache) / meta.graphId / f"g{data_generation(meta)}"
 
 
 def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
@@ -91,7 +97,7 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
         }
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
-        manifest = {"version": VERSION, "graphId": meta.graphId, "generation": meta.generation,
+        manifest = {"version": VERSION, "graphId": meta.graphId, "generation": data_generation(meta),
                     "nodes": len(snap.ids), "edges": snap.edges}
         (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         try:
@@ -122,7 +128,7 @@ def load(cache: Path, meta: GraphMeta) -> Snapshot | None:
         arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in ARRAYS}
     except (OSError, ValueError):
         return None
-    expected = {"version": VERSION, "graphId": meta.graphId, "generation": meta.generation,
+    expected = {"version": VERSION, "graphId": meta.graphId, "generation": data_generation(meta),
                 "nodes": meta.nodes, "edges": meta.edges}
     if manifest != expected:
         return None
@@ -210,7 +216,7 @@ def open_snapshot(db: Database, meta: GraphMeta, cache: Path | None) -> tuple[Sn
     if snap is None:
         snap = read(db, meta)
         after = graph_meta(db)
-        if after is None or (after.graphId, after.generation) != (meta.graphId, meta.generation):
+        if after is None or (after.graphId, after.generation, after.writing) != (meta.graphId, meta.generation, None):
             raise DatabaseError("the graph changed while it was read: retry")
         if cache is not None:
             save(snap, cache, meta)

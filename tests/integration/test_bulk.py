@@ -1,6 +1,5 @@
 """Bulk import (neo4j-admin) into a private throwaway local server: same graph as plain ingest."""
 
-import os
 import secrets
 import socket
 from collections.abc import Iterator
@@ -40,13 +39,14 @@ def _codes(n: int = 200) -> Codes:
 
 
 @pytest.fixture
-def private_server(tmp_path: Path) -> Iterator[tuple[Settings, server.ServerConfig]]:
+def private_server(
+    tmp_path: Path, assembled: server.ServerConfig
+) -> Iterator[tuple[Settings, server.ServerConfig]]:
     """A stopped, never-started local instance of its own (not the shared test server)."""
-    shared = Path(os.environ.get("CXRNEO_DATA_DIR", Path.home() / ".cxrneo"))
-    server.assemble(server.ServerConfig(data_dir=shared))
+    dist = assembled.dist
     bolt, http = _free_port(), _free_port()
     cfg = server.ServerConfig(data_dir=tmp_path, bolt_port=bolt, http_port=http, heap="1g", pagecache="512m")
-    cfg.dist.symlink_to(server.ServerConfig(data_dir=shared).dist, target_is_directory=True)
+    cfg.dist.symlink_to(dist, target_is_directory=True)
     s = Settings(neo4j_uri=f"bolt://127.0.0.1:{bolt}", http_port=http, data_dir=tmp_path,
                  neo4j_password=secrets.token_urlsafe(16))
     yield s, cfg

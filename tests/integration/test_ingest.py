@@ -83,8 +83,8 @@ def test_interrupted_ingest_resumes(clean_db: Database) -> None:
     unit = normalise(codes.codes)
     t = threshold_for_degree(unit, 10)
     edges = similarity_edges(unit, t)
-    with pytest.raises(KeyboardInterrupt):  # 150 nodes in 1 batch, then 1 of several edge batches
-        ingest(_Interrupt(clean_db, 2), codes, edges, t, batch=200, progress=False)
+    with pytest.raises(KeyboardInterrupt):  # lease, 150 nodes in 1 batch, 1 of several edge batches
+        ingest(_Interrupt(clean_db, 3), codes, edges, t, batch=200, progress=False)
     assert graph_meta(clean_db) is None and 0 < _counts(clean_db)[1] < len(edges)
     rep = ingest(clean_db, codes, edges, t, batch=200, progress=False)
     assert _counts(clean_db) == (150, len(edges)) and rep.sources_skipped > 0 and rep.generation == 1

@@ -105,7 +105,7 @@ def test_a_snapshot_that_does_not_match_graphmeta_is_not_used(clean_db: Database
     build(clean_db, codes, threshold=T, progress=False, snapshot_dir=tmp_path)
     meta = graph_meta(clean_db)
     assert meta is not None and snapshot.load(tmp_path, meta) is not None
-    assert snapshot.load(tmp_path, meta.model_copy(update={"generation": 2})) is None
+    assert snapshot.load(tmp_path, meta.model_copy(update={"dataGeneration": 2})) is None
     assert snapshot.load(tmp_path, meta.model_copy(update={"edges": meta.edges + 1})) is None
     assert snapshot.load(tmp_path, meta.model_copy(update={"graphId": "another"})) is None
     (snapshot.folder(tmp_path, meta) / "indices.npy").write_bytes(b"truncated")

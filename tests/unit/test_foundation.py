@@ -70,8 +70,56 @@ def test_cli_reports_a_dead_database_in_one_line(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CXRNEO_NEO4J_URI", f"bolt://127.0.0.1:{port}")
     monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", "whatever-pass")
     monkeypatch.setenv("CXRNEO_DATA_DIR", "/nonexistent-cxrneo")
-    result = CliRunner().invoke(app, ["db", "status"])
+    result = CliRunner().invoke(app, ["communities"])
     assert result.exit_code == 1
     errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
     assert errors == [f"error: cannot reach Neo4j at bolt://127.0.0.1:{port} (is it running? try `cxrneo db start`)"]
     assert "Traceback" not in result.output
+
+
+def test_db_status_needs_no_password_to_say_nothing_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cxrneo.cli import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("CXRNEO_NEO4J_URI", f"bolt://127.0.0.1:{port}")
+    monkeypatch.delenv("CXRNEO_NEO4J_PASSWORD", raising=False)
+    monkeypatch.setenv("CXRNEO_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["db", "status"])
+    assert result.exit_code == 0, result.output
+    assert "not running" in result.output and f"nothing listens on bolt://127.0.0.1:{port}" in result.output
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["ingest", "missing.npz", "--batch", "0"], "--batch must be at least 1"),
+    (["communities", "--concurrency", "0"], "--concurrency must be 1 to 4"),
+    (["communities", "--concurrency", "9"], "--concurrency must be 1 to 4"),
+])
+def test_bad_write_options_are_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], reason: str
+) -> None:
+    from cxrneo.cli import app
+
+    monkeypatch.setenv("CXRNEO_NEO4J_URI", "bolt://127.0.0.1:1")  # nothing listens: no write possible
+    monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", "whatever-pass")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert [ln for ln in result.output.splitlines() if ln.strip()] == [
+        ln for ln in result.output.splitlines() if ln.startswith("error: ") and reason in ln
+    ]
+
+
+def test_heap_and_page_cache_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cxrneo.settings import Settings, default_memory
+
+    assert default_memory() in {f"{g}g" for g in range(1, 5)}
+    monkeypatch.setenv("CXRNEO_NEO4J_HEAP", "3g")
+    monkeypatch.setenv("CXRNEO_NEO4J_PAGECACHE", "512m")
+    s = Settings()
+    assert (s.neo4j_heap, s.neo4j_pagecache) == ("3g", "512m")
+    monkeypatch.setenv("CXRNEO_NEO4J_HEAP", "lots")
+    from cxrneo.cli import app
+
+    result = CliRunner().invoke(app, ["db", "status"])
+    assert result.exit_code == 1 and result.output.startswith("error: bad setting: CXRNEO_NEO4J_HEAP")
