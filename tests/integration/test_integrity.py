@@ -16,7 +16,7 @@ from cxrneo.db.connection import FAULT_ENV, Database
 from cxrneo.db.ingest import ingest, reset
 from cxrneo.db.lease import claim, release
 from cxrneo.db.meta import graph_meta, queryable_meta
-from cxrneo.errors import ConfigError, NotFoundError
+from cxrneo.errors import ConfigError, NotFoundError, NotReadyError
 from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
 from cxrneo.settings import Settings
@@ -113,7 +113,7 @@ def test_a_killed_ingest_leaves_a_lease_that_the_rerun_recovers(
     assert r.returncode == KILLED
     assert clean_db.read("fetch_writer_lease"), "the killed writer's lease is still there"
     assert 0 < _counts(clean_db)[1] < len(edges)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotReadyError, match="no complete"):
         queryable_meta(clean_db)
     r = _cli(neo4j_settings, "communities")
     assert r.returncode == 1 and "no complete graph" in _errors(r.stderr)[0]

@@ -102,7 +102,7 @@ def test_service_answers_equal_in_process_answers(served: tuple[_Running, Search
     running, _, codes = served
     client = Client(running.url, TOKEN)
     health = client.health()
-    assert health["status"] == "ok" and health["neo4j"] and health["generation"] == health["communityGeneration"] == 1
+    assert health["status"] == "ok" and health["neo4j"] and health["generation"] == health["communityGeneration"] >= 1
     local = Searcher(clean_db, None)  # a second, independent in-process searcher (reads Neo4j itself)
     rng = np.random.default_rng(1)
     new_code = (codes.codes[3] + 0.5 * rng.standard_normal(CODE_WIDTH)).astype(np.float32)
@@ -143,7 +143,7 @@ def test_an_ingest_while_serving_is_picked_up(served: tuple[_Running, Searcher, 
     assert client.health()["status"] == "not ready"
     detect(clean_db)
     after = client.query("s001", 47, "knn", False, False)
-    assert after["generation"] == before["generation"] + 1 and len(after["hits"]) == 47
+    assert after["generation"] > before["generation"] and len(after["hits"]) == 47
     assert {f"s{i:03d}" for i in range(40, 48)} <= {h["image_id"] for h in after["hits"]}
 
 
