@@ -16,7 +16,7 @@ from cxrneo.db.connection import FAULT_ENV, Database
 from cxrneo.db.ingest import ingest, reset
 from cxrneo.db.lease import claim, release
 from cxrneo.db.meta import graph_meta, queryable_meta
-from cxrneo.errors import ConfigError, NotFoundError, NotReadyError
+from cxrneo.errors import ConfigError, NotReadyError
 from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
 from cxrneo.settings import Settings
