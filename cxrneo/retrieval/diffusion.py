@@ -1,0 +1,223 @@
+"""Diffusion retrieval: personalized PageRank from the query's neighbours over the SIMILAR graph; pure.
+
+Definitions (docs/diffusion.md has the reasoning and the parameter sweep):
+
+* Seeds: the rows of N(q) = {x : cos(q, x) >= T} (at most `seeds` of them, highest cosine
+  first), with seed weights s_x = cos(q, x) normalised to sum 1. This is PageRank restarting
+  at q in the graph augmented with q, whose first step goes to N(q) by cosine.
+* Walk: from row u to neighbour v with probability w_uv / sum_v' w_uv', where w = 1
+  ("unweighted") or w = cos(u, v) ("cosine"). Rows without edges keep their mass (it does
+  not flow on), exactly as GDS PageRank treats sinks: no redistribution.
+* Scores, GDS's definition with dampingFactor d = 1 - restart:
+  x_0 = (1 - d) s, x_{t+1} = (1 - d) s + d P^T x_t for `iterations` steps; as t grows this
+  tends to (1 - d)(I - d P^T)^{-1} s. Excluded rows stay in the graph and among the seeds
+  but are never returned.
+* Scope "graph" diffuses over the whole database graph; "communities" over the subgraph
+  induced by N(q) and the communities that hybrid's step 2a picks for the same k.
+* Final ranking: rows with a positive diffusion score, by
+  (1 - mix) * x / max(x) + mix * cos(q, row), ties by higher cosine, then smaller id;
+  then, unless strict, the rest by cosine (flagged fallback) until k rows.
+* No neighbour at T (empty N(q)): nothing to diffuse from; plain cosine ranking, flagged
+  fallback, as the other graph methods do.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+from weakref import WeakKeyDictionary
+
+import numpy as np
+import scipy.sparse as sp
+
+from cxrneo.errors import ConfigError
+from cxrneo.retrieval.memory import MemoryGraph
+from cxrneo.retrieval.ranking import top_by_cosine
+from cxrneo.retrieval.region import Growth, grow
+
+if TYPE_CHECKING:
+    from cxrneo.retrieval.engine import Retriever
+
+Weighting = Literal["unweighted", "cosine"]
+Scope = Literal["graph", "communities"]
+SeedWeights = Literal["cosine", "uniform"]
+
+
+@dataclass(frozen=True)
+class DiffusionParams:
+    """The method's parameters; the defaults are the choice made on the validation split."""
+
+    restart: float = 0.5  # alpha; GDS dampingFactor = 1 - restart
+    iterations: int = 10
+    weighting: Weighting = "unweighted"
+    scope: Scope = "graph"
+    mix: float = 0.5  # share of cosine in the final score
+    seeds: int | None = None  # at most this many seeds (highest cosine); None: all of N(q)
+    seed_weights: SeedWeights = "cosine"  # "uniform" is what GDS's sourceNodes can express
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.restart <= 1.0:
+            raise ConfigError(f"restart probability must be in (0, 1], got {self.restart}")
+        if self.iterations < 0:
+            raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
+        if not 0.0 <= self.mix <= 1.0:
+            raise ConfigError(f"mix must be in [0, 1], got {self.mix}")
+        if self.seeds is not None and self.seeds < 1:
+            raise ConfigError(f"seeds must be >= 1 (or None for all), got {self.seeds}")
+        if self.weighting not in ("unweighted", "cosine"):
+            raise ConfigError(f"unknown weighting {self.weighting!r}: use unweighted or cosine")
+        if self.seed_weights not in ("cosine", "uniform"):
+            raise ConfigError(f"unknown seed weights {self.seed_weights!r}: use cosine or uniform")
+        if self.scope not in ("graph", "communities"):
+            raise ConfigError(f"unknown scope {self.scope!r}: use graph or communities")
+
+    @property
+    def damping(self) -> float:
+        """GDS's dampingFactor."""
+        return 1.0 - self.restart
+
+
+def adjacency(
+    indptr: np.ndarray, indices: np.ndarray, unit_codes: np.ndarray | None = None, chunk: int = 200_000
+) -> sp.csr_matrix:
+    """The symmetric adjacency as a CSR matrix: weights 1, or the rows' cosines when codes are given."""
+    n = indptr.size - 1
+    nnz = int(indptr[-1])
+    if unit_codes is None:
+        data = np.ones(nnz, np.float64)
+    else:
+        heads = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+        data = np.empty(nnz, np.float64)
+        for s in range(0, nnz, chunk):  # bounded memory: chunk x dim floats at a time
+            a, b = heads[s : s + chunk], indices[s : s + chunk]
+            data[s : s + chunk] = np.einsum("ij,ij->i", unit_codes[a], unit_codes[b])
+        if (data <= 0).any():
+            raise ConfigError("cosine weighting needs positive edge cosines (threshold T > 0)")
+    return sp.csr_matrix((data, np.asarray(indices, np.int64), np.asarray(indptr, np.int64)), shape=(n, n))
+
+
+class Walk:
+    """The transition operator of one (sub)graph: x -> P^T x, sinks keep nothing to pass on."""
+
+    def __init__(self, adj: sp.csr_matrix) -> None:
+        self.adj = adj.tocsr()
+        strength = np.asarray(self.adj.sum(axis=1)).ravel()
+        self.inv = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
+
+    def __len__(self) -> int:
+        return int(self.adj.shape[0])
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """P^T x for one vector (n,) or a batch (n, B); the adjacency is symmetric."""
+        scaled = x * (self.inv if x.ndim == 1 else self.inv[:, None])
+        out: np.ndarray = self.adj @ scaled  # A symmetric: (D^-1 A)^T x = A D^-1 x
+        return out
+
+    def sub(self, rows: np.ndarray) -> "Walk":
+        """The walk on the subgraph induced by `rows` (degrees counted inside it)."""
+        return Walk(self.adj[rows][:, rows])
+
+
+def personalized_pagerank(walk: Walk, seeds: np.ndarray, damping: float, iterations: int) -> np.ndarray:
+    """GDS's personalized PageRank after `iterations` steps; seeds (n,) or (n, B), not normalised here."""
+    base = (1.0 - damping) * np.asarray(seeds, np.float64)
+    x = base.copy()
+    for _ in range(iterations):
+        x = base + damping * walk.step(x)
+    return x
+
+
+def closed_form(walk: Walk, seeds: np.ndarray, damping: float) -> np.ndarray:
+    """The fixed point (1 - d)(I - d P^T)^{-1} s by a dense solve (small graphs: tests)."""
+    n = len(walk)
+    pt = walk.adj.toarray() * walk.inv[None, :]  # column u scaled by 1/strength(u)
+    return np.asarray(np.linalg.solve(np.eye(n) - damping * pt, (1.0 - damping) * np.asarray(seeds, np.float64)))
+
+
+def seed_vector(
+    sims: np.ndarray, nq: np.ndarray, limit: int | None, weights: SeedWeights = "cosine"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(seed rows ascending, weights summing to 1): the `limit` rows of N(q) with the highest cosine."""
+    rows = np.asarray(nq, np.int64)
+    if limit is not None and rows.size > limit:
+        order = np.argsort(-sims[rows], kind="stable")
+        rows = np.sort(rows[order[:limit]])
+    w = np.clip(sims[rows].astype(np.float64), 1e-12, None) if weights == "cosine" else np.ones(rows.size)
+    return rows, w / w.sum()
+
+
+def rank(
+    scores: np.ndarray, sims: np.ndarray, rows: np.ndarray, ids: Sequence[str], mix: float, need: int
+) -> list[int]:
+    """Rows with a positive score, best first by the combined score, then cosine, then id."""
+    keep = scores > 0
+    rows, x = rows[keep], scores[keep]
+    if rows.size == 0 or need <= 0:
+        return []
+    cos = sims[rows].astype(np.float64)
+    final = (1.0 - mix) * x / x.max() + mix * cos
+    need = min(need, rows.size)
+    if need < rows.size:
+        cut = np.partition(final, rows.size - need)[rows.size - need]
+        sel = np.flatnonzero(final >= cut)
+    else:
+        sel = np.arange(rows.size)
+    ordered = sorted(sel.tolist(), key=lambda p: (-float(final[p]), -float(cos[p]), ids[int(rows[p])]))
+    return [int(rows[p]) for p in ordered[:need]]
+
+
+DEFAULT = DiffusionParams()
+_WALKS: "WeakKeyDictionary[Retriever, dict[Weighting, Walk]]" = WeakKeyDictionary()
+
+
+def walk_of(engine: "Retriever", weighting: Weighting) -> Walk:
+    """The whole-graph walk of a Retriever's MemoryGraph (built once per Retriever and weighting)."""
+    cache = _WALKS.setdefault(engine, {})
+    found = cache.get(weighting)
+    if found is None:
+        view = engine.graph.view
+        if not isinstance(view, MemoryGraph):
+            raise ConfigError(
+                f"diffusion needs the graph's adjacency in memory (a MemoryGraph), not {type(view).__name__}"
+            )
+        if view.indptr.size - 1 != len(engine.ids):  # the CSR rows are the retriever's rows
+            raise ConfigError(f"the graph has {view.indptr.size - 1} rows, the retriever {len(engine.ids)} images")
+        codes = engine.codes if weighting == "cosine" else None
+        found = cache[weighting] = Walk(adjacency(view.indptr, view.indices, codes))
+    return found
+
+
+def diffuse(
+    engine: "Retriever", sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool,
+    params: DiffusionParams = DEFAULT,
+) -> Growth:
+    """The k best rows by diffusion for one query (cosines `sims` to every row), as a Growth."""
+    out = Growth()
+    taken = np.zeros(len(engine.ids), bool)
+    taken[blocked] = True
+    nq = np.flatnonzero(sims >= np.float32(engine.threshold))
+    if nq.size:
+        walk = walk_of(engine, params.weighting)
+        seeds, weights = seed_vector(sims, nq, params.seeds, params.seed_weights)
+        rows = np.arange(len(walk), dtype=np.int64)
+        if params.scope == "communities":
+            rows = _community_rows(engine, sims, nq, taken, k)
+            walk = walk.sub(rows)
+        s = np.zeros(rows.size, np.float64)
+        s[np.searchsorted(rows, seeds)] = weights
+        x = personalized_pagerank(walk, s, params.damping, params.iterations)
+        x[taken[rows]] = 0.0  # excluded rows diffuse but are never returned
+        for row in rank(x, sims, rows, engine.ids, params.mix, k):
+            out.add(row, None)
+            taken[row] = True
+    if not strict and len(out.rows) < k:
+        for row in top_by_cosine(sims, k - len(out.rows), engine.ids, np.flatnonzero(taken)).tolist():
+            out.add(row, None, fallback=True)
+    return out
+
+
+def _community_rows(engine: "Retriever", sims: np.ndarray, nq: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
+    """N(q) and the members of the communities hybrid's step 2a picks for k results, ascending."""
+    growth = grow(engine.graph, sims, nq, excluded, k, strict=False, mode="hybrid")
+    chosen = [s.target for s in growth.steps if s.kind == "community"]
+    parts = [nq] + [engine.graph.block(c).rows for c in chosen]
+    return np.unique(np.concatenate(parts))
