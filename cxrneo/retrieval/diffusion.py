@@ -14,8 +14,9 @@ Definitions (docs/diffusion.md has the reasoning and the parameter sweep):
   but are never returned.
 * Scope "graph" diffuses over the whole database graph; "communities" over the subgraph
   induced by N(q) and the communities that hybrid's step 2a picks for the same k.
-* Final ranking: rows with a positive diffusion score, by
-  (1 - mix) * x / max(x) + mix * cos(q, row), ties by higher cosine, then smaller id;
+* Final ranking: rows with a positive diffusion score y (y = x, or with `per_degree`
+  y = x / strength, strength = the row's degree or cosine sum; x for rows without edges), by
+  (1 - mix) * y / max(y) + mix * cos(q, row), ties by higher cosine, then smaller id;
   then, unless strict, the rest by cosine (flagged fallback) until k rows.
 * No neighbour at T (empty N(q)): nothing to diffuse from; plain cosine ranking, flagged
   fallback, as the other graph methods do.
@@ -53,6 +54,7 @@ class DiffusionParams:
     mix: float = 0.5  # share of cosine in the final score
     seeds: int | None = None  # at most this many seeds (highest cosine); None: all of N(q)
     seed_weights: SeedWeights = "cosine"  # "uniform" is what GDS's sourceNodes can express
+    per_degree: bool = False  # rank by x / strength (the walk's return to the seeds) instead of x
 
     def __post_init__(self) -> None:
         if not 0.0 < self.restart <= 1.0:
@@ -205,6 +207,8 @@ def diffuse(
         s = np.zeros(rows.size, np.float64)
         s[np.searchsorted(rows, seeds)] = weights
         x = personalized_pagerank(walk, s, params.damping, params.iterations)
+        if params.per_degree:
+            x = np.where(walk.inv > 0, x * walk.inv, x)
         x[taken[rows]] = 0.0  # excluded rows diffuse but are never returned
         for row in rank(x, sims, rows, engine.ids, params.mix, k):
             out.add(row, None)
