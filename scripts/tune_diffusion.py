@@ -115,7 +115,8 @@ def main() -> None:
         for key in ("p-positive", "n-positive", "p-no-finding", "n-no-finding"):
             d = m.paired_bootstrap(sc[key], ref[key], 1000, seed=0)
             diffs.append(f"{d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]")
-        print(f"| {p.restart} | {p.iterations} | {p.weighting} | {p.scope} | {p.seeds or 'all'} | {p.seed_weights} | {p.per_degree} | "
+        print(f"| {p.restart} | {p.iterations} | {p.weighting} | {p.scope} | {p.seeds or 'all'} | {p.seed_weights} "
+              f"| {p.per_degree} | "
               f"{p.mix} | {sc['p-positive'].mean():.3f} | {sc['n-positive'].mean():.3f} | "
               f"{sc['p-no-finding'].mean():.3f} | {sc['n-no-finding'].mean():.3f} | " + " | ".join(diffs)
               + f" | {time.perf_counter() - t1:.0f} |", flush=True)
