@@ -1,11 +1,13 @@
-"""Benchmark per-query retrieval latency (no CNN forward pass): community vs hybrid vs exact kNN.
+"""Benchmark per-query retrieval latency (no CNN forward pass): every method of the registry vs exact kNN.
 
 Synthetic label-faithful codes (cxrneo.synthetic over the NIH table), exact edges at the T of a
 target mean degree, Louvain communities (networkx, in memory), then the same random stored
-queries (self excluded) through all three methods, interleaved, in one run. A first untimed pass
-fills the community block cache ("cold" times are printed too), the second pass is timed.
+queries (self excluded) through every method, interleaved, in one run. A first pass fills the
+community block cache and builds diffusion's sparse walk once ("cold" times are printed too), the
+second pass is timed.
 With --neo4j (needs an EMPTY database; it is emptied again afterwards) a smaller graph is also
-ingested and queried through Neo4jGraph with a warm cache.
+ingested and queried through Neo4jGraph with a warm cache, and diffusion through GDS
+(gds.pageRank.stream on a kept projection, seeds N(q), top K) is timed on it.
 
   nice python scripts/bench_query.py --n 50000 --queries 200 [--neo4j --neo4j-n 3000]
 """
@@ -44,12 +46,13 @@ def louvain(n: int, edges, seed: int) -> np.ndarray:  # type: ignore[no-untyped-
     return com
 
 
-def measure(run, queries: list[int], ids: list[str]) -> dict[str, tuple[list[float], list[float]]]:  # type: ignore[no-untyped-def]
+def measure(run, queries: list[int], ids: list[str], methods: tuple[str, ...] = METHODS):  # type: ignore[no-untyped-def]
     """Cold (first pass) and warm (second pass) seconds per query for every method, interleaved."""
-    times: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in METHODS}
+    times: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in methods}
+    n = len(methods)
     for p in (0, 1):
         for i, row in enumerate(queries):
-            for m in METHODS[i % 3 :] + METHODS[: i % 3]:  # rotate the order between queries
+            for m in methods[i % n :] + methods[: i % n]:  # rotate the order between queries
                 t = time.perf_counter()
                 run(row, m, frozenset({ids[row]}))
                 times[m][p].append(time.perf_counter() - t)
@@ -64,7 +67,9 @@ def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> Non
         cells = (np.median(w), np.percentile(w, 95), np.median(c), np.percentile(c, 95))
         print(f"{m:<10} " + " ".join(f"{v:12.2f}" for v in cells))
     knn = np.median(times["knn"][1])
-    print(f"community warm p50 / knn warm p50 = {np.median(times['community'][1]) / knn:.2f}")
+    for m in times:
+        if m != "knn":
+            print(f"{m} warm p50 / knn warm p50 = {np.median(times[m][1]) / knn:.2f}")
 
 
 def graph(n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def]
@@ -81,7 +86,16 @@ def graph(n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def
     return codes, unit, edges, com, t
 
 
+def gds_query(db, unit: np.ndarray, ids: list[str], row: int, t: float, k: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from cxrneo.db import diffusion as gds_diffusion
+    from cxrneo.retrieval.diffusion import DiffusionParams
+
+    seeds = [ids[i] for i in np.flatnonzero(unit @ unit[row] >= np.float32(t))]
+    return gds_diffusion.personalized_pagerank(db, seeds, DiffusionParams(seed_weights="uniform"), limit=k + 1)
+
+
 def neo4j_bench(args: argparse.Namespace) -> None:
+    from cxrneo.db import diffusion as gds_diffusion
     from cxrneo.db.communities import detect
     from cxrneo.db.connection import Database
     from cxrneo.db.graphview import Neo4jGraph, answer
@@ -103,12 +117,15 @@ def neo4j_bench(args: argparse.Namespace) -> None:
                 np.random.default_rng(args.seed).choice(len(codes), args.queries, replace=False).tolist()
             )
             ids = codes.ids
-            report(
-                f"Neo4jGraph, N={len(ids)} (answer(): GraphMeta check + retrieval + labels)",
-                measure(
-                    lambda r, m, ex: answer(g, retr.code_of(ids[r]), args.k, m, exclude=ex), queries, ids
-                ),
+            on_neo4j = tuple(m for m in METHODS if m != "diffusion")  # diffusion needs a MemoryGraph
+            times = measure(
+                lambda r, m, ex: answer(g, retr.code_of(ids[r]), args.k, m, exclude=ex), queries, ids, on_neo4j
             )
+            times["gds-diffusion"] = measure(lambda r, m, ex: gds_query(db, unit, ids, r, t, args.k), queries, ids,
+                                             ("gds",))["gds"]
+            report(f"Neo4jGraph, N={len(ids)} (answer(): GraphMeta check + retrieval + labels; "
+                   "gds-diffusion: N(q) by numpy, then gds.pageRank.stream top K)", times)
+            gds_diffusion.drop(db)
         finally:
             db.auto("delete_everything")
 

@@ -35,11 +35,14 @@ def grid(name: str, best: DiffusionParams) -> list[DiffusionParams]:
     if name == "wide":  # restart x mix x per-degree x edge weighting
         return [DiffusionParams(restart=a, mix=b, per_degree=c, weighting=w) for a, b, c, w in itertools.product(
             (0.1, 0.3, 0.5), (0.5, 0.6, 0.75, 0.9), (False, True), ("unweighted", "cosine"))]
+    if name == "stage3":  # the communities scope: pool x mix x restart
+        return [DiffusionParams(scope="communities", pool=n, mix=b, restart=a) for n, b, a in itertools.product(
+            (10, 50, 200), (0.6, 0.75, 0.85), (0.1, 0.3))]
     if name == "stage2":  # one change at a time around the stage-1 choice
         v = best.__dict__
         return [best] + [DiffusionParams(**{**v, key: val}) for key, val in (
             ("weighting", "cosine"), ("scope", "communities"), ("seeds", 10), ("seed_weights", "uniform"),
-            ("iterations", 5), ("iterations", 20),
+            ("iterations", 5), ("iterations", 20), ("restart", 0.05), ("mix", 0.8), ("mix", 0.7),
         )]
     raise SystemExit(f"unknown grid {name}")
 
@@ -115,7 +118,8 @@ def main() -> None:
         for key in ("p-positive", "n-positive", "p-no-finding", "n-no-finding"):
             d = m.paired_bootstrap(sc[key], ref[key], 1000, seed=0)
             diffs.append(f"{d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]")
-        print(f"| {p.restart} | {p.iterations} | {p.weighting} | {p.scope} | {p.seeds or 'all'} | {p.seed_weights} "
+        scope = p.scope if p.scope == "graph" else f"{p.scope} {p.pool}"
+        print(f"| {p.restart} | {p.iterations} | {p.weighting} | {scope} | {p.seeds or 'all'} | {p.seed_weights} "
               f"| {p.per_degree} | "
               f"{p.mix} | {sc['p-positive'].mean():.3f} | {sc['n-positive'].mean():.3f} | "
               f"{sc['p-no-finding'].mean():.3f} | {sc['n-no-finding'].mean():.3f} | " + " | ".join(diffs)

@@ -13,7 +13,9 @@ Definitions (docs/diffusion.md has the reasoning and the parameter sweep):
   tends to (1 - d)(I - d P^T)^{-1} s. Excluded rows stay in the graph and among the seeds
   but are never returned.
 * Scope "graph" diffuses over the whole database graph; "communities" over the subgraph
-  induced by N(q) and the communities that hybrid's step 2a picks for the same k.
+  induced by N(q) and the communities that hybrid's step 2a picks until they hold
+  max(k, pool) returnable images (a fixed pool keeps the top k a prefix of the top k' for
+  k <= k' <= pool, as evaluate's scoring of prefixes needs).
 * Final ranking: rows with a positive diffusion score y (y = x, or with `per_degree`
   y = x / strength, strength = the row's degree or cosine sum; x for rows without edges), by
   (1 - mix) * y / max(y) + mix * cos(q, row), ties by higher cosine, then smaller id;
@@ -55,6 +57,7 @@ class DiffusionParams:
     seeds: int | None = None  # at most this many seeds (highest cosine); None: all of N(q)
     seed_weights: SeedWeights = "cosine"  # "uniform" is what GDS's sourceNodes can express
     per_degree: bool = False  # rank by x / strength (the walk's return to the seeds) instead of x
+    pool: int = 50  # scope "communities": step 2a's communities until they hold max(k, pool) images
 
     def __post_init__(self) -> None:
         if not 0.0 < self.restart <= 1.0:
@@ -63,6 +66,8 @@ class DiffusionParams:
             raise ConfigError(f"iterations must be >= 0, got {self.iterations}")
         if not 0.0 <= self.mix <= 1.0:
             raise ConfigError(f"mix must be in [0, 1], got {self.mix}")
+        if self.pool < 1:
+            raise ConfigError(f"pool must be >= 1, got {self.pool}")
         if self.seeds is not None and self.seeds < 1:
             raise ConfigError(f"seeds must be >= 1 (or None for all), got {self.seeds}")
         if self.weighting not in ("unweighted", "cosine"):
@@ -202,7 +207,7 @@ def diffuse(
         seeds, weights = seed_vector(sims, nq, params.seeds, params.seed_weights)
         rows = np.arange(len(walk), dtype=np.int64)
         if params.scope == "communities":
-            rows = _community_rows(engine, sims, nq, taken, k)
+            rows = _community_rows(engine, sims, nq, taken, max(k, params.pool))
             walk = walk.sub(rows)
         s = np.zeros(rows.size, np.float64)
         s[np.searchsorted(rows, seeds)] = weights
@@ -220,7 +225,7 @@ def diffuse(
 
 
 def _community_rows(engine: "Retriever", sims: np.ndarray, nq: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
-    """N(q) and the members of the communities hybrid's step 2a picks for k results, ascending."""
+    """N(q) and the members of the communities hybrid's step 2a picks for k images, ascending."""
     growth = grow(engine.graph, sims, nq, excluded, k, strict=False, mode="hybrid")
     chosen = [s.target for s in growth.steps if s.kind == "community"]
     parts = [nq] + [engine.graph.block(c).rows for c in chosen]

@@ -159,3 +159,24 @@ def test_clear_errors(world: tuple) -> None:  # type: ignore[type-arg]
         other.query(codes[0], 5, method="diffusion")
     with pytest.raises(ConfigError, match="unknown method"):
         Method.parse("diffuse")
+
+
+@pytest.mark.parametrize("scope", ["graph", "communities"])
+def test_top_k_is_a_prefix_of_a_longer_list(world: tuple, scope: str) -> None:  # type: ignore[type-arg]
+    r, codes, ids = world
+    params = DiffusionParams(scope=scope, pool=30)  # type: ignore[arg-type]
+    blocked = np.array([r.row_of(ids[9])], np.int64)
+    for q in (9, 50, 200):
+        sims = r.codes @ codes[q]
+        short = diffuse(r, sims, blocked, 10, strict=False, params=params).rows
+        assert short == diffuse(r, sims, blocked, 30, strict=False, params=params).rows[:10]
+
+
+def test_communities_scope_stays_inside_the_chosen_communities(world: tuple) -> None:  # type: ignore[type-arg]
+    r, codes, ids = world
+    sims = r.codes @ codes[17]
+    growth = diffuse(r, sims, np.zeros(0, np.int64), 20, strict=True, params=DiffusionParams(scope="communities"))
+    nq = set(np.flatnonzero(sims >= np.float32(T)).tolist())
+    hybrid = r.grow(codes[17], 50, method="hybrid")
+    chosen = {s.target for s in hybrid.steps if s.kind == "community"}
+    assert growth.rows and all(row in nq or int(r.graph.community[row]) in chosen for row in growth.rows)
