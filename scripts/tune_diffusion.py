@@ -38,6 +38,14 @@ def grid(name: str, best: DiffusionParams) -> list[DiffusionParams]:
     if name == "stage3":  # the communities scope: pool x mix x restart
         return [DiffusionParams(scope="communities", pool=n, mix=b, restart=a) for n, b, a in itertools.product(
             (10, 50, 200), (0.6, 0.75, 0.85), (0.1, 0.3))]
+    if name == "stage4":  # around the stage-3 choice
+        v = best.__dict__
+        return [best] + [DiffusionParams(**{**v, key: val}) for key, val in (
+            ("mix", 0.9), ("mix", 0.95), ("weighting", "cosine"), ("iterations", 20), ("restart", 0.05),
+            ("seed_weights", "uniform"),
+        )]
+    if name == "none":  # references only
+        return []
     if name == "stage2":  # one change at a time around the stage-1 choice
         v = best.__dict__
         return [best] + [DiffusionParams(**{**v, key: val}) for key, val in (
@@ -108,22 +116,32 @@ def main() -> None:
     print("|" + "---|" * (head.count("|") - 1))
     print(f"| kNN | | | | | | | | {ref['p-positive'].mean():.3f} | {ref['n-positive'].mean():.3f} | "
           f"{ref['p-no-finding'].mean():.3f} | {ref['n-no-finding'].mean():.3f} | | | | | |", flush=True)
+    for name in ("hybrid", "community"):  # references on the same split: the other graph methods
+        t1 = time.perf_counter()
+        res = np.stack([np.array(engine.grow(v, K, name).rows) for v in v_unit])
+        sc = scores(res, forms)
+        cells = [_paired(sc[key], ref[key]) for key in ("p-positive", "n-positive", "p-no-finding", "n-no-finding")]
+        print(f"| {name} | | | | | | | | {sc['p-positive'].mean():.3f} | {sc['n-positive'].mean():.3f} | "
+              f"{sc['p-no-finding'].mean():.3f} | {sc['n-no-finding'].mean():.3f} | " + " | ".join(cells)
+              + f" | {time.perf_counter() - t1:.0f} |", flush=True)
     best = DiffusionParams(**{k: _value(v) for k, v in (kv.split("=") for kv in args.best.split(",") if kv)})
     empty = np.zeros(0, np.int64)
     for p in grid(args.grid, best):
         t1 = time.perf_counter()
         res = np.stack([np.array(diffuse(engine, s, empty, K, False, p).rows) for s in sims_all])
         sc = scores(res, forms)
-        diffs = []
-        for key in ("p-positive", "n-positive", "p-no-finding", "n-no-finding"):
-            d = m.paired_bootstrap(sc[key], ref[key], 1000, seed=0)
-            diffs.append(f"{d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]")
+        diffs = [_paired(sc[key], ref[key]) for key in ("p-positive", "n-positive", "p-no-finding", "n-no-finding")]
         scope = p.scope if p.scope == "graph" else f"{p.scope} {p.pool}"
         print(f"| {p.restart} | {p.iterations} | {p.weighting} | {scope} | {p.seeds or 'all'} | {p.seed_weights} "
               f"| {p.per_degree} | "
               f"{p.mix} | {sc['p-positive'].mean():.3f} | {sc['n-positive'].mean():.3f} | "
               f"{sc['p-no-finding'].mean():.3f} | {sc['n-no-finding'].mean():.3f} | " + " | ".join(diffs)
               + f" | {time.perf_counter() - t1:.0f} |", flush=True)
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> str:
+    d = m.paired_bootstrap(a, b, 1000, seed=0)
+    return f"{d.diff:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}]"
 
 
 def _value(v: str) -> object:

@@ -49,11 +49,11 @@ SeedWeights = Literal["cosine", "uniform"]
 class DiffusionParams:
     """The method's parameters; the defaults are the choice made on the validation split."""
 
-    restart: float = 0.5  # alpha; GDS dampingFactor = 1 - restart
+    restart: float = 0.1  # alpha; GDS dampingFactor = 1 - restart
     iterations: int = 10
     weighting: Weighting = "unweighted"
-    scope: Scope = "graph"
-    mix: float = 0.5  # share of cosine in the final score
+    scope: Scope = "communities"
+    mix: float = 0.85  # share of cosine in the final score
     seeds: int | None = None  # at most this many seeds (highest cosine); None: all of N(q)
     seed_weights: SeedWeights = "cosine"  # "uniform" is what GDS's sourceNodes can express
     per_degree: bool = False  # rank by x / strength (the walk's return to the seeds) instead of x
