@@ -24,6 +24,7 @@ Definitions (docs/diffusion.md has the reasoning and the parameter sweep):
   fallback, as the other graph methods do.
 """
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -40,6 +41,7 @@ from cxrneo.retrieval.region import Growth, grow
 if TYPE_CHECKING:
     from cxrneo.retrieval.engine import Retriever
 
+BLOCK_CACHE_NNZ = 20_000_000  # adjacency entries of community rows kept for reuse
 Weighting = Literal["unweighted", "cosine"]
 Scope = Literal["graph", "communities"]
 SeedWeights = Literal["cosine", "uniform"]
@@ -107,7 +109,11 @@ class Walk:
 
     def __init__(self, adj: sp.csr_matrix) -> None:
         self.adj = adj.tocsr()
-        strength = np.asarray(self.adj.sum(axis=1)).ravel()
+        self._blocks: OrderedDict[int, sp.csr_matrix] = OrderedDict()
+        self._kept = 0
+        n = len(self)
+        heads = np.repeat(np.arange(n), np.diff(self.adj.indptr))
+        strength = np.bincount(heads, weights=self.adj.data, minlength=n).astype(np.float64)
         self.inv = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
 
     def __len__(self) -> int:
@@ -119,12 +125,51 @@ class Walk:
         out: np.ndarray = self.adj @ scaled  # A symmetric: (D^-1 A)^T x = A D^-1 x
         return out
 
-    def sub(self, rows: np.ndarray) -> "Walk":
-        """The walk on the subgraph induced by `rows` (degrees counted inside it)."""
-        return Walk(self.adj[rows][:, rows])
+    def rows(self, rows: np.ndarray, key: int | None = None) -> sp.csr_matrix:
+        """The adjacency rows of `rows` (all columns); kept for reuse under `key` (a community id)."""
+        if key is None:
+            return self.adj[rows]
+        hit = self._blocks.get(key)
+        if hit is None:
+            hit = self._blocks[key] = self.adj[rows]
+            self._kept += hit.nnz
+            while self._kept > BLOCK_CACHE_NNZ and len(self._blocks) > 1:
+                self._kept -= self._blocks.popitem(last=False)[1].nnz
+        else:
+            self._blocks.move_to_end(key)
+        return hit
 
 
-def personalized_pagerank(walk: Walk, seeds: np.ndarray, damping: float, iterations: int) -> np.ndarray:
+class Restricted:
+    """The walk on the subgraph induced by disjoint row sets (strengths counted inside it).
+
+    Vectors stay full length; rows outside the subgraph hold 0. Equal to slicing the adjacency
+    to the subgraph, without building it: each part's rows are reused across queries.
+    """
+
+    def __init__(self, n: int, parts: list[tuple[np.ndarray, sp.csr_matrix]]) -> None:
+        self.parts = parts
+        self.inside = np.zeros(n, bool)
+        for r, _ in parts:
+            self.inside[r] = True
+        strength = np.zeros(n)
+        ones = self.inside.astype(np.float64)
+        for r, a in parts:
+            strength[r] = a @ ones
+        self.inv = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
+
+    def __len__(self) -> int:
+        return int(self.inside.size)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        z = x * (self.inv if x.ndim == 1 else self.inv[:, None])
+        y = np.zeros_like(z)
+        for r, a in self.parts:
+            y[r] = a @ z
+        return y
+
+
+def personalized_pagerank(walk: "Walk | Restricted", seeds: np.ndarray, damping: float, iterations: int) -> np.ndarray:
     """GDS's personalized PageRank after `iterations` steps; seeds (n,) or (n, B), not normalised here."""
     base = (1.0 - damping) * np.asarray(seeds, np.float64)
     x = base.copy()
@@ -203,19 +248,18 @@ def diffuse(
     taken[blocked] = True
     nq = np.flatnonzero(sims >= np.float32(engine.threshold))
     if nq.size:
-        walk = walk_of(engine, params.weighting)
+        full = walk_of(engine, params.weighting)
         seeds, weights = seed_vector(sims, nq, params.seeds, params.seed_weights)
-        rows = np.arange(len(walk), dtype=np.int64)
+        walk: Walk | Restricted = full
         if params.scope == "communities":
-            rows = _community_rows(engine, sims, nq, taken, max(k, params.pool))
-            walk = walk.sub(rows)
-        s = np.zeros(rows.size, np.float64)
-        s[np.searchsorted(rows, seeds)] = weights
+            walk = _restricted(engine, full, sims, nq, taken, max(k, params.pool))
+        s = np.zeros(len(walk), np.float64)
+        s[seeds] = weights
         x = personalized_pagerank(walk, s, params.damping, params.iterations)
         if params.per_degree:
             x = np.where(walk.inv > 0, x * walk.inv, x)
-        x[taken[rows]] = 0.0  # excluded rows diffuse but are never returned
-        for row in rank(x, sims, rows, engine.ids, params.mix, k):
+        x[taken] = 0.0  # excluded rows diffuse but are never returned
+        for row in rank(x, sims, np.arange(x.size), engine.ids, params.mix, k):
             out.add(row, None)
             taken[row] = True
     if not strict and len(out.rows) < k:
@@ -224,9 +268,18 @@ def diffuse(
     return out
 
 
-def _community_rows(engine: "Retriever", sims: np.ndarray, nq: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
-    """N(q) and the members of the communities hybrid's step 2a picks for k images, ascending."""
+def _restricted(engine: "Retriever", walk: Walk, sims: np.ndarray, nq: np.ndarray, excluded: np.ndarray,
+                k: int) -> Restricted:
+    """The walk inside N(q) and the communities hybrid's step 2a picks for k images."""
     growth = grow(engine.graph, sims, nq, excluded, k, strict=False, mode="hybrid")
     chosen = [s.target for s in growth.steps if s.kind == "community"]
-    parts = [nq] + [engine.graph.block(c).rows for c in chosen]
-    return np.unique(np.concatenate(parts))
+    parts = []
+    covered = np.zeros(len(walk), bool)
+    for c in chosen:
+        rows = engine.graph.block(c).rows
+        parts.append((rows, walk.rows(rows, key=c)))
+        covered[rows] = True
+    extra = nq[~covered[nq]]  # neighbours of q in communities not chosen
+    if extra.size:
+        parts.append((extra, walk.rows(extra)))
+    return Restricted(len(walk), parts)

@@ -8,6 +8,7 @@ from cxrneo.graph import normalise, similarity_edges
 from cxrneo.retrieval import MemoryGraph, Retriever
 from cxrneo.retrieval.diffusion import (
     DiffusionParams,
+    Restricted,
     Walk,
     adjacency,
     closed_form,
@@ -180,3 +181,21 @@ def test_communities_scope_stays_inside_the_chosen_communities(world: tuple) -> 
     hybrid = r.grow(codes[17], 50, method="hybrid")
     chosen = {s.target for s in hybrid.steps if s.kind == "community"}
     assert growth.rows and all(row in nq or int(r.graph.community[row]) in chosen for row in growth.rows)
+
+
+def test_restricted_walk_equals_the_sliced_subgraph() -> None:
+    rng = np.random.default_rng(5)
+    pairs = [(a, b) for a in range(40) for b in range(a + 1, 40) if rng.random() < 0.1]
+    indptr, indices = _csr(41, pairs)
+    codes = normalise(rng.standard_normal((41, 4)) + 3.0)
+    full = Walk(adjacency(indptr, indices, codes))
+    a, b = np.array([0, 3, 4, 9, 17]), np.array([22, 30, 39, 40])
+    inside = Restricted(41, [(a, full.rows(a, key=1)), (b, full.rows(b))])
+    rows = np.concatenate([a, b])
+    sliced = Walk(full.adj[rows][:, rows])
+    s = np.zeros(41)
+    s[[3, 22]] = [0.6, 0.4]
+    x = personalized_pagerank(inside, s, 0.8, 12)
+    np.testing.assert_allclose(x[rows], personalized_pagerank(sliced, s[rows], 0.8, 12), rtol=1e-12)
+    assert (x[np.setdiff1d(np.arange(41), rows)] == 0).all()
+    assert full.rows(a, key=1) is full.rows(a, key=1)  # kept for reuse
