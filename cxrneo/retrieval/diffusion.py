@@ -143,30 +143,26 @@ class Walk:
 class Restricted:
     """The walk on the subgraph induced by disjoint row sets (strengths counted inside it).
 
-    Vectors stay full length; rows outside the subgraph hold 0. Equal to slicing the adjacency
-    to the subgraph, without building it: each part's rows are reused across queries.
+    Vectors are over `rows` (the parts' rows in order), so a step costs the parts' adjacency
+    entries, not the database size. Equal to slicing the adjacency to the subgraph, without
+    building it: each community's rows are reused across queries.
     """
 
     def __init__(self, n: int, parts: list[tuple[np.ndarray, sp.csr_matrix]]) -> None:
-        self.parts = parts
-        self.inside = np.zeros(n, bool)
-        for r, _ in parts:
-            self.inside[r] = True
-        strength = np.zeros(n)
-        ones = self.inside.astype(np.float64)
-        for r, a in parts:
-            strength[r] = a @ ones
+        self.mats = [a for _, a in parts]
+        self.rows = np.concatenate([r for r, _ in parts]).astype(np.int64)
+        self._z = np.zeros(n)  # a full-length work vector, non-zero on `rows` only
+        self._z[self.rows] = 1.0
+        strength = np.concatenate([a @ self._z for a in self.mats])
         self.inv = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
 
     def __len__(self) -> int:
-        return int(self.inside.size)
+        return int(self.rows.size)
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        z = x * (self.inv if x.ndim == 1 else self.inv[:, None])
-        y = np.zeros_like(z)
-        for r, a in self.parts:
-            y[r] = a @ z
-        return y
+        """P^T x for one vector over `rows`."""
+        self._z[self.rows] = x * self.inv
+        return np.concatenate([a @ self._z for a in self.mats])
 
 
 def personalized_pagerank(walk: "Walk | Restricted", seeds: np.ndarray, damping: float, iterations: int) -> np.ndarray:
@@ -251,15 +247,19 @@ def diffuse(
         full = walk_of(engine, params.weighting)
         seeds, weights = seed_vector(sims, nq, params.seeds, params.seed_weights)
         walk: Walk | Restricted = full
+        rows = np.arange(len(full), dtype=np.int64)
         if params.scope == "communities":
             walk = _restricted(engine, full, sims, nq, taken, max(k, params.pool))
-        s = np.zeros(len(walk), np.float64)
-        s[seeds] = weights
+            rows = walk.rows
+        local = np.full(len(full), -1, np.int64)
+        local[rows] = np.arange(rows.size)
+        s = np.zeros(rows.size, np.float64)
+        s[local[seeds]] = weights  # N(q) lies inside every scope
         x = personalized_pagerank(walk, s, params.damping, params.iterations)
         if params.per_degree:
             x = np.where(walk.inv > 0, x * walk.inv, x)
-        x[taken] = 0.0  # excluded rows diffuse but are never returned
-        for row in rank(x, sims, np.arange(x.size), engine.ids, params.mix, k):
+        x[taken[rows]] = 0.0  # excluded rows diffuse but are never returned
+        for row in rank(x, sims, rows, engine.ids, params.mix, k):
             out.add(row, None)
             taken[row] = True
     if not strict and len(out.rows) < k:
