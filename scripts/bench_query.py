@@ -72,8 +72,8 @@ def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> Non
             print(f"{m} warm p50 / knn warm p50 = {np.median(times[m][1]) / knn:.2f}")
 
 
-def graph(n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def]
-    codes = timed(f"synthetic codes (N={n})", from_table, LABELS, n, 1.0, seed)
+def graph(n: int, mean_degree: float, seed: int, noise: float = 1.0):  # type: ignore[no-untyped-def]
+    codes = timed(f"synthetic codes (N={n}, noise {noise})", from_table, LABELS, n, noise, seed)
     unit = normalise(codes.codes)
     t = timed("threshold for mean degree", threshold_for_degree, unit, mean_degree, 1000, seed)
     edges = timed("exact edges (FAISS)", similarity_edges, unit, t)
@@ -102,7 +102,7 @@ def neo4j_bench(args: argparse.Namespace) -> None:
     from cxrneo.db.ingest import ingest
     from cxrneo.settings import Settings
 
-    codes, unit, edges, _, t = graph(args.neo4j_n, args.mean_degree, args.seed)
+    codes, unit, edges, _, t = graph(args.neo4j_n, args.mean_degree, args.seed, args.noise)
     with Database.connect(Settings()) as db:
         if db.read("count_graph")[0]["nodes"]:
             print("\nNeo4j: the database is not empty; skipped (this benchmark wipes what it writes)")
@@ -137,6 +137,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--mean-degree", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", type=float, default=1.0, help="noise of the synthetic codes (cxrneo synth)")
     ap.add_argument(
         "--neo4j", action="store_true", help="also benchmark Neo4jGraph (needs an empty database)"
     )
@@ -144,7 +145,7 @@ def main() -> None:
     args = ap.parse_args()
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} CPUs; numpy {np.__version__}")
-    codes, unit, edges, com, t = graph(args.n, args.mean_degree, args.seed)
+    codes, unit, edges, com, t = graph(args.n, args.mean_degree, args.seed, args.noise)
     ids = codes.ids
     retr = timed(
         "MemoryGraph + Retriever", lambda: Retriever(MemoryGraph.build(ids, edges, com), unit, ids, t)
