@@ -91,7 +91,8 @@ def gds_query(db, unit: np.ndarray, ids: list[str], row: int, t: float, k: int) 
     from cxrneo.retrieval.diffusion import DiffusionParams
 
     seeds = [ids[i] for i in np.flatnonzero(unit @ unit[row] >= np.float32(t))]
-    return gds_diffusion.personalized_pagerank(db, seeds, DiffusionParams(seed_weights="uniform"), limit=k + 1)
+    return gds_diffusion.personalized_pagerank(db, seeds, DiffusionParams(seed_weights="uniform", scope="graph"),
+                                               limit=k + 1)
 
 
 def neo4j_bench(args: argparse.Namespace) -> None:
@@ -125,8 +126,8 @@ def neo4j_bench(args: argparse.Namespace) -> None:
                                              ("gds",))["gds"]
             report(f"Neo4jGraph, N={len(ids)} (answer(): GraphMeta check + retrieval + labels; "
                    "gds-diffusion: N(q) by numpy, then gds.pageRank.stream top K)", times)
-            gds_diffusion.drop(db)
         finally:
+            gds_diffusion.drop(db)
             db.auto("delete_everything")
 
 

@@ -69,7 +69,7 @@ def test_gds_diffusion_ranks_like_the_retriever(clean_db: Database) -> None:
     edges = similarity_edges(unit, t)
     ingest(clean_db, codes, edges, t, progress=False)
     r = Retriever(MemoryGraph.build(codes.ids, edges, [0] * len(codes)), unit, codes.ids, t)
-    params = DiffusionParams(restart=0.3, iterations=15, seed_weights="uniform", mix=0.0)
+    params = DiffusionParams(restart=0.3, iterations=15, seed_weights="uniform", mix=0.0, scope="graph")
     try:
         sims = r.codes @ unit[7]
         seeds = [codes.ids[i] for i in np.flatnonzero(sims >= np.float32(t))]
