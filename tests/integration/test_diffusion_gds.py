@@ -26,8 +26,8 @@ def clustered(n: int, seed: int = 5) -> Codes:
 
 
 @pytest.mark.parametrize("params", [
-    DiffusionParams(restart=0.5, iterations=10),
-    DiffusionParams(restart=0.15, iterations=30, weighting="cosine"),
+    DiffusionParams(restart=0.5, iterations=10, scope="graph"),
+    DiffusionParams(restart=0.15, iterations=30, weighting="cosine", scope="graph"),
 ])
 def test_gds_and_numpy_rank_the_same(clean_db: Database, params: DiffusionParams) -> None:
     codes = clustered(150)
