@@ -13,6 +13,7 @@ nih, both scoring forms) and their paired differences against kNN.
 import argparse
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +28,19 @@ from cxrneo.retrieval.diffusion import DiffusionParams, diffuse
 from cxrneo.retrieval.ranking import top_by_cosine
 
 K = 10
+# The plain values the sweep starts from (the library's defaults are the sweep's outcome, not these).
+BASE = DiffusionParams(restart=0.5, iterations=10, weighting="unweighted", scope="graph", mix=0.5, seeds=None,
+                       seed_weights="cosine", per_degree=False, pool=50)
 
 
 def grid(name: str, best: DiffusionParams) -> list[DiffusionParams]:
     if name == "stage1":  # restart x mix, the rest at their plain values
-        return [DiffusionParams(restart=a, mix=b) for a, b in itertools.product((0.1, 0.3, 0.5, 0.7), (0.0, 0.25, 0.5, 0.75))]
+        return [replace(BASE, restart=a, mix=b) for a, b in itertools.product((0.1, 0.3, 0.5, 0.7), (0.0, 0.25, 0.5, 0.75))]
     if name == "wide":  # restart x mix x per-degree x edge weighting
-        return [DiffusionParams(restart=a, mix=b, per_degree=c, weighting=w) for a, b, c, w in itertools.product(
+        return [replace(BASE, restart=a, mix=b, per_degree=c, weighting=w) for a, b, c, w in itertools.product(
             (0.1, 0.3, 0.5), (0.5, 0.6, 0.75, 0.9), (False, True), ("unweighted", "cosine"))]
     if name == "stage3":  # the communities scope: pool x mix x restart
-        return [DiffusionParams(scope="communities", pool=n, mix=b, restart=a) for n, b, a in itertools.product(
+        return [replace(BASE, scope="communities", pool=n, mix=b, restart=a) for n, b, a in itertools.product(
             (10, 50, 200), (0.6, 0.75, 0.85), (0.1, 0.3))]
     if name == "stage4":  # around the stage-3 choice
         v = best.__dict__
@@ -77,7 +81,7 @@ def main() -> None:
     ap.add_argument("--val", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--grid", default="stage1")
-    ap.add_argument("--best", default="", help="stage-1 choice as key=value,... (stage2)")
+    ap.add_argument("--best", default="", help="an earlier stage's choice as key=value,... over BASE (stage2, stage4)")
     args = ap.parse_args()
 
     codes = codes_io.load(args.codes)
@@ -124,7 +128,7 @@ def main() -> None:
         print(f"| {name} | | | | | | | | {sc['p-positive'].mean():.3f} | {sc['n-positive'].mean():.3f} | "
               f"{sc['p-no-finding'].mean():.3f} | {sc['n-no-finding'].mean():.3f} | " + " | ".join(cells)
               + f" | {time.perf_counter() - t1:.0f} |", flush=True)
-    best = DiffusionParams(**{k: _value(v) for k, v in (kv.split("=") for kv in args.best.split(",") if kv)})
+    best = replace(BASE, **{k: _value(v) for k, v in (kv.split("=") for kv in args.best.split(",") if kv)})
     empty = np.zeros(0, np.int64)
     for p in grid(args.grid, best):
         t1 = time.perf_counter()
