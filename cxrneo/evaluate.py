@@ -273,7 +273,7 @@ def _score_set(
     comparisons = [
         Comparison(a=a, b="knn", metric=metric, **_finite(m.paired_bootstrap(
             per_query[a][metric], per_query["knn"][metric], opts.n_boot, seed=opts.seed)._asdict()))
-        for a in ("community", "hybrid") if a in per_query and "knn" in per_query
+        for a in (m.value for m in Method if m is not Method.KNN) if a in per_query and "knn" in per_query
         for metric in ("precision", "acg", "ndcg")
     ]
     return SetResult(

@@ -10,7 +10,8 @@ from pathlib import Path
 from cxrneo.evaluate import EvalResult, SetResult
 from cxrneo.records import ImageRecord
 
-COLOURS = {"community": "#d62728", "hybrid": "#ff7f0e", "knn": "#1f77b4", "random": "#7f7f7f"}
+COLOURS = {"community": "#d62728", "hybrid": "#ff7f0e", "knn": "#1f77b4", "diffusion": "#9467bd",
+           "random": "#7f7f7f"}
 FORMS = {"positive": "abnormal queries only", "no-finding": "'No Finding' as one more label, all queries"}
 NOTES = [
     "r_n = |P(q) ∩ P(x_n)| over the label set; missing results (strict mode) score 0.",

@@ -1,10 +1,14 @@
-"""Benchmark per-query retrieval latency (no CNN forward pass): community vs hybrid vs exact kNN.
+"""Benchmark per-query retrieval latency (no CNN forward pass): every method of the registry vs exact kNN.
 
 Synthetic label-faithful codes (cxrneo.synthetic over the NIH table), exact edges at the T of a
 target mean degree, Louvain communities (networkx, in memory), then the same random stored
-queries (self excluded) through all three methods, interleaved, in one run. A first untimed pass
-fills the community block cache ("cold" times are printed too), the second pass is timed.
-The stored graph through Neo4j and the HTTP service: scripts/bench_serve.py.
+queries (self excluded) through every method, interleaved, in one run. A first pass fills the
+community block cache and builds diffusion's sparse walk once ("cold" times are printed too), the
+second pass is timed.
+With --neo4j (needs an EMPTY database; it is emptied again afterwards) a smaller graph is also
+ingested and queried through the stored graph (StoredGraph, as `cxrneo query` and `cxrneo serve`
+read it), and diffusion through GDS (gds.pageRank.stream on a kept projection, seeds N(q), top K)
+is timed on it. The service under concurrent clients: scripts/bench_serve.py.
 
   nice python scripts/bench_query.py --n 50000 --queries 200
 """
@@ -44,12 +48,13 @@ def louvain(n: int, edges, seed: int) -> np.ndarray:  # type: ignore[no-untyped-
     return com
 
 
-def measure(run, queries: list[int], ids: list[str]) -> dict[str, tuple[list[float], list[float]]]:  # type: ignore[no-untyped-def]
+def measure(run, queries: list[int], ids: list[str], methods: tuple[str, ...] = METHODS):  # type: ignore[no-untyped-def]
     """Cold (first pass) and warm (second pass) seconds per query for every method, interleaved."""
-    times: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in METHODS}
+    times: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in methods}
+    n = len(methods)
     for p in (0, 1):
         for i, row in enumerate(queries):
-            for m in METHODS[i % 3 :] + METHODS[: i % 3]:  # rotate the order between queries
+            for m in methods[i % n :] + methods[: i % n]:  # rotate the order between queries
                 t = time.perf_counter()
                 run(row, m, frozenset({ids[row]}))
                 times[m][p].append(time.perf_counter() - t)
@@ -64,11 +69,13 @@ def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> Non
         cells = (np.median(w), np.percentile(w, 95), np.median(c), np.percentile(c, 95))
         print(f"{m:<10} " + " ".join(f"{v:12.2f}" for v in cells))
     knn = np.median(times["knn"][1])
-    print(f"community warm p50 / knn warm p50 = {np.median(times['community'][1]) / knn:.2f}")
+    for m in times:
+        if m != "knn":
+            print(f"{m} warm p50 / knn warm p50 = {np.median(times[m][1]) / knn:.2f}")
 
 
-def graph(labels: str, n: int, mean_degree: float, seed: int):  # type: ignore[no-untyped-def]
-    codes = timed(f"synthetic codes (N={n})", from_table, labels, n, 1.0, seed)
+def graph(labels: str, n: int, mean_degree: float, seed: int, noise: float = 1.0):  # type: ignore[no-untyped-def]
+    codes = timed(f"synthetic codes (N={n}, noise {noise})", from_table, labels, n, noise, seed)
     unit = normalise(codes.codes)
     t = timed("threshold for mean degree", threshold_for_degree, unit, mean_degree, 1000, seed)
     edges = timed("exact edges (FAISS)", similarity_edges, unit, t)
@@ -81,6 +88,48 @@ def graph(labels: str, n: int, mean_degree: float, seed: int):  # type: ignore[n
     return codes, unit, edges, com, t
 
 
+def gds_query(db, unit: np.ndarray, ids: list[str], row: int, t: float, k: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from cxrneo.db import diffusion as gds_diffusion
+    from cxrneo.retrieval.diffusion import DiffusionParams
+
+    seeds = [ids[i] for i in np.flatnonzero(unit @ unit[row] >= np.float32(t))]
+    return gds_diffusion.personalized_pagerank(db, seeds, DiffusionParams(seed_weights="uniform", scope="graph"),
+                                               limit=k + 1)
+
+
+def neo4j_bench(args: argparse.Namespace) -> None:
+    from cxrneo.db import diffusion as gds_diffusion
+    from cxrneo.db.communities import detect
+    from cxrneo.db.connection import Database
+    from cxrneo.db.graphview import StoredGraph
+    from cxrneo.db.ingest import ingest
+    from cxrneo.settings import Settings
+
+    codes, unit, edges, _, t = graph(args.labels, args.neo4j_n, args.mean_degree, args.seed, args.noise)
+    with Database.connect(Settings()) as db:
+        if db.read("count_graph")[0]["nodes"]:
+            print("\nNeo4j: the database is not empty; skipped (this benchmark wipes what it writes)")
+            return
+        try:
+            timed("Neo4j ingest", ingest, db, codes, edges, t, progress=False)
+            timed("Neo4j Louvain (GDS)", detect, db)
+            g = StoredGraph(db, None)  # no local snapshot: read once from Neo4j
+            timed("Neo4j read graph + stats", g.retriever)
+            retr = g.retriever()
+            queries = (
+                np.random.default_rng(args.seed).choice(len(codes), args.queries, replace=False).tolist()
+            )
+            ids = codes.ids
+            times = measure(lambda r, m, ex: retr.query(retr.code_of(ids[r]), args.k, m, exclude=ex), queries, ids)
+            times["gds-diffusion"] = measure(lambda r, m, ex: gds_query(db, unit, ids, r, t, args.k), queries, ids,
+                                             ("gds",))["gds"]
+            report(f"StoredGraph, N={len(ids)} (retrieval on the graph read from Neo4j; "
+                   "gds-diffusion: N(q) by numpy, then gds.pageRank.stream top K)", times)
+        finally:
+            gds_diffusion.drop(db)
+            db.auto("delete_everything")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=112_120)
@@ -89,12 +138,17 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--mean-degree", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", type=float, default=1.0, help="noise of the synthetic codes (cxrneo synth)")
+    ap.add_argument(
+        "--neo4j", action="store_true", help="also benchmark the stored graph and GDS diffusion (needs an empty database)"
+    )
+    ap.add_argument("--neo4j-n", type=int, default=3000)
     args = ap.parse_args()
     if not args.labels:
         ap.error("give --labels (or CXRNEO_NIH_LABELS): " + LABELS_HELP)
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} CPUs; numpy {np.__version__}")
-    codes, unit, edges, com, t = graph(args.labels, args.n, args.mean_degree, args.seed)
+    codes, unit, edges, com, t = graph(args.labels, args.n, args.mean_degree, args.seed, args.noise)
     ids = codes.ids
     retr = timed(
         "MemoryGraph + Retriever", lambda: Retriever(MemoryGraph.build(ids, edges, com), unit, ids, t)
@@ -106,6 +160,8 @@ def main() -> None:
         f"in memory, N={len(ids)}, K={args.k}, {args.queries} queries",
         measure(lambda r, m, ex: retr.query(unit[r], args.k, m, exclude=ex), queries, ids),
     )
+    if args.neo4j:
+        neo4j_bench(args)
 
 
 if __name__ == "__main__":

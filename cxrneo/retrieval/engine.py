@@ -19,6 +19,7 @@ class Method(StrEnum):
     COMMUNITY = "community"  # the paper's Algorithm 2
     HYBRID = "hybrid"  # step 2a's communities, members by cosine
     KNN = "knn"  # exact cosine kNN, the baseline
+    DIFFUSION = "diffusion"  # personalized PageRank from N(q) (retrieval/diffusion.py)
 
     @classmethod
     def parse(cls, name: "str | Method") -> "Method":
@@ -114,6 +115,10 @@ class Retriever:
         sims = self.scan(self._unit(q_unit))
         if method is Method.KNN:
             return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=False)
+        if method is Method.DIFFUSION:
+            from cxrneo.retrieval.diffusion import diffuse  # scipy only when asked for
+
+            return sims, diffuse(self, sims, blocked, k, strict)
         nq = np.flatnonzero(sims >= np.float32(self.threshold))
         if nq.size == 0:  # d_q = 0: no community to join, plain cosine ranking
             return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=True)

@@ -104,7 +104,7 @@ def test_top_k_is_a_prefix_of_top_k_max() -> None:
     community = louvain_in_memory(codes.subset(np.arange(250)), edges, t)
     search = retriever_searcher(codes.ids[:250], db, edges, community, t)
     for i in range(0, 50, 5):
-        for method in ("community", "hybrid", "knn"):
+        for method in ("community", "hybrid", "knn", "diffusion"):
             short = [h.image_id for h in search(q[i], 10, method, frozenset())]
             assert short == [h.image_id for h in search(q[i], 30, method, frozenset())][:10]
 
@@ -112,7 +112,7 @@ def test_top_k_is_a_prefix_of_top_k_max() -> None:
 def test_evaluate_end_to_end(result) -> None:  # noqa: ANN001
     assert result.n_queries == 60 and result.n_db + 60 <= 300
     assert result.options.label_sets == ["nih", "nih-u"]
-    assert [r.method for r in result.runs] == ["community", "hybrid", "knn", "random"]
+    assert [r.method for r in result.runs] == ["community", "hybrid", "knn", "diffusion", "random"]
     assert result.graph.edges > 0 and result.graph.communities > 1
     assert {(r.label_set, r.form) for r in result.results} == {
         (s, f) for s in ("nih", "nih-u") for f in ("positive", "no-finding")}
@@ -126,7 +126,7 @@ def test_evaluate_end_to_end(result) -> None:  # noqa: ANN001
             for metric in (s.precision, s.acg, s.acg_plain, s.ndcg):
                 assert metric.lo <= metric.mean <= metric.hi
         assert {(c.a, c.metric) for c in r.comparisons} == {
-            (a, x) for a in ("community", "hybrid") for x in ("precision", "acg", "ndcg")}
+            (a, x) for a in ("community", "hybrid", "diffusion") for x in ("precision", "acg", "ndcg")}
         if r.form == "no-finding":
             assert r.scored == 60 and r.left_out == 0 and r.labels[-1] == "No Finding"
         else:
@@ -137,7 +137,7 @@ def test_examples_hold_top5(result) -> None:  # noqa: ANN001
     assert len(result.examples) == 4
     for ex in result.examples:
         assert ex.query.labels
-        assert set(ex.results) == {"community", "hybrid", "knn", "random"}
+        assert set(ex.results) == {"community", "hybrid", "knn", "diffusion", "random"}
         assert all(len(hits) == 5 for hits in ex.results.values())
 
 
