@@ -438,7 +438,9 @@ def query_cmd(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="A stored image id, or an image file (needs --checkpoint).")],
     k: Annotated[int, typer.Option("-k", "--top-k", help="Number of images to return.")] = 10,
-    method: Annotated[Method, typer.Option(help="community (Algorithm 2), hybrid, knn (exact cosine) or diffusion (personalized PageRank).")] = (
+    method: Annotated[Method, typer.Option(help=(
+        "community (Algorithm 2), hybrid, knn (exact cosine) or diffusion (personalized PageRank)."
+    ))] = (
         Method.COMMUNITY
     ),
     strict: Annotated[bool, typer.Option(help="Stop when weighted modularity stops rising (may return < k).")] = False,
