@@ -57,7 +57,11 @@ def test_patient_split_has_no_overlap_and_is_seeded() -> None:
     db, q = patient_split(codes.images, 40, seed=1)
     patients = lambda rows: {codes.images[i].patient_id for i in rows}  # noqa: E731
     assert len(q) == 40 and not patients(db) & patients(q)
-    assert len(set(db.tolist()) | set(q.tolist())) <= len(codes)
+    # queries take whole patients (3 images each) until 40: 14 patients, 2 of the 14th left out;
+    # every image of every other patient is in the database
+    assert len(patients(q)) == 14
+    others = [i for i, im in enumerate(codes.images) if im.patient_id not in patients(q)]
+    assert db.tolist() == others and len(db) == 300 - 42
     again_db, again_q = patient_split(codes.images, 40, seed=1)
     assert np.array_equal(db, again_db) and np.array_equal(q, again_q)
     assert not np.array_equal(q, patient_split(codes.images, 40, seed=2)[1])
@@ -110,7 +114,7 @@ def test_top_k_is_a_prefix_of_top_k_max() -> None:
 
 
 def test_evaluate_end_to_end(result) -> None:  # noqa: ANN001
-    assert result.n_queries == 60 and result.n_db + 60 <= 300
+    assert result.n_queries == 60 and result.n_db == 240  # 30 whole patients of 2 images are queries
     assert result.options.label_sets == ["nih", "nih-u"]
     assert [r.method for r in result.runs] == ["community", "hybrid", "knn", "random"]
     assert result.graph.edges > 0 and result.graph.communities > 1
