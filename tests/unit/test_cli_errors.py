@@ -110,3 +110,18 @@ def test_train_resume_with_no_run_to_resume(tmp_path: Path) -> None:
                                       "--out", str(out), "--resume", "--device", "cpu", "--epochs", "1"])
     _one_error_line(result, f"{out / 'last.pt'}: nothing to resume")
     assert _files(out) == []
+
+
+def test_train_resume_of_a_run_with_other_settings_is_refused(tmp_path: Path) -> None:
+    from cxrneo.embed import checkpoint
+    from cxrneo.embed.train import make_config
+
+    out = tmp_path / "run"
+    out.mkdir()
+    other = make_config(format="nih", labels=TABLE, images=SAMPLE / "images", label_set="nih", size=64, out=out)
+    checkpoint.save(out / "last.pt", {"config": other.model_dump(mode="json"), "epoch": 0})
+    before = (out / "last.pt").read_bytes()
+    result = CliRunner().invoke(app, ["train", "--labels", str(TABLE), "--images", str(SAMPLE / "images"),
+                                      "--out", str(out), "--resume", "--device", "cpu", "--size", "224"])
+    _one_error_line(result, "--resume: size differs from the interrupted run (64)")
+    assert _files(out) == [out / "last.pt"] and (out / "last.pt").read_bytes() == before
