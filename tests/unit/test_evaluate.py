@@ -92,10 +92,32 @@ def result():  # noqa: ANN201
 
 
 def test_fake_searcher_can_stand_in() -> None:
+    calls: dict[str, list[list[str]]] = {"knn": [], "hybrid": []}
+
+    def spy(*args):  # type: ignore[no-untyped-def]  # the fake searcher, recording every answer
+        search = fake_searcher(*args)
+
+        def recorded(q: np.ndarray, k: int, method: str, exclude: frozenset[str]) -> Sequence[Hit]:
+            assert k == 10
+            hits = search(q, k, method, exclude)
+            calls[method].append([h.image_id for h in hits])
+            return hits
+
+        return recorded
+
+    codes = make_codes()
     opts = EvalOptions(n_queries=30, k=5, k_max=10, mean_degree=8, n_boot=100, methods=["knn", "hybrid"])
-    res = evaluate(make_codes(), opts, louvain_in_memory, searcher_factory=fake_searcher)
+    res = evaluate(codes, opts, louvain_in_memory, searcher_factory=spy)
     assert [r.method for r in res.runs] == ["knn", "hybrid", "random"]
     assert res.results[0].comparisons[0].a == "hybrid"
+    assert len(calls["knn"]) == len(calls["hybrid"]) == 30  # one answer per query and method
+    # the examples show exactly what the stand-in answered for those queries
+    q_ids = [codes.images[i].id for i in patient_split(codes.images, 30, opts.seed)[1]]
+    assert res.examples
+    for ex in res.examples:
+        i = q_ids.index(ex.query.id)
+        for method in ("knn", "hybrid"):
+            assert [r.id for r in ex.results[method]] == calls[method][i][:5]
 
 
 def test_top_k_is_a_prefix_of_top_k_max() -> None:
