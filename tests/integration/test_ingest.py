@@ -1,21 +1,21 @@
 """Ingest against a real Neo4j: counts, orientation, no-op repeats, resume, increments, refusals."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes, load
+from cxrneo.codes import Codes
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build, ingest
 from cxrneo.db.meta import graph_meta
-from cxrneo.errors import ConfigError, InputError
-from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
+from cxrneo.errors import ConfigError, DatabaseError, InputError
+from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
 from cxrneo.synthetic import read_nih_table, synthesise
 
 pytestmark = pytest.mark.neo4j
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _codes(n: int = 120, seed: int = 0) -> Codes:
@@ -118,30 +118,86 @@ def test_codes_file_missing_stored_images_is_refused(clean_db: Database) -> None
         build(clean_db, codes.subset(np.arange(50)), progress=False)
 
 
-def _bad_npz(path: Path, codes: np.ndarray, ids: list[str]) -> Path:
-    meta = {"version": 1, "images": [{"id": i} for i in ids]}
-    np.savez(path, codes=codes, ids=np.array(ids), meta=np.array(json.dumps(meta)))
-    return path
+def _state(db: Database) -> tuple[tuple[int, int], object, list[dict[str, object]]]:
+    """Counts, GraphMeta and every stored edge: what a refused ingest must leave untouched."""
+    return _counts(db), graph_meta(db), db.read("match_similar_edges")
 
 
-@pytest.mark.parametrize("problem", ["width", "nan", "duplicate"])
-def test_bad_codes_are_refused_before_writing(clean_db: Database, tmp_path: Path, problem: str) -> None:
-    x = np.random.default_rng(0).standard_normal((5, 1024)).astype(np.float32)
-    ids = [f"i{k}" for k in range(5)]
-    if problem == "width":
-        x = x[:, :1000]
-    elif problem == "nan":
-        x[2, 7] = np.nan
-    else:
-        ids[3] = ids[1]
-    with pytest.raises(InputError):
-        build(clean_db, load(_bad_npz(tmp_path / "bad.npz", x, ids)), threshold=0.5, progress=False)
-    assert _counts(clean_db) == (0, 0) and graph_meta(clean_db) is None
+def _stored(codes: Codes, t: float, db: Database) -> Edges:
+    edges = similarity_edges(normalise(codes.codes), t)
+    assert build(db, codes, threshold=t, progress=False)[1].edges == len(edges) > 0
+    return edges
 
 
-def test_label_table_missing_a_column_is_refused(clean_db: Database, tmp_path: Path) -> None:
+def test_edges_below_the_threshold_are_refused_by_the_database_check(clean_db: Database) -> None:
+    codes = _codes()
+    _stored(codes, 0.3, clean_db)
+    before = _state(clean_db)
+    looser = similarity_edges(normalise(codes.codes), 0.2)  # valid rows, cosines below the stored T
+    with pytest.raises(InputError, match="below the threshold 0.3"):
+        ingest(clean_db, codes, looser, 0.3, progress=False)
+    assert _state(clean_db) == before
+
+
+def test_codes_of_another_checkpoint_are_refused(clean_db: Database) -> None:
+    codes = _codes()
+    _stored(codes, 0.3, clean_db)
+    before = _state(clean_db)
+    other = synthesise(list(codes.images), seed=1)  # same images, another "model"
+    assert other.checkpoint_sha256 != codes.checkpoint_sha256
+    with pytest.raises(InputError, match="codes of different models do not mix"):
+        build(clean_db, other, progress=False)
+    assert _state(clean_db) == before
+
+
+def test_edges_that_contradict_the_stored_graph_are_refused(clean_db: Database) -> None:
+    """Edges the loader accepts, but an image already holds more stored edges than they give it."""
+    codes = _codes()
+    edges = _stored(codes, 0.3, clean_db)
+    before = _state(clean_db)
+    src = edges.src  # ids sort like rows here: an edge is stored out of its src image
+    keep = np.delete(np.arange(len(edges)), 0)  # one stored out-edge of one image too many: the least that is refused
+    fewer = Edges(edges.src[keep], edges.dst[keep], edges.cosine[keep])
+    with pytest.raises(DatabaseError, match=f"image {codes.ids[src[0]]} has more stored SIMILAR edges"):
+        ingest(clean_db, codes, fewer, 0.3, progress=False)
+    assert _state(clean_db) == before  # refused before the first write: readers were never stopped
+
+
+def test_a_count_mismatch_after_ingest_is_refused_and_left_for_readers_to_refuse(clean_db: Database) -> None:
+    """A duplicated edge passes every check before writing, but MERGE stores it once: the final
+    count check catches it, GraphMeta stays marked as being written, and a correct rerun heals it."""
+    codes = _codes()
+    full = similarity_edges(normalise(codes.codes), 0.3)
+    src = full.src  # ids sort like rows here: an edge is stored out of its src image
+    out_of_first = np.flatnonzero(src == src[0])
+    assert out_of_first.size >= 2
+    partial = np.setdiff1d(np.arange(len(full)), out_of_first[:1])  # one edge of that image missing
+    ingest(clean_db, codes, Edges(full.src[partial], full.dst[partial], full.cosine[partial]), 0.3, progress=False)
+    twice = np.concatenate([partial, out_of_first[1:2]])  # ... and another one of its edges given twice
+    with pytest.raises(DatabaseError, match="after ingest the graph holds"):
+        ingest(clean_db, codes, Edges(full.src[twice], full.dst[twice], full.cosine[twice]), 0.3, progress=False)
+    meta = graph_meta(clean_db)
+    assert meta is not None and meta.writing == "ingest" and meta.edges == len(full) - 1
+    rep = ingest(clean_db, codes, full, 0.3, progress=False)
+    assert rep.edges_merged > 0 and _counts(clean_db) == (120, len(full))
+    meta = graph_meta(clean_db)
+    assert meta is not None and meta.writing is None and meta.edges == len(full)
+
+
+def test_a_label_table_feeds_the_stored_records_and_a_bad_one_is_refused(clean_db: Database, tmp_path: Path) -> None:
+    table = REPO / "examples" / "nih-sample" / "Data_Entry_2017.csv"
+    records = read_nih_table(table)
+    assert len(records) > 100
+    codes = synthesise(records[:40], seed=0)
+    build(clean_db, codes, threshold=0.3, progress=False)
+    stored = {r["id"]: r for r in clean_db.read("match_image_records")}
+    first = table.read_text().splitlines()[1].split(",")  # 00000075_000.png,Cardiomegaly,0,75,61,F,PA,...
+    got = stored[first[0]]
+    assert (got["labels"], got["patientId"], got["age"], got["sex"], got["view"]) == (
+        first[1].split("|"), first[3], int(first[4]), first[5], first[6])
+    before = _state(clean_db)
     path = tmp_path / "t.csv"
     path.write_text("Image Index,Finding Labels,Patient ID,Patient Age,View Position\na.png,Mass,1,50,PA\n")
     with pytest.raises(InputError, match="Patient Gender"):
         read_nih_table(path)
-    assert _counts(clean_db) == (0, 0)
+    assert _state(clean_db) == before

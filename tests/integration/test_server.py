@@ -7,12 +7,19 @@ from cxrneo.db.connection import Database
 pytestmark = pytest.mark.neo4j
 
 def test_versions_are_the_pinned_ones(neo4j_db: Database) -> None:
+    import re
+    from pathlib import Path
+
     from cxrneo.db.server import pinned_versions
 
+    pom = (Path(__file__).resolve().parents[2] / "cxrneo" / "db" / "server-pom.xml").read_text()
+    neo_pin = re.search(r"<neo4j\.version>([^<]+)</neo4j\.version>", pom)
+    gds_pin = re.search(r"<gds\.version>([^<]+)</gds\.version>", pom)
+    assert neo_pin and gds_pin
+    assert pinned_versions() == (neo_pin.group(1), gds_pin.group(1))
     row = neo4j_db.read("show_versions")[0]
-    neo, gds = pinned_versions()
-    assert row["gds"].split(".")[:2] == gds.split(".")[:2]
-    assert row["neo4j"].startswith("5.")
+    assert (row["neo4j"], row["gds"]) == (neo_pin.group(1), gds_pin.group(1))
+
 
 def test_louvain_separates_two_cliques_joined_by_one_edge(clean_db: Database) -> None:
 

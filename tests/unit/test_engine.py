@@ -100,10 +100,40 @@ def test_small_component_fills_by_cosine_unless_strict() -> None:
     e = Edges(np.array([0, 2]), np.array([1, 3]), np.ones(2, np.float32))
     r = Retriever(MemoryGraph.build(ids, e, [0, 0, 1, 1]), codes, ids, 0.9)
     q = np.array([1, 0.05, 0.05], np.float32)
+    # augmented graph: a-b, c-d, q-a, q-b (L' = 4). Step 2a: R = {q} (n=1, l=0, d=2) with
+    # community 0 (n=2, l=1, d=4, e=2): 2 * (3/4 - (6/8)^2) + (2/8)^2 - 2 * (1/4 - (4/8)^2) = 7/16.
+    # Step 2b in G_s = {q, a, b} (|E_s| = 3): a and b each gain 2 * (1/3 - (4/6)^2) + 2 * (2/6)^2 = 0,
+    # a tie with equal cosines -> "a"; then b gains 1/3. Nothing else touches R: the rest by cosine.
     hits = r.query(q, 4)
+    assert [h.image_id for h in hits] == ["a", "b", "d", "c"]  # d is closer to q than c
     assert [h.fallback for h in hits] == [False, False, True, True]
-    assert {h.image_id for h in hits[:2]} == {"a", "b"}
-    assert len(r.query(q, 4, strict=True)) <= 2
+    assert np.allclose([h.gain for h in hits[:2]], [0.0, 1 / 3], atol=1e-12)
+    growth = r.grow(q, 4)
+    assert [(s.kind, s.target) for s in growth.steps] == [("community", 0), ("node", 0), ("node", 1)]
+    assert growth.steps[0].gain == pytest.approx(7 / 16, abs=1e-12)
+    # strict mode stops at the first gain <= 0: the join of a (gain 0) is never taken
+    assert r.query(q, 4, strict=True) == []
+    assert r.grow(q, 4, strict=True).stopped
+
+
+def test_growth_goes_on_into_the_next_community_until_k(world: tuple) -> None:  # type: ignore[type-arg]
+    r, codes, ids, view = world
+    q, own = codes[30], frozenset({ids[30]})
+    growth = r.grow(q, 60, exclude=own)
+    order = [s.target for s in growth.steps if s.kind == "community"]
+    first = [m for m in view.members(order[0]) if m not in own]
+    assert len(first) < 60 and len(order) >= 2  # k needs more than the first community
+    hits = r.query(q, 60, exclude=own)
+    assert len(hits) == 60 and not any(h.fallback for h in hits)
+    # the whole first community (but the query) comes first, then members of the second, in order
+    assert {h.image_id for h in hits[: len(first)]} == set(first)
+    second = set(view.members(order[1]))
+    nxt = [h.image_id for h in hits[len(first) :]]
+    n2 = min(len(second), len(nxt))
+    assert set(nxt[:n2]) <= second
+    assert [h.image_id for h in hits] == [ids[i] for i in growth.rows]
+    k_small = len(first) - 3  # stops inside the first community when k is reached there
+    assert {h.image_id for h in r.query(q, k_small, exclude=own)} < set(first)
 
 
 def test_clear_errors(world: tuple) -> None:  # type: ignore[type-arg]

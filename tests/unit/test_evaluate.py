@@ -57,7 +57,11 @@ def test_patient_split_has_no_overlap_and_is_seeded() -> None:
     db, q = patient_split(codes.images, 40, seed=1)
     patients = lambda rows: {codes.images[i].patient_id for i in rows}  # noqa: E731
     assert len(q) == 40 and not patients(db) & patients(q)
-    assert len(set(db.tolist()) | set(q.tolist())) <= len(codes)
+    # queries take whole patients (3 images each) until 40: 14 patients, 2 of the 14th left out;
+    # every image of every other patient is in the database
+    assert len(patients(q)) == 14
+    others = [i for i, im in enumerate(codes.images) if im.patient_id not in patients(q)]
+    assert db.tolist() == others and len(db) == 300 - 42
     again_db, again_q = patient_split(codes.images, 40, seed=1)
     assert np.array_equal(db, again_db) and np.array_equal(q, again_q)
     assert not np.array_equal(q, patient_split(codes.images, 40, seed=2)[1])
@@ -88,10 +92,32 @@ def result():  # noqa: ANN201
 
 
 def test_fake_searcher_can_stand_in() -> None:
+    calls: dict[str, list[list[str]]] = {"knn": [], "hybrid": []}
+
+    def spy(*args):  # type: ignore[no-untyped-def]  # the fake searcher, recording every answer
+        search = fake_searcher(*args)
+
+        def recorded(q: np.ndarray, k: int, method: str, exclude: frozenset[str]) -> Sequence[Hit]:
+            assert k == 10
+            hits = search(q, k, method, exclude)
+            calls[method].append([h.image_id for h in hits])
+            return hits
+
+        return recorded
+
+    codes = make_codes()
     opts = EvalOptions(n_queries=30, k=5, k_max=10, mean_degree=8, n_boot=100, methods=["knn", "hybrid"])
-    res = evaluate(make_codes(), opts, louvain_in_memory, searcher_factory=fake_searcher)
+    res = evaluate(codes, opts, louvain_in_memory, searcher_factory=spy)
     assert [r.method for r in res.runs] == ["knn", "hybrid", "random"]
     assert res.results[0].comparisons[0].a == "hybrid"
+    assert len(calls["knn"]) == len(calls["hybrid"]) == 30  # one answer per query and method
+    # the examples show exactly what the stand-in answered for those queries
+    q_ids = [codes.images[i].id for i in patient_split(codes.images, 30, opts.seed)[1]]
+    assert res.examples
+    for ex in res.examples:
+        i = q_ids.index(ex.query.id)
+        for method in ("knn", "hybrid"):
+            assert [r.id for r in ex.results[method]] == calls[method][i][:5]
 
 
 def test_top_k_is_a_prefix_of_top_k_max() -> None:
@@ -110,7 +136,7 @@ def test_top_k_is_a_prefix_of_top_k_max() -> None:
 
 
 def test_evaluate_end_to_end(result) -> None:  # noqa: ANN001
-    assert result.n_queries == 60 and result.n_db + 60 <= 300
+    assert result.n_queries == 60 and result.n_db == 240  # 30 whole patients of 2 images are queries
     assert result.options.label_sets == ["nih", "nih-u"]
     assert [r.method for r in result.runs] == ["community", "hybrid", "knn", "diffusion", "random"]
     assert result.graph.edges > 0 and result.graph.communities > 1

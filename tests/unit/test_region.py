@@ -125,5 +125,29 @@ def test_every_step_is_exact_and_best(case: tuple) -> None:  # type: ignore[type
             r.add(step.target)
     if mode == "community":
         assert out.rows == [s.target for s in out.steps if s.kind == "node"]
+    # why growth ended: k rows, a strict stop on a best gain <= 0, or nothing left to grow into
+    left = current - set(out.rows) - excl  # members of the current community not yet in R
+    r_end = {Q} | set(out.rows)
+    base_end = {v: ("R" if v in r_end else part[v]) for v in [Q, *range(n)]}
+    touching_end = {part[b] for a, b in aug if a in r_end and b not in r_end} | {
+        part[a] for a, b in aug if b in r_end and a not in r_end
+    }
+    if len(out.rows) == k:
+        assert not out.stopped
+    elif out.stopped:
+        assert strict
+        if left and mode == "community":  # stopped inside step 2b
+            base = {v: ("R" if v in r else v) for v in g_s}
+            best_join = max(q_from_scratch(sub, {**base, j: "R"}) - q_from_scratch(sub, base) for j in left)
+            assert float(best_join) <= 1e-12
+        else:  # stopped at step 2a
+            best_merge = max(
+                q_from_scratch(aug, {v: ("R" if lab == "R" or lab == c else lab) for v, lab in base_end.items()})
+                - q_from_scratch(aug, base_end)
+                for c in touching_end - used
+            )
+            assert float(best_merge) <= 1e-12
+    else:  # growth ran out: the current community is used up and no unused community touches R
+        assert not left and not touching_end - used
     assert len(out.rows) <= k and not set(out.rows) & excl
     assert len(set(out.rows)) == len(out.rows)

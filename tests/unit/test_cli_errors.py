@@ -1,0 +1,127 @@
+"""CLI error paths without a database: one `error:` line and exit 1, 130 on Ctrl-C, the traceback
+with CXRNEO_DEBUG=1, and nothing written."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cxrneo.cli import app
+from cxrneo.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "examples" / "nih-sample"
+TABLE = SAMPLE / "Data_Entry_2017.csv"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CXRNEO_NEO4J_URI", "bolt://127.0.0.1:1")  # nothing here may connect
+    monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", "not-used-here")
+    monkeypatch.setenv("CXRNEO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CXRNEO_DEBUG", raising=False)
+
+
+def _one_error_line(result, starts: str) -> str:  # type: ignore[no-untyped-def]
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 1, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert starts in lines[0]
+    return lines[0]
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n", "0"], "--n must be positive, got 0"),
+        (["--noise", "-1"], "noise must be >= 0, got -1"),
+        (["--labels-missing"], "no such label table"),
+        (["--bad-table"], "Patient Gender"),
+    ],
+)
+def test_synth_refuses_bad_arguments_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    out = tmp_path / "out" / "codes.npz"
+    table = TABLE
+    if args == ["--labels-missing"]:
+        table, args = tmp_path / "nope.csv", []
+    elif args == ["--bad-table"]:
+        table = tmp_path / "t.csv"
+        table.write_text("Image Index,Finding Labels,Patient ID,Patient Age,View Position\na.png,Mass,1,50,PA\n")
+        args = []
+    result = CliRunner().invoke(app, ["synth", "--labels", str(table), "--out", str(out), *args])
+    _one_error_line(result, message)
+    assert _files(tmp_path / "out") == []
+
+
+def test_synth_writes_codes_when_the_arguments_are_good(tmp_path: Path) -> None:
+    """The same call with good arguments does write: the refusals above are not a broken command."""
+    out = tmp_path / "out" / "codes.npz"
+    result = CliRunner().invoke(app, ["synth", "--labels", str(TABLE), "--out", str(out), "--n", "5"])
+    assert result.exit_code == 0 and "5 synthetic codes written" in result.output
+    assert _files(tmp_path / "out") == [out]
+
+
+def test_ctrl_c_exits_130_with_nothing_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cxrneo.synthetic
+
+    def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cxrneo.synthetic, "synthesise", interrupted)  # Ctrl-C while codes are made
+    out = tmp_path / "out" / "codes.npz"
+    result = CliRunner().invoke(app, ["synth", "--labels", str(TABLE), "--out", str(out)])
+    assert result.exit_code == 130
+    assert [ln for ln in result.output.splitlines() if ln.strip()] == ["interrupted"]
+    assert _files(tmp_path / "out") == []
+
+
+def test_debug_raises_the_error_instead_of_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["synth", "--labels", str(TABLE), "--out", str(tmp_path / "c.npz"), "--n", "0"]
+    monkeypatch.setenv("CXRNEO_DEBUG", "1")
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, ConfigError) and "error:" not in result.output
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_debug_prints_the_traceback_on_stderr(tmp_path: Path) -> None:
+    """In a real process: one line without CXRNEO_DEBUG, a traceback naming the error with it."""
+    cmd = [sys.executable, "-c", "from cxrneo.cli import app; app()", "synth", "--labels", str(TABLE),
+           "--out", str(tmp_path / "c.npz"), "--n", "0"]
+    env = {k: v for k, v in os.environ.items() if k != "CXRNEO_DEBUG"}
+    plain = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 1 and plain.stdout == ""
+    assert plain.stderr.strip().splitlines() == ["error: --n must be positive, got 0"]
+    debug = subprocess.run(cmd, env={**env, "CXRNEO_DEBUG": "1"}, capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert "cxrneo.errors.ConfigError: --n must be positive, got 0" in debug.stderr
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_train_resume_with_no_run_to_resume(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--labels", str(TABLE), "--images", str(SAMPLE / "images"),
+                                      "--out", str(out), "--resume", "--device", "cpu", "--epochs", "1"])
+    _one_error_line(result, f"{out / 'last.pt'}: nothing to resume")
+    assert _files(out) == []
+
+
+def test_train_resume_of_a_run_with_other_settings_is_refused(tmp_path: Path) -> None:
+    from cxrneo.embed import checkpoint
+    from cxrneo.embed.train import make_config
+
+    out = tmp_path / "run"
+    out.mkdir()
+    other = make_config(format="nih", labels=TABLE, images=SAMPLE / "images", label_set="nih", size=64, out=out)
+    checkpoint.save(out / "last.pt", {"config": other.model_dump(mode="json"), "epoch": 0})
+    before = (out / "last.pt").read_bytes()
+    result = CliRunner().invoke(app, ["train", "--labels", str(TABLE), "--images", str(SAMPLE / "images"),
+                                      "--out", str(out), "--resume", "--device", "cpu", "--size", "224"])
+    _one_error_line(result, "--resume: size differs from the interrupted run (64)")
+    assert _files(out) == [out / "last.pt"] and (out / "last.pt").read_bytes() == before
