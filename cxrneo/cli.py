@@ -1,57 +1,22 @@
 """The cxrneo command line: thin Typer commands, one library call each."""
 
-import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from cxrneo.errors import CxrneoError
+from cxrneo.cli_db import db_app
+from cxrneo.cli_support import friendly, settings
 from cxrneo.retrieval.engine import Method
 from cxrneo.settings import Settings
-
-if TYPE_CHECKING:
-    from cxrneo.db.server import ServerConfig
 
 app = typer.Typer(
     help="Content-based chest X-ray retrieval over a Neo4j graph of image codes.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Run the local Neo4j + Graph Data Science server (no Docker).")
 app.add_typer(db_app, name="db")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def settings(ctx: typer.Context) -> Settings:
-    """The settings built once in the callback."""
-    obj = ctx.find_root().obj
-    assert isinstance(obj, Settings)
-    return obj
-
-
-def friendly(fn: F) -> F:
-    """Turn cxrneo errors into one clear line and exit code 1 (traceback with CXRNEO_DEBUG=1)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CxrneoError as e:
-            if os.environ.get("CXRNEO_DEBUG") == "1":
-                raise
-            typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.secho("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _print_version(value: bool) -> None:
     if value:
@@ -81,84 +46,6 @@ def main(
         raise typer.Exit(1) from None
 
 
-def _server_config(ctx: typer.Context) -> "ServerConfig":
-    from cxrneo.db.server import ServerConfig
-
-    s = settings(ctx)
-    return ServerConfig.from_uri(s.data_dir, s.neo4j_uri, s.http_port, s.neo4j_heap, s.neo4j_pagecache)
-
-
-@db_app.command("start")
-@friendly
-def db_start(ctx: typer.Context) -> None:
-    """Assemble (first time only, from Maven Central) and start the local Neo4j + GDS."""
-    import time
-
-    from cxrneo.db import server
-
-    cfg = _server_config(ctx)
-    password = settings(ctx).password()
-    t0 = time.monotonic()
-    if not (cfg.dist / "ASSEMBLED").exists():
-        typer.echo(f"assembling Neo4j + GDS from Maven Central into {cfg.dist} ...")
-        typer.echo(f"assembled in {server.assemble(cfg):.0f} s")
-    if server.start(cfg, password):
-        typer.echo(f"Neo4j started in {time.monotonic() - t0:.0f} s: {cfg.bolt_address}, Browser {cfg.http_address}")
-    else:
-        typer.echo(f"Neo4j is already running (pid {server.running_pid(cfg)}): {cfg.bolt_address}")
-
-
-@db_app.command("stop")
-@friendly
-def db_stop(ctx: typer.Context) -> None:
-    """Stop the local Neo4j cleanly (SIGTERM, wait; no JVM left behind)."""
-    from cxrneo.db import server
-
-    typer.echo("Neo4j stopped" if server.stop(_server_config(ctx)) else "Neo4j was not running")
-
-
-@db_app.command("reset")
-@friendly
-def db_reset(
-    ctx: typer.Context,
-    yes: Annotated[bool, typer.Option("--yes", help="Really delete every node and relationship.")] = False,
-) -> None:
-    """Delete every image, edge and community from the database (schema and indexes stay)."""
-    from cxrneo.db.connection import Database
-    from cxrneo.db.ingest import reset
-    from cxrneo.errors import ConfigError
-
-    if not yes:
-        raise ConfigError("db reset deletes the whole graph: add --yes to confirm")
-    with Database.connect(settings(ctx)) as db:
-        reset(db)  # under the writer lease: refused while an ingest or community run writes
-    typer.echo("graph emptied")
-
-
-@db_app.command("status")
-@friendly
-def db_status(ctx: typer.Context) -> None:
-    """Print the Neo4j and GDS versions and the Bolt and HTTP addresses."""
-    from cxrneo.db import server
-    from cxrneo.db.connection import Database
-
-    s = settings(ctx)
-    cfg = _server_config(ctx)
-    pid = server.running_pid(cfg)
-    typer.echo(f"local server: {'running, pid ' + str(pid) if pid else 'not running'} ({cfg.home})")
-    if pid is None and not server.port_open(cfg.bolt_port):
-        typer.echo(f"nothing listens on {s.neo4j_uri}")  # no password needed to say so
-        return
-    if s.neo4j_password is None:
-        typer.echo(f"something listens on {s.neo4j_uri}; set CXRNEO_NEO4J_PASSWORD to see its versions")
-        return
-    with Database.connect(s) as db:
-        row = db.read("show_versions")[0]
-    typer.echo(f"Neo4j {row['neo4j']} ({row['edition']}), Graph Data Science {row['gds']}")
-    typer.echo(f"Bolt {s.neo4j_uri}   HTTP {cfg.http_address}   database {s.neo4j_database}")
-
-
-
 # --- train / embed (owner: image codes, cxrneo/embed) -------------------------------------
 
 FormatOpt = Annotated[str, typer.Option("--format", help=(
@@ -185,14 +72,12 @@ def train_cmd(
     images: ImagesOpt,
     fmt: FormatOpt = "nih",
     label_set: Annotated[str, typer.Option(help=(
-        "nih (13), nih-u (9), chexpert (9) or chexpert-u (5); see SPEC section 1."
+        "nih (13), nih-u (9), chexpert (9) or chexpert-u (5); see docs/method.md."
     ))] = "nih",
     size: Annotated[int, typer.Option(help="Image side in pixels: 224 (LR) or 512 (HR).")] = 224,
     epochs: Annotated[int, typer.Option(help="Training epochs (the paper: 20).")] = 20,
     batch_size: Annotated[int, typer.Option(help="Images per batch (the paper: 32).")] = 32,
-    lr: Annotated[float | None, typer.Option(help=(
-        "Initial learning rate (default 1e-3 for NIH, 1e-4 for CheXpert)."
-    ))] = None,
+    lr: Annotated[float | None, typer.Option(help="Initial learning rate (default 1e-3 for NIH, 1e-4 for CheXpert).")] = None,
     out: Annotated[Path, typer.Option(help=(
         "Checkpoint folder: best.pt, last.pt, split.json, auc.md, metrics.json."
     ))] = Path("checkpoints"),
@@ -211,8 +96,6 @@ def train_cmd(
     from cxrneo.embed.train import make_config, train
     from cxrneo.text import console
 
-    if lr is None:
-        lr = 1e-4 if label_set.startswith("chexpert") else 1e-3
     cfg = make_config(format=fmt, labels=labels, images=images, label_set=label_set, size=size,
                       epochs=epochs, batch_size=batch_size, lr=lr, out=out, weights=weights, seed=seed,
                       val_fraction=val_fraction, max_images=max_images, device=device, workers=workers)
@@ -222,9 +105,7 @@ def train_cmd(
 @app.command("embed")
 @friendly
 def embed_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help=(
-        "A checkpoint file (best.pt) or the folder `cxrneo train --out` wrote."
-    ))],
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file (best.pt) or the folder `cxrneo train --out` wrote.")],
     labels: LabelsOpt,
     images: ImagesOpt,
     fmt: FormatOpt = "nih",
@@ -285,68 +166,47 @@ def ingest_cmd(
         "Codes file from `cxrneo embed` or `cxrneo synth`; to add images, the "
         "combined file (stored + new)."
     ))],
-    threshold: Annotated[float | None, typer.Option(help=(
-        "Cosine threshold T (default: the stored one)."
-    ))] = None,
-    mean_degree: Annotated[float | None, typer.Option(help=(
-        "Derive T from this target mean degree (new graph only)."
-    ))] = None,
+    threshold: Annotated[float | None, typer.Option(help="Cosine threshold T (default: the stored one).")] = None,
+    mean_degree: Annotated[float | None, typer.Option(help="Derive T from this target mean degree (new graph only).")] = None,
     batch: Annotated[int, typer.Option(help="Edges per transaction (at least 1).")] = 10_000,
     bulk: Annotated[bool, typer.Option("--bulk", help=(
         "New graph only, local server only: offline neo4j-admin import (stops and restarts the server)."
     ))] = False,
 ) -> None:
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
-    from cxrneo.codes import load
-    from cxrneo.db.connection import Database
-    from cxrneo.db.ingest import build, check_batch
+    from cxrneo import jobs
+    from cxrneo.db.ingest import IngestReport
     from cxrneo.text import console as make_console
 
-    check_batch(batch)  # before anything is read or written
-    codes = load(codes_file)
+    stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk)
     console = make_console()
-    if bulk:
-        from cxrneo.db.bulk import bulk_build
-
-        stats, b = bulk_build(settings(ctx), codes, threshold=threshold, mean_degree=mean_degree)
-        console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
-                      f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
-        console.print(f"bulk import in {b.load_seconds:.1f} s ({b.rel_per_s:,.0f} rel/s): CSV {b.csv_seconds:.1f} s, "
-                      f"import {b.import_seconds:.1f} s, restart {b.restart_seconds:.1f} s, schema + checks "
-                      f"{b.schema_seconds:.1f} s; generation {b.generation}")
-        return
-    with Database.connect(settings(ctx)) as db:
-        stats, rep = build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch,
-                           snapshot_dir=settings(ctx).snapshot_dir)
     console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
                   f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
-    console.print(f"wrote {rep.nodes_written} images, {rep.edges_created + rep.edges_merged} edges "
-                  f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
-                  f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"
-                  + ("" if rep.changed else " (nothing changed)"))
+    if not isinstance(rep, IngestReport):  # the bulk import's report
+        console.print(f"bulk import in {rep.load_seconds:.1f} s ({rep.rel_per_s:,.0f} rel/s): CSV {rep.csv_seconds:.1f} s, "
+                      f"import {rep.import_seconds:.1f} s, restart {rep.restart_seconds:.1f} s, schema + checks "
+                      f"{rep.schema_seconds:.1f} s; generation {rep.generation}")
+    else:
+        console.print(f"wrote {rep.nodes_written} images, {rep.edges_created + rep.edges_merged} edges "
+                      f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
+                      f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"
+                      + ("" if rep.changed else " (nothing changed)"))
 
 
 @app.command("communities")
 @friendly
 def communities_cmd(
     ctx: typer.Context,
-    concurrency: Annotated[int, typer.Option(help=(
-        "GDS threads; 1 is deterministic (OpenGDS caps at 4)."
-    ))] = 1,
+    concurrency: Annotated[int, typer.Option(help="GDS threads; 1 is deterministic (OpenGDS caps at 4).")] = 1,
     reseed: Annotated[bool, typer.Option(help=(
         "Seed Louvain from the stored communities when new images arrived (stable ids)."
     ))] = True,
 ) -> None:
     """Run GDS Louvain, write Image.community and materialise Community/LINKED statistics."""
-    from cxrneo.db.communities import MAX_CONCURRENCY, detect
-    from cxrneo.db.connection import Database
-    from cxrneo.errors import ConfigError
+    from cxrneo import jobs
     from cxrneo.text import console as make_console
 
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise ConfigError(f"--concurrency must be 1 to {MAX_CONCURRENCY} (OpenGDS's limit), got {concurrency}")
-    with Database.connect(settings(ctx)) as db:
-        r = detect(db, concurrency=concurrency, seed_from_existing=reseed)
+    r = jobs.detect_communities(settings(ctx), concurrency, reseed)
     console = make_console()
     if r.recovered:
         console.print("finished the community run that was interrupted before")
@@ -378,7 +238,7 @@ def evaluate_cmd(
     k: Annotated[int, typer.Option("--k", help="K of the tables.")] = 10,
     k_max: Annotated[int, typer.Option("--k-max", help="Largest K of the curves.")] = 50,
     mean_degree: Annotated[float | None, typer.Option(
-        "--mean-degree", help="Derive T from this mean degree (default 50).")] = None,
+        "--mean-degree", help="Derive T from this mean degree (default 50 unless --threshold).")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Cosine threshold T.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of split, T sample, random baseline, bootstrap.")] = 0,
     strict: Annotated[bool, typer.Option("--strict", help="Stop when modularity stops rising.")] = False,
@@ -387,46 +247,32 @@ def evaluate_cmd(
     image_root: Annotated[Path | None, typer.Option(
         "--image-root", help="Folder that relative image paths start from (gallery thumbnails).")] = None,
 ) -> None:
-    """Score community, hybrid, kNN and random retrieval on a patient split (SPEC section 6).
+    """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring).
 
     By default the database split is ingested into Neo4j (use an empty database) and GDS Louvain finds its communities.
     """
     from rich.progress import Progress
 
-    from cxrneo import codes as codes_io
-    from cxrneo import report
+    from cxrneo import jobs, report
     from cxrneo.errors import ConfigError
-    from cxrneo.evaluate import EvalOptions, evaluate, louvain_in_memory
+    from cxrneo.evaluate import EvalOptions
 
-    if threshold is not None and mean_degree is not None:
-        raise ConfigError("give --threshold or --mean-degree, not both")
     try:
         opts = EvalOptions(
             label_sets=label_set or [], k=k, k_max=max(k, k_max), n_queries=queries, db_size=db_size,
-            seed=seed, threshold=threshold, mean_degree=50.0 if mean_degree is None else mean_degree,
-            strict=strict, community_backend="networkx Louvain in memory (--no-neo4j; not GDS)"
-            if no_neo4j else "Neo4j GDS Louvain",
+            seed=seed, threshold=threshold, mean_degree=mean_degree, strict=strict,
+            community_backend="networkx Louvain in memory (--no-neo4j; not GDS)" if no_neo4j else "Neo4j GDS Louvain",
         )
     except ValueError as e:
         raise ConfigError(f"bad option: {str(e).splitlines()[-1].strip()}") from None
-    data = codes_io.load(codes_file)
-    total = opts.n_queries * len(opts.methods)
+    if no_neo4j:
+        typer.secho("warning: --no-neo4j: communities from networkx Louvain, not Neo4j GDS", fg="yellow", err=True)
     with Progress(transient=True) as bar:
-        task = bar.add_task("queries", total=total)
-        step = lambda n: bar.advance(task, n)  # noqa: E731
-        if no_neo4j:
-            typer.secho("warning: --no-neo4j: communities from networkx Louvain, not Neo4j GDS", fg="yellow", err=True)
-            result = evaluate(data, opts, lambda c, e, t: louvain_in_memory(c, e, t, seed), progress=step)
-        else:
-            from cxrneo.db.connection import Database
-            from cxrneo.service import gds_communities
-
-            with Database.connect(settings(ctx)) as db:
-                result = evaluate(data, opts, gds_communities(db), progress=step)
+        task = bar.add_task("queries", total=opts.n_queries * len(opts.methods))
+        result = jobs.evaluate_file(settings(ctx), codes_file, opts, no_neo4j, lambda n: bar.advance(task, n))
     paths = report.write(result, out, image_root)
     typer.echo(paths["md"].read_text(encoding="utf-8"))
     typer.echo(f"report: {paths['html']}")
-
 
 
 # --- query and serve (owner: retrieval; the logic lives in cxrneo/service.py) -------------
@@ -518,48 +364,10 @@ def serve_cmd(
 
     Set CXRNEO_API_TOKEN to require `Authorization: Bearer <token>` on every route but /health.
     """
-    import ipaddress
+    from cxrneo.api import serve
 
-    import uvicorn
-    from threadpoolctl import threadpool_limits
-
-    from cxrneo.api import create_app
-    from cxrneo.errors import ConfigError
-    from cxrneo.service import Searcher
-
-    s = settings(ctx)
-    if not 0 < port < 65536:
-        raise ConfigError(f"port must be 1-65535, got {port}")
-    if blas_threads < 1:
-        raise ConfigError(f"--blas-threads must be at least 1, got {blas_threads}")
-    if max_upload_mb <= 0:
-        raise ConfigError(f"--max-upload-mb must be positive, got {max_upload_mb}")
-    token = s.api_token.get_secret_value() if s.api_token else None
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and not token:
-        typer.secho(f"warning: serving on {host} without CXRNEO_API_TOKEN: anyone who reaches it can query",
-                    fg="yellow", err=True)
-    # One BLAS thread: the batched scan runs on one core while the other serves HTTP, Python and
-    # Neo4j round trips (measured on 2 cores: a batch of 8 in 114 ms instead of 169 ms; same bits).
-    threadpool_limits(limits=blas_threads, user_api="blas")
-    searcher = Searcher.connect(s, checkpoint, device)
-    try:
-        searcher.warm()
-        typer.echo(f"graph open: {searcher.health().get('images')} images, generation "
-                   f"{searcher.graph.meta.generation if searcher.graph.meta else '-'}")
-    except Exception as e:  # not ready yet (no graph, communities pending): serve anyway, /health says why
-        if not isinstance(e, CxrneoError):
-            raise
-        typer.secho(f"warning: {e}", fg="yellow", err=True)
-    app_ = create_app(searcher, token=token, max_upload_bytes=int(max_upload_mb * (1 << 20)))
-    typer.echo(f"cxrneo serving on http://{host}:{port} (OpenAPI at /docs)" + (", token required" if token else ""))
-    try:
-        uvicorn.run(app_, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        searcher.close()
+    serve(settings(ctx), host, port, checkpoint, device, max_upload_mb, blas_threads, say=typer.echo,
+          warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,7 +11,7 @@ from cxrneo import labels as lsets
 from cxrneo import metrics as m
 from cxrneo.codes import Codes
 from cxrneo.errors import ConfigError
-from cxrneo.graph import Edges, degree_stats, normalise, similarity_edges, threshold_for_degree
+from cxrneo.graph import DEFAULT_MEAN_DEGREE, Edges, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.records import Hit, ImageRecord
 from cxrneo.retrieval.engine import Method
 
@@ -44,7 +44,7 @@ class EvalOptions(BaseModel):
     db_size: int | None = Field(None, ge=2)
     seed: int = 0
     threshold: float | None = None
-    mean_degree: float = 50.0
+    mean_degree: float | None = None  # default: graph.DEFAULT_MEAN_DEGREE unless threshold is given
     methods: list[Method] = list(Method)
     strict: bool = False
     n_boot: int = Field(default=2000, ge=100)
@@ -312,8 +312,8 @@ def evaluate(
     unit = normalise(codes.codes)
     db_codes, db_unit, q_unit = codes.subset(db_rows), unit[db_rows], unit[q_rows]
     db_rec, q_rec = db_codes.images, tuple(codes.images[i] for i in q_rows)
-    threshold = opts.threshold if opts.threshold is not None else threshold_for_degree(
-        db_unit, opts.mean_degree, seed=opts.seed)
+    degree = DEFAULT_MEAN_DEGREE if opts.threshold is None and opts.mean_degree is None else opts.mean_degree
+    threshold = resolve_threshold(None, opts.threshold, degree, db_unit, seed=opts.seed)
     edges = similarity_edges(db_unit, threshold)
     community = np.asarray(communities_fn(db_codes, edges, threshold))
     if community.shape != (len(db_rows),):

@@ -9,6 +9,8 @@ import numpy as np
 from cxrneo.errors import ConfigError, InputError
 
 DEFAULT_BLOCK = 8192
+DEFAULT_MEAN_DEGREE = 50.0  # the target mean degree when a new graph is given neither T nor a degree
+THRESHOLD_TOLERANCE = 1e-9  # a given T this close to the stored one is the same T
 
 
 @dataclass(frozen=True)
@@ -157,3 +159,30 @@ def query_neighbours(
     cos = sims[rows].astype(np.float32)
     order = np.lexsort((rows, -cos))
     return rows[order], cos[order]
+
+
+def resolve_threshold(
+    stored: float | None, threshold: float | None, mean_degree: float | None, unit: np.ndarray, seed: int = 0
+) -> float:
+    """The one threshold policy: the given T, one derived from a target mean degree, or the stored one.
+
+    A graph holds one T: a different T, or a mean degree for a graph that has one, is refused.
+    """
+    if threshold is not None and mean_degree is not None:
+        raise ConfigError("give --threshold or --mean-degree, not both")
+    if threshold is None and mean_degree is not None:
+        if stored is not None:
+            raise ConfigError(f"the graph already has threshold {stored}; omit --mean-degree to reuse it")
+        threshold = threshold_for_degree(unit, mean_degree, seed=seed)
+    if threshold is None:
+        if stored is None:
+            raise ConfigError("a new graph needs --threshold or --mean-degree")
+        return stored
+    if not -1.0 <= threshold <= 1.0:
+        raise ConfigError(f"threshold must be a cosine in [-1, 1], got {threshold}")
+    if stored is not None and abs(stored - threshold) > THRESHOLD_TOLERANCE:
+        raise ConfigError(
+            f"threshold {threshold} differs from the graph's stored threshold {stored}; "
+            "a graph holds one threshold (wipe it to rebuild)"
+        )
+    return float(threshold)

@@ -16,12 +16,12 @@ from pydantic import BaseModel
 from cxrneo.codes import Codes
 from cxrneo.db import server
 from cxrneo.db.connection import Database
-from cxrneo.db.ingest import oriented, resolve_threshold
+from cxrneo.db.ingest import oriented
 from cxrneo.db.lease import writer_lease
 from cxrneo.db.meta import graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError, ServerError
-from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, similarity_edges
+from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.settings import Settings
 
 ARRAY_DELIMITER = ";"

@@ -16,11 +16,10 @@ from cxrneo.db.lease import Lease, writer_lease
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError
-from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, similarity_edges, threshold_for_degree
+from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
 
 NODE_BATCH = 1_000
 EDGE_BATCH = 10_000
-THRESHOLD_TOLERANCE = 1e-9
 
 
 class IngestReport(BaseModel):
@@ -43,32 +42,6 @@ class IngestReport(BaseModel):
     def rel_per_s(self) -> float:
         written = self.edges_created + self.edges_merged
         return written / self.edge_seconds if self.edge_seconds > 0 else 0.0
-
-
-def resolve_threshold(
-    stored: float | None, threshold: float | None, mean_degree: float | None, unit: np.ndarray
-) -> float:
-    """The T to use: the given one, one derived from a mean degree, or the stored one."""
-    if threshold is not None and mean_degree is not None:
-        raise ConfigError("give --threshold or --mean-degree, not both")
-    if threshold is None and mean_degree is not None:
-        if stored is not None:
-            raise ConfigError(
-                f"the graph already has threshold {stored}; omit --mean-degree to reuse it"
-            )
-        threshold = threshold_for_degree(unit, mean_degree)
-    if threshold is None:
-        if stored is None:
-            raise ConfigError("a new graph needs --threshold or --mean-degree")
-        return stored
-    if not -1.0 <= threshold <= 1.0:
-        raise ConfigError(f"threshold must be a cosine in [-1, 1], got {threshold}")
-    if stored is not None and abs(stored - threshold) > THRESHOLD_TOLERANCE:
-        raise ConfigError(
-            f"threshold {threshold} differs from the graph's stored threshold {stored}; "
-            "a graph holds one threshold (wipe it to rebuild)"
-        )
-    return float(threshold)
 
 
 def build(

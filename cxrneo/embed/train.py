@@ -44,7 +44,10 @@ class TrainConfig(BaseModel):
 
 
 def make_config(**values: Any) -> TrainConfig:
-    """A TrainConfig, or one ConfigError line naming the first bad option."""
+    """A TrainConfig, or one ConfigError line naming the first bad option. The learning rate
+    defaults to 1e-3 for NIH label sets and 1e-4 for CheXpert's (lr=None)."""
+    if values.get("lr") is None:
+        values["lr"] = 1e-4 if str(values.get("label_set", "")).startswith("chexpert") else 1e-3
     try:
         return TrainConfig(**values)
     except ValidationError as e:

@@ -1,0 +1,67 @@
+"""`cxrneo db`: the local Neo4j + Graph Data Science server (no Docker)."""
+
+from typing import Annotated
+
+import typer
+
+from cxrneo.cli_support import friendly, settings
+
+db_app = typer.Typer(help="Run the local Neo4j + Graph Data Science server (no Docker).")
+
+
+@db_app.command("start")
+@friendly
+def db_start(ctx: typer.Context) -> None:
+    """Assemble (first time only, from Maven Central) and start the local Neo4j + GDS."""
+    import time
+
+    from cxrneo import jobs
+
+    t0 = time.monotonic()
+    started, cfg = jobs.start_server(settings(ctx), typer.echo)
+    typer.echo(f"Neo4j started in {time.monotonic() - t0:.0f} s: {cfg.bolt_address}, Browser {cfg.http_address}"
+               if started else f"Neo4j is already running: {cfg.bolt_address}")
+
+
+@db_app.command("stop")
+@friendly
+def db_stop(ctx: typer.Context) -> None:
+    """Stop the local Neo4j cleanly (SIGTERM, wait; no JVM left behind)."""
+    from cxrneo import jobs
+
+    typer.echo("Neo4j stopped" if jobs.stop_server(settings(ctx)) else "Neo4j was not running")
+
+
+@db_app.command("reset")
+@friendly
+def db_reset(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete every node and relationship.")] = False,
+) -> None:
+    """Delete every image, edge and community from the database (schema and indexes stay)."""
+    from cxrneo import jobs
+    from cxrneo.errors import ConfigError
+
+    if not yes:
+        raise ConfigError("db reset deletes the whole graph: add --yes to confirm")
+    jobs.reset_graph(settings(ctx))  # under the writer lease: refused while an ingest or community run writes
+    typer.echo("graph emptied")
+
+
+@db_app.command("status")
+@friendly
+def db_status(ctx: typer.Context) -> None:
+    """Print the Neo4j and GDS versions and the Bolt and HTTP addresses."""
+    from cxrneo import jobs
+
+    s = settings(ctx)
+    st = jobs.status(s)
+    typer.echo(f"local server: {'running, pid ' + str(st.pid) if st.pid else 'not running'} ({st.home})")
+    if not st.listening:
+        typer.echo(f"nothing listens on {s.neo4j_uri}")  # no password needed to say so
+    elif st.versions is None:
+        typer.echo(f"something listens on {s.neo4j_uri}; set CXRNEO_NEO4J_PASSWORD to see its versions")
+    else:
+        v = st.versions
+        typer.echo(f"Neo4j {v['neo4j']} ({v['edition']}), Graph Data Science {v['gds']}")
+        typer.echo(f"Bolt {s.neo4j_uri}   HTTP {st.http_address}   database {s.neo4j_database}")

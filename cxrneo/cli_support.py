@@ -1,0 +1,39 @@
+"""What every cxrneo command shares: the settings built once, and one-line errors."""
+
+import os
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+
+from cxrneo.errors import CxrneoError
+from cxrneo.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The settings built once in the callback."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Settings)
+    return obj
+
+
+def friendly(fn: F) -> F:
+    """Turn cxrneo errors into one clear line and exit code 1 (traceback with CXRNEO_DEBUG=1)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CxrneoError as e:
+            if os.environ.get("CXRNEO_DEBUG") == "1":
+                raise
+            typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
