@@ -131,6 +131,6 @@ class Database:
         """Run a statement in an auto-commit transaction (GDS procedures, schema, CALL IN TRANSACTIONS)."""
         query = cypher(name)
         with self._errors(), self._driver.session(database=self.database) as s:
-            rows = [r.data() for r in s.run(query, params)]  # type: ignore[arg-type]
+            rows = [r.data() for r in s.run(query, params)]
         _fault_point(name)
         return rows

@@ -49,7 +49,7 @@ class MemoryGraph:
         }
 
     @classmethod
-    def build(cls, ids: Sequence[str], edges: EdgeArrays, community: Sequence[int]) -> "MemoryGraph":
+    def build(cls, ids: Sequence[str], edges: EdgeArrays, community: Sequence[int] | np.ndarray) -> "MemoryGraph":
         """Graph over `ids` (row order) with undirected edges src-dst and one community per row."""
         n = len(ids)
         com = np.asarray(community, dtype=np.int64)

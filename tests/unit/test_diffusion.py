@@ -1,5 +1,7 @@
 """Diffusion retrieval: PPR against its closed form, the GDS iteration, exclusions, K results, errors."""
 
+from typing import Any, cast
+
 import numpy as np
 import pytest
 
@@ -149,13 +151,13 @@ def test_clear_errors(world: tuple) -> None:  # type: ignore[type-arg]
     for bad in ({"restart": 0.0}, {"iterations": -1}, {"mix": 1.5}, {"seeds": 0}, {"weighting": "x"},
                 {"scope": "x"}, {"seed_weights": "x"}):
         with pytest.raises(ConfigError):
-            DiffusionParams(**bad)  # type: ignore[arg-type]
+            DiffusionParams(**cast(dict[str, Any], bad))
 
     class Other:  # any GraphView that is not a MemoryGraph
         def __getattr__(self, name: str) -> object:
             return getattr(r.graph.view, name)
 
-    other = Retriever(Other(), r.codes, r.ids, T)  # type: ignore[arg-type]
+    other = Retriever(cast(Any, Other()), r.codes, r.ids, T)
     with pytest.raises(ConfigError, match="MemoryGraph"):
         other.query(codes[0], 5, method="diffusion")
     with pytest.raises(ConfigError, match="unknown method"):
@@ -165,7 +167,7 @@ def test_clear_errors(world: tuple) -> None:  # type: ignore[type-arg]
 @pytest.mark.parametrize("scope", ["graph", "communities"])
 def test_top_k_is_a_prefix_of_a_longer_list(world: tuple, scope: str) -> None:  # type: ignore[type-arg]
     r, codes, ids = world
-    params = DiffusionParams(scope=scope, pool=30)  # type: ignore[arg-type]
+    params = DiffusionParams(scope=cast(Any, scope), pool=30)
     blocked = np.array([r.row_of(ids[9])], np.int64)
     for q in (9, 50, 200):
         sims = r.codes @ codes[q]

@@ -1,6 +1,7 @@
 """Training on phantoms learns; checkpoints carry config, split and metrics; runs resume."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return phantom.write_dataset(tmp_path_factory.mktemp("phantoms"), n=160, size=64, seed=0)
 
 
-def _config(csv: Path, out: Path, epochs: int, **extra: object) -> object:
+def _config(csv: Path, out: Path, epochs: int, **extra: Any) -> Any:
     values = dict(
         format="csv",
         labels=csv,
@@ -36,7 +37,7 @@ def _config(csv: Path, out: Path, epochs: int, **extra: object) -> object:
 
 
 def test_small_model_learns_phantoms(phantoms: Path, tmp_path: Path) -> None:
-    result = train(_config(phantoms, tmp_path, epochs=8))  # type: ignore[arg-type]
+    result = train(_config(phantoms, tmp_path, epochs=8))
     assert result["mean_auc"] > 0.9, result
     # four findings are drawn, the other nine labels have no positive: undefined, not zero
     defined = [v for v in result["auc"].values() if v == v]
@@ -51,15 +52,15 @@ def test_small_model_learns_phantoms(phantoms: Path, tmp_path: Path) -> None:
 
 
 def test_interrupted_run_resumes(phantoms: Path, tmp_path: Path) -> None:
-    first = train(_config(phantoms, tmp_path, epochs=1))  # type: ignore[arg-type]
+    first = train(_config(phantoms, tmp_path, epochs=1))
     assert len(first["history"]) == 1
-    resumed = train(_config(phantoms, tmp_path, epochs=2), resume=True)  # type: ignore[arg-type]
+    resumed = train(_config(phantoms, tmp_path, epochs=2), resume=True)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert checkpoint.load(tmp_path / checkpoint.LAST)["epoch"] == 1
     with pytest.raises(ConfigError, match="size differs"):
         train(make_config(**{**_config(phantoms, tmp_path, 3).model_dump(), "size": 32}), resume=True)  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="nothing to resume"):
-        train(_config(phantoms, tmp_path / "empty", epochs=1), resume=True)  # type: ignore[arg-type]
+        train(_config(phantoms, tmp_path / "empty", epochs=1), resume=True)
 
 
 def test_bad_option_is_one_config_error(phantoms: Path, tmp_path: Path) -> None:

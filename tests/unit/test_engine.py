@@ -57,7 +57,7 @@ def test_knn_is_exact_cosine_ranking(world: tuple) -> None:  # type: ignore[type
 def test_exclusions_are_never_returned(world: tuple, method: str) -> None:  # type: ignore[type-arg]
     r, codes, ids, _ = world
     banned = frozenset(ids[:120])
-    hits = r.query(codes[3], 15, method=method, exclude=banned)  # type: ignore[arg-type]
+    hits = r.query(codes[3], 15, method=method, exclude=banned)
     assert len(hits) == 15 and not {h.image_id for h in hits} & banned
     assert len({h.image_id for h in hits}) == 15
 
@@ -143,7 +143,7 @@ def test_clear_errors(world: tuple) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError, match="holds only 239"):
         r.query(codes[0], 240, exclude=frozenset({ids[0]}))
     with pytest.raises(ConfigError, match="unknown method"):
-        r.query(codes[0], 3, method="pagerank")  # type: ignore[arg-type]
+        r.query(codes[0], 3, method="pagerank")
     with pytest.raises(NotFoundError, match="nope"):
         r.row_of("nope")
     with pytest.raises(InputError, match="zero"):
