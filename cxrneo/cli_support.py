@@ -5,6 +5,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+import click
 import typer
 
 from cxrneo.errors import CxrneoError
@@ -20,6 +21,15 @@ def settings(ctx: typer.Context) -> Settings:
     return obj
 
 
+def _debug() -> bool:
+    """CXRNEO_DEBUG, as the settings read it (the environment when settings failed to build)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    if isinstance(obj, Settings):
+        return obj.debug
+    return os.environ.get("CXRNEO_DEBUG", "").lower() in ("1", "true", "yes")
+
+
 def friendly(fn: F) -> F:
     """Turn cxrneo errors into one clear line and exit code 1 (traceback with CXRNEO_DEBUG=1)."""
 
@@ -28,7 +38,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except CxrneoError as e:
-            if os.environ.get("CXRNEO_DEBUG") == "1":
+            if _debug():
                 raise
             typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None

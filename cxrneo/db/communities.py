@@ -79,13 +79,6 @@ def stats_from_pairs(
     return stats, dict(linked)
 
 
-def modularity(stats: dict[int, CommunityStats], edges: int) -> float:
-    """Plain (coarse) modularity Q = sum_u l_u/L - (d_u/2L)^2 of materialised statistics."""
-    if edges == 0:
-        return 0.0
-    return float(sum(s.l / edges - (s.d / (2 * edges)) ** 2 for s in stats.values()))
-
-
 def _materialise(
     db: Database, lease: Lease
 ) -> tuple[dict[int, CommunityStats], dict[tuple[int, int], int]]:

@@ -1,6 +1,10 @@
 """Weighted modularity terms (SPEC §4) and the two gains of Algorithm 2 (SPEC §5); pure."""
 
+from collections.abc import Mapping
+
 import numpy as np
+
+from cxrneo.records import CommunityStats
 
 
 def fine_lambda(n: int, l: int) -> float:  # noqa: E741 - the paper's name
@@ -35,3 +39,10 @@ def join_gains(n_r: int, l_r: int, d_r: int, e_jr: np.ndarray, d_j: np.ndarray, 
     q_after = (l_r + e) / total - ((d_r + d) / two_e) ** 2
     q_single = -((d / two_e) ** 2)  # λ_j = 1, l_j = 0
     return lam_after * q_after - community_term(n_r, l_r, d_r, total) - q_single
+
+
+def coarse_modularity(stats: Mapping[int, CommunityStats], edges: int) -> float:
+    """Plain (coarse, λ = 1) modularity Q = Σ_u l_u/L − (d_u/2L)² of a partition's statistics."""
+    if edges == 0:
+        return 0.0
+    return float(sum(s.l / edges - (s.d / (2.0 * edges)) ** 2 for s in stats.values()))

@@ -5,11 +5,12 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from cxrneo.codes import Codes
-from cxrneo.db.communities import assignments, detect, modularity, projection, stats_from_pairs
+from cxrneo.db.communities import assignments, detect, projection, stats_from_pairs
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build, ingest
 from cxrneo.graph import Edges
 from cxrneo.records import ImageRecord
+from cxrneo.retrieval.modularity import coarse_modularity
 from cxrneo.synthetic import synthesise
 
 pytestmark = pytest.mark.neo4j
@@ -61,7 +62,7 @@ def test_materialised_statistics_equal_a_recount(clean_db: Database) -> None:
     assert linked == cross
     stats, _ = stats_from_pairs({k: v[0] for k, v in want.items()}, [])
     recount = {k: s.model_copy(update={"l": want[k][1], "d": want[k][2]}) for k, s in stats.items()}
-    assert modularity(recount, len(edges)) == pytest.approx(rep.modularity, abs=1e-6)
+    assert coarse_modularity(recount, len(edges)) == pytest.approx(rep.modularity, abs=1e-6)
 
 
 def test_same_input_same_communities(clean_db: Database) -> None:
