@@ -191,7 +191,7 @@ def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMet
     if cache is not None and meta.graphId:
         path = folder(cache, meta) / f"community-c{meta.communityGeneration}.npy"
         try:
-            com = np.load(path, allow_pickle=False)
+            com: np.ndarray = np.load(path, allow_pickle=False)
             if com.shape == (len(snap.ids),):
                 return com
         except (OSError, ValueError):

@@ -23,8 +23,8 @@ def cosines(codes: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """
     if queries.shape[1] == 1:
         queries = np.concatenate([queries, np.zeros_like(queries)], axis=1)
-        return codes @ queries
-    return codes @ queries
+    out: np.ndarray = codes @ queries
+    return out
 
 
 def scan_one(codes: np.ndarray, q: np.ndarray) -> np.ndarray:
