@@ -1,5 +1,6 @@
 """Label sets, the three table formats on real label rows, and patient splits."""
 
+import doctest
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from cxrneo import labels as lsets
 from cxrneo.embed import splits
 from cxrneo.errors import ConfigError, InputError
+from cxrneo.tables import rows
 from cxrneo.tables.chexpert import resolve
 from cxrneo.tables.rows import parse_age
 from cxrneo.tables.table import read_table
@@ -111,6 +113,8 @@ def test_example_table_matches_its_images() -> None:
 
 def test_ages() -> None:
     assert [parse_age(a) for a in ("58", "058Y", "18M", "", "3D")] == [58, 58, 1, None, 0]
+    result = doctest.testmod(rows)
+    assert result.attempted > 0 and result.failed == 0  # the documented age rule holds
 
 
 def test_split_is_by_patient_seeded_and_deterministic(tmp_path: Path) -> None:
