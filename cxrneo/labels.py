@@ -1,19 +1,135 @@
-"""Label-set vectors for retrieval scoring: finding names -> one boolean column per label (pure).
+"""Label sets (SPEC section 1, Table 3, incl. the merged -U sets) and label-set vectors (pure).
 
-The label sets themselves (SPEC section 1, Table 3, incl. the merged -U sets) are defined
-once, in :mod:`cxrneo.embed.labelsets` (torch-free); this module only turns an image's
-positive finding names into a row of a label-set matrix.
+The one owner of labels: the four label sets, how raw findings become training targets and
+masks, the ``No Finding`` name, and how an image's positive finding names become a row of a
+label-set matrix for retrieval scoring. Training, embedding, tables and scoring all read them
+from here; nothing in this module needs torch.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from cxrneo.embed.labelsets import LABEL_SETS, LabelSet, get
+from cxrneo.errors import ConfigError
 
-__all__ = ["LABEL_SETS", "NO_FINDING", "LabelSet", "column_names", "get", "matrix", "scorable"]
+__all__ = [
+    "LABEL_SETS",
+    "NEGATIVE",
+    "NO_FINDING",
+    "POSITIVE",
+    "UNCERTAIN",
+    "LabelSet",
+    "column_names",
+    "get",
+    "matrix",
+    "scorable",
+]
 
+POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
+# The finding name meaning "no positive finding" (NIH tables, plain CSVs, reports, scoring).
 NO_FINDING = "No Finding"
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Named output labels, each the union of one or more source findings."""
+
+    name: str
+    source: str  # "nih" or "chexpert": the format whose findings it reads
+    groups: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(label for label, _ in self.groups)
+
+    def encode(self, findings: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Targets (0/1) and mask (False = uncertain) for one image's raw findings.
+
+        A merged label is positive if any member is positive, uncertain if none is
+        positive but one is uncertain, else negative.  Findings may be given by source
+        name or by the merged label's own name.
+        """
+        y = np.zeros(len(self.groups), dtype=np.float32)
+        known = np.ones(len(self.groups), dtype=bool)
+        for j, (label, members) in enumerate(self.groups):
+            values = [findings.get(m) for m in (label, *members)]
+            if POSITIVE in values:
+                y[j] = 1.0
+            elif UNCERTAIN in values:
+                known[j] = False
+        return y, known
+
+    def positives(self, findings: Mapping[str, int]) -> tuple[str, ...]:
+        """Label names counted as positive for retrieval scoring (uncertain counts)."""
+        y, known = self.encode(findings)
+        return tuple(lab for lab, v, k in zip(self.labels, y, known, strict=True) if v or not k)
+
+
+def _single(*names: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((n, (n,)) for n in names)
+
+
+_NIH13 = (
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Pneumothorax",
+    "Emphysema",
+    "Pleural_Thickening",
+    "Fibrosis",
+    "Consolidation",
+    "Edema",
+    "Pneumonia",
+    "Infiltration",
+    "Nodule",
+    "Mass",
+)
+_CHEXPERT9 = (
+    "Atelectasis",
+    "Enlarged Cardiomediastinum",
+    "Cardiomegaly",
+    "Pleural Effusion",
+    "Pneumothorax",
+    "Lung Opacity",
+    "Consolidation",
+    "Edema",
+    "Pneumonia",
+)
+
+LABEL_SETS: dict[str, LabelSet] = {
+    "nih": LabelSet("nih", "nih", _single(*_NIH13)),
+    "nih-u": LabelSet(
+        "nih-u",
+        "nih",
+        _single(*_NIH13[:7])
+        + (
+            ("Opacities", ("Consolidation", "Edema", "Pneumonia", "Infiltration")),
+            ("Lesion", ("Nodule", "Mass")),
+        ),
+    ),
+    "chexpert": LabelSet("chexpert", "chexpert", _single(*_CHEXPERT9)),
+    "chexpert-u": LabelSet(
+        "chexpert-u",
+        "chexpert",
+        (
+            ("Atelectasis", ("Atelectasis",)),
+            ("Enlarged Heart", ("Enlarged Cardiomediastinum", "Cardiomegaly")),
+            ("Pleural Effusion", ("Pleural Effusion",)),
+            ("Pneumothorax", ("Pneumothorax",)),
+            ("Opacities", ("Lung Opacity", "Consolidation", "Edema", "Pneumonia")),
+        ),
+    ),
+}
+
+
+def get(name: str) -> LabelSet:
+    """The label set called ``name``, or a ConfigError listing the known ones."""
+    try:
+        return LABEL_SETS[name.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown label set {name!r} (choose one of: {', '.join(LABEL_SETS)})") from None
+
 
 # Which label sets can be derived from codes whose records carry labels of a given set:
 # a merged set can be derived from its plain set, never the other way round.

@@ -8,18 +8,19 @@ from functools import lru_cache
 from pathlib import Path
 
 from cxrneo.evaluate import EvalResult, SetResult
+from cxrneo.labels import NO_FINDING
 from cxrneo.records import ImageRecord
 
 COLOURS = {"community": "#d62728", "hybrid": "#ff7f0e", "knn": "#1f77b4", "diffusion": "#9467bd",
            "random": "#7f7f7f"}
-FORMS = {"positive": "abnormal queries only", "no-finding": "'No Finding' as one more label, all queries"}
+FORMS = {"positive": "abnormal queries only", "no-finding": f"'{NO_FINDING}' as one more label, all queries"}
 NOTES = [
     "r_n = |P(q) ∩ P(x_n)| over the label set; missing results (strict mode) score 0.",
     "ACG is normalised by |P(q)| (the paper's form); 'ACG plain' is (1/K) Σ r_n.",
     "DCG uses (2^r − 1)/log2(n+1); IDCG comes from the best K database images for the query, "
     "with the query's own patient excluded as from the results; nDCG = 0 when IDCG = 0.",
     "Form 'positive' leaves out queries with no positive label in the set (counted); form "
-    "'no-finding' adds a 'No Finding' label (true when no label of the set is positive).",
+    f"'no-finding' adds a '{NO_FINDING}' label (true when no label of the set is positive).",
     "Intervals: 95% percentile bootstrap over queries (seeded); comparisons are paired "
     "(same queries and resamples), P(A>B) = share of resamples where A's mean is higher.",
     "Split by patient (no patient on both sides); a query's results come from the database only.",
@@ -164,7 +165,7 @@ def _figure(record: ImageRecord, query: ImageRecord | None, image_root: Path | N
     shared = set(query.labels) if query else set()
     labels = ", ".join(
         f"<b>{html.escape(lab)}</b>" if lab in shared else html.escape(lab) for lab in record.labels
-    ) or "<i>No Finding</i>"
+    ) or f"<i>{NO_FINDING}</i>"
     return f'<figure>{img}<figcaption>{html.escape(record.id)}<br>{labels}</figcaption></figure>'
 
 

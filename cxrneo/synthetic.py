@@ -1,59 +1,25 @@
 """Label-faithful synthetic image codes from a NIH label table (pure numpy, seeded)."""
 
-import csv
-import gzip
-import io
 from pathlib import Path
 
 import numpy as np
 
 from cxrneo.codes import CODE_WIDTH, Codes
 from cxrneo.errors import ConfigError, InputError
+from cxrneo.labels import NO_FINDING
 from cxrneo.records import ImageRecord
-
-NIH_COLUMNS = (
-    "Image Index",
-    "Finding Labels",
-    "Patient ID",
-    "Patient Age",
-    "Patient Gender",
-    "View Position",
-)
-NO_FINDING = "No Finding"
+from cxrneo.tables import nih
 
 
 def read_nih_table(path: Path) -> list[ImageRecord]:
-    """ImageRecords from a NIH `Data_Entry_2017` table (.csv or .csv.gz); bad files -> InputError."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such label table")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            reader = csv.DictReader(text)
-            missing = [c for c in NIH_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(f"{path}: not a NIH label table, missing columns {missing}")
-            return [_record(row, path, i + 2) for i, row in enumerate(reader)]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise InputError(f"{path}: unreadable label table ({e})") from e
+    """ImageRecords from a NIH `Data_Entry_2017` table (.csv or .csv.gz); bad files -> InputError.
 
-
-def _record(row: dict[str, str], path: Path, line: int) -> ImageRecord:
-    findings = [f for f in (row["Finding Labels"] or "").split("|") if f and f != NO_FINDING]
-    age = (row["Patient Age"] or "").strip().rstrip("Y")
-    if not row["Image Index"]:
-        raise InputError(f"{path}:{line}: empty Image Index")
-    return ImageRecord(
-        id=row["Image Index"],
-        path=row["Image Index"],
-        labels=tuple(sorted(findings)),
-        patient_id=row["Patient ID"],
-        view=row["View Position"],
-        sex=row["Patient Gender"],
-        age=int(age) if age.isdigit() else None,
-    )
+    Read by the one NIH reader (:func:`cxrneo.tables.nih.read`, all its columns required):
+    labels are the sorted findings, paths the bare Image Index, ages as
+    :func:`cxrneo.tables.rows.parse_age` reads them.
+    """
+    rows = nih.read(Path(path), Path(), None, required=nih.ALL_COLUMNS)
+    return [r.record.model_copy(update={"labels": tuple(sorted(r.findings))}) for r in rows]
 
 
 def synthesise(

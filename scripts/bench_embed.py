@@ -22,11 +22,12 @@ import numpy as np
 import torch
 import torchvision
 
-from cxrneo.embed import checkpoint, labelsets, phantom, runtime
+from cxrneo import labels as lsets
+from cxrneo.embed import checkpoint, phantom, runtime
 from cxrneo.embed.extract import embed
 from cxrneo.embed.images import normalise, read_grey
 from cxrneo.embed.model import CxrNet
-from cxrneo.embed.table import read_table
+from cxrneo.tables.table import read_table
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "nih-sample"
 
@@ -38,9 +39,9 @@ def _table(size: int, n: int, work: Path):  # type: ignore[no-untyped-def]
         rows = (SAMPLE / "Data_Entry_2017.csv").read_text().splitlines()
         csv = work / f"nih-{size}.csv"
         csv.write_text("\n".join(rows[: n + 1]) + "\n")
-        return read_table("nih", csv, folder, labelsets.get("nih")), f"NIH sample (224 px files, read at {size} px)"
+        return read_table("nih", csv, folder, lsets.get("nih")), f"NIH sample (224 px files, read at {size} px)"
     csv = phantom.write_dataset(work / f"phantom-{size}", n, size)
-    return read_table("csv", csv, csv.parent, labelsets.get("nih")), "phantoms"
+    return read_table("csv", csv, csv.parent, lsets.get("nih")), "phantoms"
 
 
 def _timed(fn, x: torch.Tensor, batch: int, dev: torch.device) -> float:  # type: ignore[no-untyped-def]

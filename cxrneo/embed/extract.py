@@ -15,8 +15,8 @@ from cxrneo import codes as codes_file
 from cxrneo.embed import checkpoint, runtime
 from cxrneo.embed.data import loader
 from cxrneo.embed.model import CxrNet
-from cxrneo.embed.table import Table
 from cxrneo.errors import InputError
+from cxrneo.tables.table import Table
 
 
 @dataclass(frozen=True)

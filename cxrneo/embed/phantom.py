@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cxrneo.labels import NO_FINDING
+
 FINDINGS = ("Cardiomegaly", "Effusion", "Nodule", "Pneumothorax")
 
 
@@ -67,5 +69,5 @@ def write_dataset(folder: Path, n: int, size: int = 64, seed: int = 0, p: float 
             findings = [name for name in FINDINGS if rng.random() < p]
             name = f"images/phantom_{i:05d}.png"
             Image.fromarray(image(findings, size, rng)).save(folder / name)
-            out.writerow([name, "|".join(findings) or "No Finding", f"P{i // 2:05d}"])
+            out.writerow([name, "|".join(findings) or NO_FINDING, f"P{i // 2:05d}"])
     return csv_path

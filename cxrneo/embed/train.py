@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field, ValidationError
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from cxrneo.embed import auc, checkpoint, labelsets, runtime, splits
+from cxrneo import labels as lsets
+from cxrneo.embed import auc, checkpoint, runtime, splits
 from cxrneo.embed.data import loader
 from cxrneo.embed.model import CxrNet, load_weights
-from cxrneo.embed.table import Table, read_table
 from cxrneo.errors import ConfigError, InputError
+from cxrneo.tables.table import Table, read_table
 from cxrneo.text import plural
 
 
@@ -206,7 +207,7 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     state = _resume_state(out, cfg) if resume else None
     _seed_all(cfg.seed)
     dev = runtime.device(cfg.device)
-    lset = labelsets.get(cfg.label_set)
+    lset = lsets.get(cfg.label_set)
     table = read_table(cfg.format, cfg.labels, cfg.images, lset, cfg.max_images)
     if state is None:
         split = splits.by_patient(table.records, cfg.val_fraction, cfg.seed)

@@ -41,11 +41,12 @@ def _checkpoint(path: Path) -> Path:
     """An untrained DenseNet-121 checkpoint at 64 px: enough to make codes (speed, not quality)."""
     import torch
 
-    from cxrneo.embed import checkpoint, labelsets
+    from cxrneo import labels as lsets
+    from cxrneo.embed import checkpoint
     from cxrneo.embed.model import CxrNet
 
     torch.manual_seed(0)
-    lset = labelsets.get("nih")
+    lset = lsets.get("nih")
     doc = {"arch": "densenet121", "config": {"size": 64}, "label_set": lset.name, "labels": list(lset.labels),
            "split": {"train": [], "val": []}, "metrics": {}, "model": CxrNet(len(lset.labels)).state_dict()}
     checkpoint.save(path, doc)

@@ -12,8 +12,9 @@ from pydicom.uid import JPEGLSLossless, RLELossless, generate_uid
 from typer.testing import CliRunner
 
 from cxrneo import codes
+from cxrneo import labels as lsets
 from cxrneo.cli import app
-from cxrneo.embed import checkpoint, extract, labelsets
+from cxrneo.embed import checkpoint, extract
 from cxrneo.embed.dicom import is_dicom, window
 from cxrneo.embed.images import read_grey
 from cxrneo.embed.model import CxrNet
@@ -205,7 +206,7 @@ def test_untrained_checkpoint_gives_a_dicom_and_its_png_the_same_code(tmp_path: 
     import torch
 
     torch.manual_seed(0)
-    lset = labelsets.get("nih")
+    lset = lsets.get("nih")
     ckpt = tmp_path / "best.pt"
     checkpoint.save(ckpt, {"arch": "densenet121", "config": {"size": 64}, "label_set": lset.name,
                            "labels": list(lset.labels), "split": {"train": [], "val": []}, "metrics": {},

@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cxrneo import codes
+from cxrneo import labels as lsets
 from cxrneo.cli import app
-from cxrneo.embed import checkpoint, extract, labelsets
-from cxrneo.embed.table import read_table
+from cxrneo.embed import checkpoint, extract
+from cxrneo.tables.table import read_table
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-sample"
 FIRST = 24  # the first rows of the bundled sample keep these CPU tests short
@@ -109,7 +110,7 @@ def test_cli_train_then_embed_skips_unreadable(trained: Path, data: Path, tmp_pa
 def test_interrupted_embed_resumes_from_shards(
     trained: Path, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    table = read_table("nih", data / "Data_Entry_2017.csv", data / "images", labelsets.get("nih"))
+    table = read_table("nih", data / "Data_Entry_2017.csv", data / "images", lsets.get("nih"))
     out = tmp_path / "codes.npz"
     real = extract._codes_of
     calls: list[int] = []

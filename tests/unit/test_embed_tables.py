@@ -1,13 +1,17 @@
 """Label sets, the three table formats on real label rows, and patient splits."""
 
+import doctest
 from pathlib import Path
 
 import pytest
 
-from cxrneo.embed import labelsets, splits
-from cxrneo.embed.chexpert import resolve
-from cxrneo.embed.table import parse_age, read_table
+from cxrneo import labels as lsets
+from cxrneo.embed import splits
 from cxrneo.errors import ConfigError, InputError
+from cxrneo.tables import rows
+from cxrneo.tables.chexpert import resolve
+from cxrneo.tables.rows import parse_age
+from cxrneo.tables.table import read_table
 
 REPO = Path(__file__).resolve().parents[2]
 # The first 3,000 rows of NIH's Data_Entry_2017_v2020.csv (NIH publishes it without restrictions).
@@ -32,19 +36,19 @@ EXAMPLES = REPO / "examples" / "nih-sample"
 
 
 def test_label_set_sizes_follow_spec() -> None:
-    sizes = {name: len(ls.labels) for name, ls in labelsets.LABEL_SETS.items()}
+    sizes = {name: len(ls.labels) for name, ls in lsets.LABEL_SETS.items()}
     assert sizes == {"nih": 13, "nih-u": 9, "chexpert": 9, "chexpert-u": 5}
-    assert "Hernia" not in labelsets.get("nih").labels
+    assert "Hernia" not in lsets.get("nih").labels
     with pytest.raises(ConfigError, match="unknown label set"):
-        labelsets.get("mimic")
+        lsets.get("mimic")
 
 
 def test_merged_labels_and_uncertainty() -> None:
-    nih_u = labelsets.get("nih-u")
+    nih_u = lsets.get("nih-u")
     y, known = nih_u.encode({"Edema": 1, "Mass": 1})
     assert y[nih_u.labels.index("Opacities")] == 1 and y[nih_u.labels.index("Lesion")] == 1
     assert known.all() and y.sum() == 2
-    cx = labelsets.get("chexpert-u")
+    cx = lsets.get("chexpert-u")
     y, known = cx.encode({"Cardiomegaly": -1, "Lung Opacity": -1, "Edema": 1, "Atelectasis": 0})
     heart, opac = cx.labels.index("Enlarged Heart"), cx.labels.index("Opacities")
     assert not known[heart] and y[heart] == 0  # uncertain only: masked
@@ -53,7 +57,7 @@ def test_merged_labels_and_uncertainty() -> None:
 
 
 def test_nih_loader_on_real_rows() -> None:
-    table = read_table("nih", NIH_ROWS, Path("/img"), labelsets.get("nih"), 3000)
+    table = read_table("nih", NIH_ROWS, Path("/img"), lsets.get("nih"), 3000)
     assert len(table) == 3000 and table.targets.shape == (3000, 13)
     first = table.records[0]
     assert (first.id, first.patient_id, first.sex, first.age) == ("00000001_000.png", "1", "M", 57)
@@ -66,7 +70,7 @@ def test_chexpert_loader_on_its_column_layout(tmp_path: Path) -> None:
     labels_file = tmp_path / "train.csv"
     labels_file.write_text(CHEXPERT_HEADER + "\n" + "\n".join(CHEXPERT_ROWS) + "\n")
     root = Path("/data/CheXpert-v1.0-small")
-    table = read_table("chexpert", labels_file, root, labelsets.get("chexpert"))
+    table = read_table("chexpert", labels_file, root, lsets.get("chexpert"))
     assert len(table) == 5 and table.targets.shape == (5, 9)
     second = table.records[1]
     assert second.patient_id == "00002" and second.sex == "Female" and second.age == 71
@@ -78,7 +82,7 @@ def test_chexpert_loader_on_its_column_layout(tmp_path: Path) -> None:
     assert "Cardiomegaly" in second.labels  # uncertain is positive for retrieval
     assert (~table.known).any(axis=0).sum() >= 3
     with pytest.raises(InputError, match="reads chexpert findings"):
-        read_table("nih", labels_file, root, labelsets.get("chexpert"), 10)
+        read_table("nih", labels_file, root, lsets.get("chexpert"), 10)
 
 
 def test_chexpert_root_may_be_dataset_folder_or_parent() -> None:
@@ -89,30 +93,32 @@ def test_chexpert_root_may_be_dataset_folder_or_parent() -> None:
 def test_plain_csv_and_bad_files(tmp_path: Path) -> None:
     f = tmp_path / "l.csv"
     f.write_text("path,labels,patient_id\na.png,Effusion|Mass,p1\nb.png,No Finding,\n")
-    table = read_table("csv", f, tmp_path, labelsets.get("nih-u"))
+    table = read_table("csv", f, tmp_path, lsets.get("nih-u"))
     assert table.records[0].labels == ("Effusion", "Lesion") and table.records[1].labels == ()
     assert table.records[1].patient_id == "b.png"  # no patient: its own patient
     with pytest.raises(InputError, match="missing column"):
         (tmp_path / "x.csv").write_text("file,labels\n")
-        read_table("csv", tmp_path / "x.csv", tmp_path, labelsets.get("nih"))
-    with pytest.raises(InputError, match="no such label file"):
-        read_table("nih", tmp_path / "none.csv", tmp_path, labelsets.get("nih"))
+        read_table("csv", tmp_path / "x.csv", tmp_path, lsets.get("nih"))
+    with pytest.raises(InputError, match="no such label table"):
+        read_table("nih", tmp_path / "none.csv", tmp_path, lsets.get("nih"))
     with pytest.raises(InputError, match="duplicate image id"):
         f.write_text("path,labels\na.png,\na.png,\n")
-        read_table("csv", f, tmp_path, labelsets.get("nih"))
+        read_table("csv", f, tmp_path, lsets.get("nih"))
 
 
 def test_example_table_matches_its_images() -> None:
-    table = read_table("nih", EXAMPLES / "Data_Entry_2017.csv", EXAMPLES / "images", labelsets.get("nih"))
+    table = read_table("nih", EXAMPLES / "Data_Entry_2017.csv", EXAMPLES / "images", lsets.get("nih"))
     assert len(table) == 621 and all(Path(r.path).is_file() for r in table.records)
 
 
 def test_ages() -> None:
     assert [parse_age(a) for a in ("58", "058Y", "18M", "", "3D")] == [58, 58, 1, None, 0]
+    result = doctest.testmod(rows)
+    assert result.attempted > 0 and result.failed == 0  # the documented age rule holds
 
 
 def test_split_is_by_patient_seeded_and_deterministic(tmp_path: Path) -> None:
-    table = read_table("nih", EXAMPLES / "Data_Entry_2017.csv", EXAMPLES / "images", labelsets.get("nih"), 24)
+    table = read_table("nih", EXAMPLES / "Data_Entry_2017.csv", EXAMPLES / "images", lsets.get("nih"), 24)
     recs = [r.model_copy(update={"patient_id": str(i // 3)}) for i, r in enumerate(table.records)]
     a = splits.by_patient(recs, 0.25, seed=7)
     assert a == splits.by_patient(list(reversed(recs)), 0.25, seed=7)

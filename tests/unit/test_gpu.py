@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from cxrneo.embed import checkpoint, labelsets, phantom, runtime
+from cxrneo import labels as lsets
+from cxrneo.embed import checkpoint, phantom, runtime
 from cxrneo.embed.encoder import Encoder
 from cxrneo.embed.model import CxrNet
 from cxrneo.embed.train import make_config, train
@@ -53,7 +54,7 @@ def test_model_code_on_cuda_equals_cpu(exact_fp32: None) -> None:
 def test_encoder_on_cuda_gives_the_cpu_codes_of_real_images(tmp_path: Path) -> None:
     """The image-query path end to end (file -> grey -> device -> autocast -> code) on both devices."""
     torch.manual_seed(0)
-    lset = labelsets.get("nih")
+    lset = lsets.get("nih")
     path = tmp_path / "best.pt"
     checkpoint.save(path, {"arch": "densenet121", "config": {"size": 224}, "label_set": lset.name,
                            "labels": list(lset.labels), "split": {"train": [], "val": []}, "metrics": {},

@@ -1,6 +1,8 @@
 """Label-set vectors for scoring: merged -U sets, No Finding column, which sets fit the data."""
 
 import doctest
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +13,15 @@ from cxrneo.errors import ConfigError
 def test_doctests() -> None:
     result = doctest.testmod(labels)
     assert result.attempted > 0 and result.failed == 0  # the examples exist and hold
+
+
+def test_scoring_and_tables_load_without_the_ml_package() -> None:
+    pure = ["cxrneo.labels", "cxrneo.metrics", "cxrneo.evaluate", "cxrneo.report", "cxrneo.synthetic",
+            "cxrneo.tables.table"]
+    probe = f"import sys\nfor m in {pure!r}: __import__(m)\n" + \
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('cxrneo.embed')))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_set_sizes_follow_table_3() -> None:

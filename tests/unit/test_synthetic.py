@@ -8,8 +8,10 @@ import pytest
 
 from cxrneo.codes import CODE_WIDTH, load, save
 from cxrneo.errors import InputError
+from cxrneo.labels import get
 from cxrneo.records import ImageRecord
 from cxrneo.synthetic import from_table, read_nih_table, synthesise
+from cxrneo.tables.table import read_table
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nih-sample" / "Data_Entry_2017.csv"
 HEADER = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position\n"
@@ -46,6 +48,14 @@ def test_reads_gzip_and_parses_fields(tmp_path: Path) -> None:
     a, b = read_nih_table(path)
     assert a.labels == ("Effusion", "Mass") and a.age == 61 and a.patient_id == "7" and a.view == "AP"
     assert b.labels == () and b.age == 62
+
+
+def test_synth_reads_a_table_as_training_does(tmp_path: Path) -> None:
+    path = _table(tmp_path, ["a.png, Mass |Effusion,0,7,6M,F,AP", "b.png,No Finding,1,8,030M,M,PA"])
+    a, b = read_nih_table(path)
+    table = read_table("nih", path, tmp_path, get("nih"))
+    assert [r.age for r in (a, b)] == [r.age for r in table.records] == [0, 2]  # one age rule
+    assert a.labels == ("Effusion", "Mass") and b.labels == () and (a.path, b.path) == ("a.png", "b.png")
 
 
 def test_missing_column_is_refused(tmp_path: Path) -> None:

@@ -1,26 +1,35 @@
 """NIH ChestX-ray14: Data_Entry_2017.csv as published plus a folder of PNG files."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from cxrneo.embed.labelsets import POSITIVE
-from cxrneo.embed.table import RawRow, parse_age, read_rows
 from cxrneo.errors import InputError
+from cxrneo.labels import NO_FINDING, POSITIVE
 from cxrneo.records import ImageRecord
+from cxrneo.tables.rows import RawRow, parse_age, read_rows
 
 REQUIRED = ("Image Index", "Finding Labels")
+# Every column `cxrneo synth` uses (patients and views shape its codes).
+ALL_COLUMNS = (*REQUIRED, "Patient ID", "Patient Age", "Patient Gender", "View Position")
 
 
-def read(labels: Path, images: Path, max_rows: int | None = None) -> list[RawRow]:
-    """Rows of Data_Entry_2017.csv (or its .gz); ``No Finding`` means no positive finding."""
+def read(
+    labels: Path, images: Path, max_rows: int | None = None, required: Sequence[str] = REQUIRED
+) -> list[RawRow]:
+    """Rows of Data_Entry_2017.csv (or its .gz); ``No Finding`` means no positive finding.
+
+    Every finding listed is positive (Hernia too: label sets pick theirs later); ages follow
+    :func:`cxrneo.tables.rows.parse_age`; an image's path is ``images / Image Index``.
+    """
     out = []
-    for line, row in enumerate(read_rows(labels, REQUIRED, max_rows), start=2):
+    for line, row in enumerate(read_rows(labels, required, max_rows), start=2):
         image_id = (row.get("Image Index") or "").strip()
         if not image_id:
             raise InputError(f"{labels}: line {line} has no Image Index")
         findings = {
             f.strip(): POSITIVE
             for f in (row.get("Finding Labels") or "").split("|")
-            if f.strip() and f.strip() != "No Finding"
+            if f.strip() and f.strip() != NO_FINDING
         }
         record = ImageRecord(
             id=image_id,

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from cxrneo.embed.labelsets import POSITIVE
-from cxrneo.embed.table import RawRow, parse_age, read_rows
 from cxrneo.errors import InputError
+from cxrneo.labels import NO_FINDING, POSITIVE
 from cxrneo.records import ImageRecord
+from cxrneo.tables.rows import RawRow, parse_age, read_rows
 
 REQUIRED = ("path", "labels")
 
@@ -21,7 +21,7 @@ def read(labels: Path, images: Path, max_rows: int | None = None) -> list[RawRow
         findings = {
             f.strip(): POSITIVE
             for f in (row.get("labels") or "").split("|")
-            if f.strip() and f.strip() != "No Finding"
+            if f.strip() and f.strip() != NO_FINDING
         }
         record = ImageRecord(
             id=image_id,

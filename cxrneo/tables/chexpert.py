@@ -3,9 +3,9 @@
 import re
 from pathlib import Path, PurePosixPath
 
-from cxrneo.embed.table import RawRow, parse_age, read_rows
 from cxrneo.errors import InputError
 from cxrneo.records import ImageRecord
+from cxrneo.tables.rows import RawRow, parse_age, read_rows
 
 REQUIRED = ("Path",)
 META = {"Path", "Sex", "Age", "Frontal/Lateral", "AP/PA"}
