@@ -119,10 +119,10 @@ def embed_cmd(
     device: DeviceOpt = "auto",
 ) -> None:
     """Write the 1024-d code of every readable image (PNG, JPEG or DICOM); resumes when interrupted, lists unreadable images."""
+    from cxrneo import labels as labelsets
     from cxrneo.embed import checkpoint as ckpt_file
-    from cxrneo.embed import labelsets
     from cxrneo.embed.extract import embed
-    from cxrneo.embed.table import read_table
+    from cxrneo.tables.table import read_table
     from cxrneo.text import console as make_console
     from cxrneo.text import plural
 
@@ -329,6 +329,7 @@ def query_cmd(
 def _print_answer(answer: Any, via: str | None) -> None:
     from rich.table import Table
 
+    from cxrneo.labels import NO_FINDING
     from cxrneo.text import console as make_console
 
     table = Table(title=f"{answer.method} retrieval for {answer.query}")
@@ -336,7 +337,7 @@ def _print_answer(answer: Any, via: str | None) -> None:
         table.add_column(col, justify="right" if col in ("rank", "community", "gain", "cosine") else "left")
     for h in answer.hits:
         gain = "-" if h.gain is None else f"{h.gain:.6f}"
-        table.add_row(str(h.rank), h.image_id + (" *" if h.fallback else ""), ", ".join(h.labels) or "No Finding",
+        table.add_row(str(h.rank), h.image_id + (" *" if h.fallback else ""), ", ".join(h.labels) or NO_FINDING,
                       str(h.community), gain, f"{h.cosine:.4f}")
     console = make_console()
     console.print(table)
