@@ -24,9 +24,11 @@ from cxrneo.settings import Settings
 
 if TYPE_CHECKING:
     from cxrneo.codes import Codes
+    from cxrneo.db.meta import GraphMeta
     from cxrneo.embed.encoder import Encoder
     from cxrneo.evaluate import CommunitiesFn
     from cxrneo.graph import Edges
+    from cxrneo.retrieval.engine import Retriever
 
 MAX_K = 1000
 
@@ -80,10 +82,10 @@ class Searcher:
     ) -> QueryAnswer:
         """Query with a stored image: its own code; it (and with exclude_patient its patient) left out."""
         t0 = time.perf_counter()
-        meta, retriever = self.graph.current()
-        code = retriever.code_of(image_id)
+        state = self.graph.current()  # one GraphMeta read per query: the code and the answer share it
+        code = state[1].code_of(image_id)
         exclude = self.graph.patient_images(image_id) if exclude_patient else frozenset({image_id})
-        return self._answer(image_id, code, k, method, strict, exclude, t0)
+        return self._answer(image_id, code, k, method, strict, exclude, t0, state)
 
     def by_code(
         self, code: np.ndarray | list[float], k: int, method: Method | str = Method.COMMUNITY,
@@ -107,8 +109,7 @@ class Searcher:
         exclude_patient: bool = False,
     ) -> QueryAnswer:
         """A stored image id first, else an image file."""
-        _, retriever = self.graph.current()
-        if target in retriever.graph.row:
+        if target in self.graph.current()[1].graph.row:
             return self.by_id(target, k, method, strict, exclude_patient)
         if Path(target).is_file():
             if exclude_patient:
@@ -139,12 +140,12 @@ class Searcher:
 
     def _answer(
         self, name: str, code: np.ndarray, k: int, method: Method | str, strict: bool,
-        exclude: frozenset[str], t0: float,
+        exclude: frozenset[str], t0: float, state: "tuple[GraphMeta, Retriever] | None" = None,
     ) -> QueryAnswer:
         method = Method.parse(method)
         if not 1 <= k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
-        meta, retriever = self.graph.current()
+        meta, retriever = state or self.graph.current()
         t1 = time.perf_counter()
         hits = retriever.query(code, k, method=method, strict=strict, exclude=exclude)
         t2 = time.perf_counter()
