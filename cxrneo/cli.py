@@ -1,6 +1,8 @@
 """The cxrneo command line: thin Typer commands, one library call each."""
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -178,8 +180,9 @@ def ingest_cmd(
     from cxrneo.db.ingest import IngestReport
     from cxrneo.text import console as make_console
 
-    stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk)
     console = make_console()
+    with _bars(console) as progress:
+        stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk, progress)
     console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
                   f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
     if not isinstance(rep, IngestReport):  # the bulk import's report
@@ -191,6 +194,23 @@ def ingest_cmd(
                       f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
                       f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"
                       + ("" if rep.changed else " (nothing changed)"))
+
+
+@contextmanager
+def _bars(console: Any) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress(phase, done, total) callback drawn as one rich bar per phase."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield show
 
 
 @app.command("communities")

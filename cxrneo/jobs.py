@@ -79,7 +79,8 @@ def status(s: Settings) -> Status:
 
 
 def ingest_file(
-    s: Settings, codes_file: Path, threshold: float | None, mean_degree: float | None, batch: int, bulk: bool
+    s: Settings, codes_file: Path, threshold: float | None, mean_degree: float | None, batch: int, bulk: bool,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple["GraphStats", "IngestReport | BulkReport"]:
     """Load a codes file into the graph (transactional, or the offline bulk import)."""
     from cxrneo.codes import load
@@ -92,7 +93,8 @@ def ingest_file(
 
         return bulk_build(s, codes, threshold=threshold, mean_degree=mean_degree)
     with Database.connect(s) as db:
-        return build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch, snapshot_dir=s.snapshot_dir)
+        return build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch, progress=progress,
+                     snapshot_dir=s.snapshot_dir)
 
 
 def detect_communities(s: Settings, concurrency: int, reseed: bool) -> "CommunityReport":

@@ -203,7 +203,7 @@ def gds_communities(db: Database) -> "CommunitiesFn":
     from cxrneo.db.ingest import ingest
 
     def communities(db_codes: "Codes", edges: "Edges", threshold: float) -> np.ndarray:
-        ingest(db, db_codes, edges, threshold, progress=False)
+        ingest(db, db_codes, edges, threshold)
         detect(db, concurrency=1)
         found = assignments(db)
         missing = [i for i in db_codes.ids if i not in found]

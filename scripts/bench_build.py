@@ -59,11 +59,11 @@ def main() -> None:
 
     with Database.connect(Settings()) as db:
         timed("wipe database", lambda: db.auto("delete_everything"))
-        rep, t_ing = timed("ingest (fresh: CREATE path)", ingest, db, codes, edges, t, progress=False)
+        rep, t_ing = timed("ingest (fresh: CREATE path)", ingest, db, codes, edges, t)
         print(f"ingest: nodes {rep.nodes} in {rep.node_seconds:.1f} s, edges {rep.edges}, "
               f"edge phase {rep.edge_seconds:.1f} s, "
               f"{rep.rel_per_s:,.0f} rel/s; whole ingest {rep.edges / t_ing:,.0f} rel/s")
-        rep2, _ = timed("ingest again (no-op)", ingest, db, codes, edges, t, progress=False)
+        rep2, _ = timed("ingest again (no-op)", ingest, db, codes, edges, t)
         print(f"repeat: changed={rep2.changed} generation={rep2.generation} skipped={rep2.sources_skipped}")
 
         c1, _ = timed("communities, concurrency 1", detect, db, 1, False)

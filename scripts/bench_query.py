@@ -111,7 +111,7 @@ def neo4j_bench(args: argparse.Namespace) -> None:
             print("\nNeo4j: the database is not empty; skipped (this benchmark wipes what it writes)")
             return
         try:
-            timed("Neo4j ingest", ingest, db, codes, edges, t, progress=False)
+            timed("Neo4j ingest", ingest, db, codes, edges, t)
             timed("Neo4j Louvain (GDS)", detect, db)
             g = StoredGraph(db, None)  # no local snapshot: read once from Neo4j
             timed("Neo4j read graph + stats", g.retriever)

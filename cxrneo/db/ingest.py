@@ -1,13 +1,11 @@
 """Load images and SIMILAR edges into Neo4j: batched, idempotent, resumable, verified."""
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cxrneo.codes import Codes
 from cxrneo.db import snapshot
@@ -19,6 +17,8 @@ from cxrneo.errors import ConfigError, DatabaseError, InputError
 from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
 
 NODE_BATCH = 1_000
+# progress(phase, done, total): phases 'images' and 'edges'; the CLI renders it
+Progress = Callable[[str, int, int], None]
 EDGE_BATCH = 10_000
 
 
@@ -50,7 +50,7 @@ def build(
     threshold: float | None = None,
     mean_degree: float | None = None,
     batch: int = EDGE_BATCH,
-    progress: bool = True,
+    progress: Progress | None = None,
     snapshot_dir: Path | None = None,
 ) -> tuple[GraphStats, IngestReport]:
     """Codes -> T -> exact edges of all codes -> ingest (what `cxrneo ingest` runs); with
@@ -108,13 +108,6 @@ def _check(db: Database, codes: Codes, edges: Edges, threshold: float) -> tuple[
     return existing, meta
 
 
-@contextmanager
-def _bar(enabled: bool) -> Iterator[Progress]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not enabled, transient=False) as bar:
-        yield bar
-
-
 def _image_row(codes: Codes, i: int) -> dict[str, object]:
     r = codes.images[i]
     return {
@@ -167,7 +160,7 @@ def ingest(
     edges: Edges,
     threshold: float,
     batch: int = EDGE_BATCH,
-    progress: bool = True,
+    progress: Progress | None = None,
 ) -> IngestReport:
     """Write missing images and SIMILAR edges (`edges` = ALL edges of `codes` at `threshold`).
 
@@ -181,7 +174,7 @@ def ingest(
 
 
 def _ingest(
-    db: Database, codes: Codes, edges: Edges, threshold: float, batch: int, progress: bool, lease: Lease
+    db: Database, codes: Codes, edges: Edges, threshold: float, batch: int, progress: Progress | None, lease: Lease
 ) -> IngestReport:
     t0 = time.perf_counter()
     existing, meta = _check(db, codes, edges, threshold)
@@ -206,28 +199,29 @@ def _ingest(
         # readers refuse from here until the verified end (a new graph has no GraphMeta yet)
         db.write("begin_graph_write", writing="ingest", seeded=False)
     done = {1: 0, 2: 0}
-    with _bar(progress) as bar:
-        task = bar.add_task("images", total=len(new_rows))
-        for s in range(0, len(new_rows), NODE_BATCH):
+    say = progress or (lambda phase, n, total: None)
+    say("images", 0, len(new_rows))
+    for s in range(0, len(new_rows), NODE_BATCH):
+        lease.check()
+        rows = [_image_row(codes, i) for i in new_rows[s : s + NODE_BATCH]]
+        db.write("merge_images", rows=rows)
+        say("images", min(s + NODE_BATCH, len(new_rows)), len(new_rows))
+    t1 = time.perf_counter()
+    element = {r["id"]: r["element"] for r in db.read("match_image_element_ids")}
+    eids = [element[x] for x in ids]
+    total = int((mode > 0).sum())
+    say("edges", 0, total)
+    for m in (1, 2):
+        for pos in _source_batches(a, np.flatnonzero(mode == m), batch):
             lease.check()
-            rows = [_image_row(codes, i) for i in new_rows[s : s + NODE_BATCH]]
-            db.write("merge_images", rows=rows)
-            bar.advance(task, len(rows))
-        t1 = time.perf_counter()
-        element = {r["id"]: r["element"] for r in db.read("match_image_element_ids")}
-        eids = [element[x] for x in ids]
-        task = bar.add_task("edges", total=int((mode > 0).sum()))
-        for m in (1, 2):
-            for pos in _source_batches(a, np.flatnonzero(mode == m), batch):
-                lease.check()
-                rows = _grouped_rows(eids, a[pos], b[pos], cos[pos])
-                if m == 1:
-                    db.write("create_similar_edges", rows=rows)
-                else:
-                    db.write("merge_similar_edges", rows=rows)
-                done[m] += len(pos)
-                bar.advance(task, len(pos))
-        t2 = time.perf_counter()
+            rows = _grouped_rows(eids, a[pos], b[pos], cos[pos])
+            if m == 1:
+                db.write("create_similar_edges", rows=rows)
+            else:
+                db.write("merge_similar_edges", rows=rows)
+            done[m] += len(pos)
+            say("edges", done[1] + done[2], total)
+    t2 = time.perf_counter()
     if not existing:
         ensure_schema(db, wait_seconds=3600)
     counts = db.read("count_graph")[0]

@@ -46,7 +46,7 @@ def _one_error_line(output: str) -> str:
 def test_a_wrong_password_is_one_line_and_writes_nothing(
     clean_db: Database, env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    build(clean_db, _codes(60), threshold=0.3, progress=False)
+    build(clean_db, _codes(60), threshold=0.3)
     before = _state(clean_db)
     path = tmp_path / "more.npz"
     save(path, _codes(80))  # 20 new images that a connection would add
@@ -60,7 +60,7 @@ def test_a_wrong_password_is_one_line_and_writes_nothing(
 
 
 def test_codes_of_another_model_are_refused_through_the_cli(clean_db: Database, env: None, tmp_path: Path) -> None:
-    build(clean_db, _codes(60), threshold=0.3, progress=False)
+    build(clean_db, _codes(60), threshold=0.3)
     before = _state(clean_db)
     path = tmp_path / "other.npz"
     save(path, _codes(60, seed=1))  # same images, another checkpoint
@@ -75,7 +75,7 @@ def test_ctrl_c_during_ingest_exits_130(clean_db: Database, env: None, tmp_path:
     """Ctrl-C before the first write (while the edges are computed): exit 130, the graph untouched."""
     import cxrneo.db.ingest
 
-    build(clean_db, _codes(60), threshold=0.3, progress=False)
+    build(clean_db, _codes(60), threshold=0.3)
     before = _state(clean_db)
     path = tmp_path / "more.npz"
     save(path, _codes(80))

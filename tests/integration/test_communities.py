@@ -31,7 +31,7 @@ def _planted(groups: int = 4, size: int = 40, p_in: float = 0.3, p_out: float = 
 
 def test_louvain_recovers_a_planted_partition(clean_db: Database) -> None:
     codes, edges, truth = _planted()
-    ingest(clean_db, codes, edges, 0.0, progress=False)
+    ingest(clean_db, codes, edges, 0.0)
     rep = detect(clean_db)
     found = assignments(clean_db)
     pred = np.array([found[i] for i in codes.ids])
@@ -41,7 +41,7 @@ def test_louvain_recovers_a_planted_partition(clean_db: Database) -> None:
 
 def test_materialised_statistics_equal_a_recount(clean_db: Database) -> None:
     codes, edges, _ = _planted(groups=5, size=30, p_out=0.03, seed=1)
-    ingest(clean_db, codes, edges, 0.0, progress=False)
+    ingest(clean_db, codes, edges, 0.0)
     rep = detect(clean_db)
     comm = assignments(clean_db)
     c = np.array([comm[i] for i in codes.ids])
@@ -67,7 +67,7 @@ def test_materialised_statistics_equal_a_recount(clean_db: Database) -> None:
 
 def test_same_input_same_communities(clean_db: Database) -> None:
     codes, edges, _ = _planted(p_out=0.05, seed=2)
-    ingest(clean_db, codes, edges, 0.0, progress=False)
+    ingest(clean_db, codes, edges, 0.0)
     detect(clean_db, seed_from_existing=False)
     first = assignments(clean_db)
     detect(clean_db, seed_from_existing=False)
@@ -78,10 +78,10 @@ def test_reseeded_update_keeps_old_communities(clean_db: Database) -> None:
     recs = [ImageRecord(id=f"i{k:03d}", labels=(("Mass",), ("Effusion",), ())[k % 3], patient_id=f"p{k}",
                         view="PA") for k in range(200)]
     codes = synthesise(recs, noise=0.8, seed=0)
-    build(clean_db, codes.subset(np.arange(170)), mean_degree=10, progress=False)
+    build(clean_db, codes.subset(np.arange(170)), mean_degree=10)
     detect(clean_db)
     before = assignments(clean_db)
-    build(clean_db, codes, progress=False)
+    build(clean_db, codes)
     rep = detect(clean_db)
     after = assignments(clean_db)
     assert rep.seeded and rep.old_images == 170 and len(after) == 200
@@ -93,7 +93,7 @@ def test_reseeded_update_keeps_old_communities(clean_db: Database) -> None:
 
 def test_projection_is_dropped_on_error(clean_db: Database) -> None:
     codes, edges, _ = _planted(groups=2, size=10)
-    ingest(clean_db, codes, edges, 0.0, progress=False)
+    ingest(clean_db, codes, edges, 0.0)
     with pytest.raises(RuntimeError), projection(clean_db) as name:
         assert name in {r["graphName"] for r in clean_db.read("list_projections")}
         raise RuntimeError("boom")

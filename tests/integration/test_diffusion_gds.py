@@ -34,7 +34,7 @@ def test_gds_and_numpy_rank_the_same(clean_db: Database, params: DiffusionParams
     unit = normalise(codes.codes)
     t = threshold_for_degree(unit, 8)
     edges = similarity_edges(unit, t)
-    ingest(clean_db, codes, edges, t, progress=False)
+    ingest(clean_db, codes, edges, t)
     view = MemoryGraph.build(codes.ids, edges, [0] * len(codes))
     walk = Walk(adjacency(view.indptr, view.indices, unit if params.weighting == "cosine" else None))
     nodes, rels = gds_diffusion.ensure_projection(clean_db)
@@ -67,7 +67,7 @@ def test_gds_diffusion_ranks_like_the_retriever(clean_db: Database) -> None:
     unit = normalise(codes.codes)
     t = threshold_for_degree(unit, 6)  # sparse: no cluster is a clique, scores differ
     edges = similarity_edges(unit, t)
-    ingest(clean_db, codes, edges, t, progress=False)
+    ingest(clean_db, codes, edges, t)
     r = Retriever(MemoryGraph.build(codes.ids, edges, [0] * len(codes)), unit, codes.ids, t)
     params = DiffusionParams(restart=0.3, iterations=15, seed_weights="uniform", mix=0.0, scope="graph")
     try:

@@ -36,7 +36,7 @@ def _counts(db: Database) -> tuple[int, int]:
 def test_fresh_ingest_stores_the_schema(clean_db: Database) -> None:
     codes = _codes()
     clean_db.auto("drop_image_code_index")  # a first load builds the vector index after the codes
-    stats, rep = build(clean_db, codes, mean_degree=8, progress=False)
+    stats, rep = build(clean_db, codes, mean_degree=8)
     indexes = {r["name"]: (r["type"], r["state"]) for r in clean_db.auto("show_indexes")}
     assert indexes["image_code"] == ("VECTOR", "ONLINE")
     assert _counts(clean_db) == (120, stats.edges) and rep.edges_created == stats.edges
@@ -54,9 +54,9 @@ def test_fresh_ingest_stores_the_schema(clean_db: Database) -> None:
 
 def test_repeated_ingest_is_a_no_op(clean_db: Database) -> None:
     codes = _codes()
-    build(clean_db, codes, mean_degree=8, progress=False)
+    build(clean_db, codes, mean_degree=8)
     before = (_counts(clean_db), graph_meta(clean_db))
-    _, rep = build(clean_db, codes, progress=False)
+    _, rep = build(clean_db, codes)
     assert not rep.changed and rep.nodes_written == rep.edges_created == rep.edges_merged == 0
     assert (_counts(clean_db), graph_meta(clean_db)) == before
 
@@ -84,17 +84,17 @@ def test_interrupted_ingest_resumes(clean_db: Database) -> None:
     t = threshold_for_degree(unit, 10)
     edges = similarity_edges(unit, t)
     with pytest.raises(KeyboardInterrupt):  # lease, 150 nodes in 1 batch, 1 of several edge batches
-        ingest(_Interrupt(clean_db, 3), codes, edges, t, batch=200, progress=False)
+        ingest(_Interrupt(clean_db, 3), codes, edges, t, batch=200)
     assert graph_meta(clean_db) is None and 0 < _counts(clean_db)[1] < len(edges)
-    rep = ingest(clean_db, codes, edges, t, batch=200, progress=False)
+    rep = ingest(clean_db, codes, edges, t, batch=200)
     assert _counts(clean_db) == (150, len(edges)) and rep.sources_skipped > 0 and rep.generation == 1
 
 
 def test_incremental_ingest_adds_new_images(clean_db: Database) -> None:
     codes = _codes(160)
     first = codes.subset(np.arange(100))
-    _, rep1 = build(clean_db, first, mean_degree=8, progress=False)
-    stats, rep2 = build(clean_db, codes, progress=False)
+    _, rep1 = build(clean_db, first, mean_degree=8)
+    stats, rep2 = build(clean_db, codes)
     assert rep2.nodes_written == 60 and rep2.generation == 2 and rep2.edges_merged > 0
     full = similarity_edges(normalise(codes.codes), rep1.threshold)
     assert _counts(clean_db) == (160, len(full)) == (160, stats.edges)
@@ -102,20 +102,20 @@ def test_incremental_ingest_adds_new_images(clean_db: Database) -> None:
 
 def test_a_different_threshold_is_refused(clean_db: Database) -> None:
     codes = _codes()
-    _, rep = build(clean_db, codes, threshold=0.3, progress=False)
+    _, rep = build(clean_db, codes, threshold=0.3)
     before = (_counts(clean_db), graph_meta(clean_db))
     with pytest.raises(ConfigError, match="stored threshold"):
-        build(clean_db, codes, threshold=0.35, progress=False)
+        build(clean_db, codes, threshold=0.35)
     with pytest.raises(ConfigError):
-        build(clean_db, codes, mean_degree=5, progress=False)
+        build(clean_db, codes, mean_degree=5)
     assert (_counts(clean_db), graph_meta(clean_db)) == before
 
 
 def test_codes_file_missing_stored_images_is_refused(clean_db: Database) -> None:
     codes = _codes()
-    build(clean_db, codes, threshold=0.3, progress=False)
+    build(clean_db, codes, threshold=0.3)
     with pytest.raises(InputError, match="combined codes file"):
-        build(clean_db, codes.subset(np.arange(50)), progress=False)
+        build(clean_db, codes.subset(np.arange(50)))
 
 
 def _state(db: Database) -> tuple[tuple[int, int], object, list[dict[str, object]]]:
@@ -125,7 +125,7 @@ def _state(db: Database) -> tuple[tuple[int, int], object, list[dict[str, object
 
 def _stored(codes: Codes, t: float, db: Database) -> Edges:
     edges = similarity_edges(normalise(codes.codes), t)
-    assert build(db, codes, threshold=t, progress=False)[1].edges == len(edges) > 0
+    assert build(db, codes, threshold=t)[1].edges == len(edges) > 0
     return edges
 
 
@@ -135,7 +135,7 @@ def test_edges_below_the_threshold_are_refused_by_the_database_check(clean_db: D
     before = _state(clean_db)
     looser = similarity_edges(normalise(codes.codes), 0.2)  # valid rows, cosines below the stored T
     with pytest.raises(InputError, match="below the threshold 0.3"):
-        ingest(clean_db, codes, looser, 0.3, progress=False)
+        ingest(clean_db, codes, looser, 0.3)
     assert _state(clean_db) == before
 
 
@@ -146,7 +146,7 @@ def test_codes_of_another_checkpoint_are_refused(clean_db: Database) -> None:
     other = synthesise(list(codes.images), seed=1)  # same images, another "model"
     assert other.checkpoint_sha256 != codes.checkpoint_sha256
     with pytest.raises(InputError, match="codes of different models do not mix"):
-        build(clean_db, other, progress=False)
+        build(clean_db, other)
     assert _state(clean_db) == before
 
 
@@ -159,7 +159,7 @@ def test_edges_that_contradict_the_stored_graph_are_refused(clean_db: Database) 
     keep = np.delete(np.arange(len(edges)), 0)  # one stored out-edge of one image too many: the least that is refused
     fewer = Edges(edges.src[keep], edges.dst[keep], edges.cosine[keep])
     with pytest.raises(DatabaseError, match=f"image {codes.ids[src[0]]} has more stored SIMILAR edges"):
-        ingest(clean_db, codes, fewer, 0.3, progress=False)
+        ingest(clean_db, codes, fewer, 0.3)
     assert _state(clean_db) == before  # refused before the first write: readers were never stopped
 
 
@@ -172,13 +172,13 @@ def test_a_count_mismatch_after_ingest_is_refused_and_left_for_readers_to_refuse
     out_of_first = np.flatnonzero(src == src[0])
     assert out_of_first.size >= 2
     partial = np.setdiff1d(np.arange(len(full)), out_of_first[:1])  # one edge of that image missing
-    ingest(clean_db, codes, Edges(full.src[partial], full.dst[partial], full.cosine[partial]), 0.3, progress=False)
+    ingest(clean_db, codes, Edges(full.src[partial], full.dst[partial], full.cosine[partial]), 0.3)
     twice = np.concatenate([partial, out_of_first[1:2]])  # ... and another one of its edges given twice
     with pytest.raises(DatabaseError, match="after ingest the graph holds"):
-        ingest(clean_db, codes, Edges(full.src[twice], full.dst[twice], full.cosine[twice]), 0.3, progress=False)
+        ingest(clean_db, codes, Edges(full.src[twice], full.dst[twice], full.cosine[twice]), 0.3)
     meta = graph_meta(clean_db)
     assert meta is not None and meta.writing == "ingest" and meta.edges == len(full) - 1
-    rep = ingest(clean_db, codes, full, 0.3, progress=False)
+    rep = ingest(clean_db, codes, full, 0.3)
     assert rep.edges_merged > 0 and _counts(clean_db) == (120, len(full))
     meta = graph_meta(clean_db)
     assert meta is not None and meta.writing is None and meta.edges == len(full)
@@ -189,7 +189,7 @@ def test_a_label_table_feeds_the_stored_records_and_a_bad_one_is_refused(clean_d
     records = read_nih_table(table)
     assert len(records) > 100
     codes = synthesise(records[:40], seed=0)
-    build(clean_db, codes, threshold=0.3, progress=False)
+    build(clean_db, codes, threshold=0.3)
     stored = {r["id"]: r for r in clean_db.read("match_image_records")}
     first = table.read_text().splitlines()[1].split(",")  # 00000075_000.png,Cardiomegaly,0,75,61,F,PA,...
     got = stored[first[0]]

@@ -161,12 +161,12 @@ def test_a_killed_community_run_is_refused_then_finished_exactly(
     clean_db: Database, neo4j_settings: Settings, graph: tuple[Path, Codes, float, Edges], statement: str
 ) -> None:
     path, codes, t, edges = graph
-    ingest(clean_db, codes, edges, t, progress=False)
+    ingest(clean_db, codes, edges, t)
     detect(clean_db)
     clean = _community_state(clean_db)
     assert clean[2], "the test graph needs LINKED edges"
     reset(clean_db)
-    ingest(clean_db, codes, edges, t, progress=False)
+    ingest(clean_db, codes, edges, t)
     r = _cli(neo4j_settings, "communities", fault=statement)
     assert r.returncode == KILLED
     meta = graph_meta(clean_db)
@@ -190,7 +190,7 @@ def test_communities_refuse_counts_that_differ_from_graph_meta(
 ) -> None:
     path, codes, t, edges = graph
     ingest(clean_db, codes.subset(np.arange(100)),
-           similarity_edges(normalise(codes.codes[:100]), t), t, progress=False)
+           similarity_edges(normalise(codes.codes[:100]), t), t)
     clean_db.write("merge_images", rows=[{"id": "stray", "path": "", "labels": [], "patientId": "", "view": "",
                                           "sex": "", "age": None, "split": "", "code": [1.0] * 1024}])
     with pytest.raises(ConfigError, match="GraphMeta says 100"):
@@ -210,7 +210,7 @@ def test_communities_do_not_depend_on_the_load_order(
         unit = normalise(shuffled.codes)
         e = similarity_edges(unit, t)
         flip = np.random.default_rng(1).permutation(len(e))  # edges in another order too
-        ingest(clean_db, shuffled, Edges(e.src[flip], e.dst[flip], e.cosine[flip]), t, progress=False)
+        ingest(clean_db, shuffled, Edges(e.src[flip], e.dst[flip], e.cosine[flip]), t)
         detect(clean_db)
         found.append(_community_state(clean_db))
     assert found[0] == found[1]  # same partition, same community ids, same statistics
@@ -232,7 +232,7 @@ def test_a_rerun_on_an_unchanged_graph_gives_the_clean_communities(
     clean_db: Database, graph: tuple[Path, Codes, float, Edges]
 ) -> None:
     _, codes, t, edges = graph
-    ingest(clean_db, codes, edges, t, progress=False)
+    ingest(clean_db, codes, edges, t)
     first = detect(clean_db)
     clean = _community_state(clean_db)
     again = detect(clean_db)  # every image has a community: no seed, the same result

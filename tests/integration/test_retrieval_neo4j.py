@@ -33,7 +33,7 @@ def clustered(n: int, seed: int = 3) -> Codes:
 
 
 def load(db: Database, codes: Codes) -> None:
-    ingest(db, codes, similarity_edges(normalise(codes.codes), T), T, progress=False)
+    ingest(db, codes, similarity_edges(normalise(codes.codes), T), T)
     detect(db)
 
 
@@ -72,7 +72,7 @@ def _agree(mem: Retriever, neo: Retriever) -> None:
 
 def test_stored_and_memory_agree(clean_db: Database, tmp_path: Path) -> None:
     codes = clustered(60)
-    build(clean_db, codes, threshold=T, progress=False, snapshot_dir=tmp_path)  # ingest writes the snapshot
+    build(clean_db, codes, threshold=T, snapshot_dir=tmp_path)  # ingest writes the snapshot
     detect(clean_db)
     mem = in_memory(clean_db, codes)
     meta = graph_meta(clean_db)
@@ -102,7 +102,7 @@ def test_stored_and_memory_agree(clean_db: Database, tmp_path: Path) -> None:
 
 def test_a_snapshot_that_does_not_match_graphmeta_is_not_used(clean_db: Database, tmp_path: Path) -> None:
     codes = clustered(30)
-    build(clean_db, codes, threshold=T, progress=False, snapshot_dir=tmp_path)
+    build(clean_db, codes, threshold=T, snapshot_dir=tmp_path)
     meta = graph_meta(clean_db)
     assert meta is not None and snapshot.load(tmp_path, meta) is not None
     assert snapshot.load(tmp_path, meta.model_copy(update={"dataGeneration": 2})) is None
@@ -120,7 +120,7 @@ def test_cache_follows_ingest_and_errors_are_clear(clean_db: Database, tmp_path:
     graph = StoredGraph(clean_db, tmp_path)
     first = graph.retriever()
     assert len(first) == 30
-    ingest(clean_db, codes, similarity_edges(normalise(codes.codes), T), T, progress=False)
+    ingest(clean_db, codes, similarity_edges(normalise(codes.codes), T), T)
     with pytest.raises(ConfigError, match="communities"):
         graph.retriever()  # stale communities are refused, not silently used
     detect(clean_db)
@@ -178,7 +178,7 @@ def test_example_queries_are_the_best_connected_images_with_findings(clean_db: D
 
     codes = clustered(60)
     edges = similarity_edges(normalise(codes.codes), T)
-    ingest(clean_db, codes, edges, T, progress=False)
+    ingest(clean_db, codes, edges, T)
     degree = np.bincount(np.concatenate([edges.src, edges.dst]), minlength=len(codes))
     expected = sorted((i for i in range(len(codes)) if degree[i] > 0), key=lambda i: (-degree[i], codes.ids[i]))
     assert example_queries(clean_db, 4) == [codes.ids[i] for i in expected[:4]]

@@ -74,7 +74,7 @@ class _Running:
 @pytest.fixture
 def served(clean_db: Database, neo4j_settings: Settings, tmp_path: Path) -> Iterator[tuple[_Running, Searcher, Codes]]:
     codes = clustered(48)
-    build(clean_db, codes.subset(list(range(40))), threshold=T, progress=False, snapshot_dir=tmp_path / "snap")
+    build(clean_db, codes.subset(list(range(40))), threshold=T, snapshot_dir=tmp_path / "snap")
     detect(clean_db)
     searcher = Searcher.connect(neo4j_settings.model_copy(update={"data_dir": tmp_path}))
     with _Running(create_app(searcher, token=TOKEN, max_upload_bytes=64 * 1024)) as running:
@@ -137,7 +137,7 @@ def test_an_ingest_while_serving_is_picked_up(served: tuple[_Running, Searcher, 
     running, _, codes = served
     client = Client(running.url, TOKEN)
     before = client.query("s001", 5, "knn", False, False)
-    build(clean_db, codes, threshold=T, progress=False, snapshot_dir=tmp_path / "snap")  # 8 more images
+    build(clean_db, codes, threshold=T, snapshot_dir=tmp_path / "snap")  # 8 more images
     status, doc = _post(running.url + "/query", json.dumps({"id": "s001", "k": 5}).encode())
     assert status == 503 and "communities" in doc["error"]  # stale communities: refused, not answered
     assert client.health()["status"] == "not ready"
