@@ -155,12 +155,12 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_upload_bytes:
             raise HTTPException(413, f"request larger than {max_upload_bytes} bytes")
-        body = b""
+        body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > max_upload_bytes:
                 raise HTTPException(413, f"request larger than {max_upload_bytes} bytes")
-        return body
+        return bytes(body)
 
     async def _image_query(upload: Any, k: str, method: str, strict: str) -> QueryAnswer:
         try:

@@ -4,9 +4,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cxrneo.errors import InputError
-from cxrneo.labels import NO_FINDING, POSITIVE
 from cxrneo.records import ImageRecord
-from cxrneo.tables.rows import RawRow, parse_age, read_rows
+from cxrneo.tables.rows import RawRow, parse_age, positive_findings, read_rows
 
 REQUIRED = ("Image Index", "Finding Labels")
 # Every column `cxrneo synth` uses (patients and views shape its codes).
@@ -26,11 +25,7 @@ def read(
         image_id = (row.get("Image Index") or "").strip()
         if not image_id:
             raise InputError(f"{labels}: line {line} has no Image Index")
-        findings = {
-            f.strip(): POSITIVE
-            for f in (row.get("Finding Labels") or "").split("|")
-            if f.strip() and f.strip() != NO_FINDING
-        }
+        findings = positive_findings(row.get("Finding Labels") or "")
         record = ImageRecord(
             id=image_id,
             path=str(images / image_id),

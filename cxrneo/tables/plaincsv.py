@@ -3,9 +3,8 @@
 from pathlib import Path
 
 from cxrneo.errors import InputError
-from cxrneo.labels import NO_FINDING, POSITIVE
 from cxrneo.records import ImageRecord
-from cxrneo.tables.rows import RawRow, parse_age, read_rows
+from cxrneo.tables.rows import RawRow, parse_age, positive_findings, read_rows
 
 REQUIRED = ("path", "labels")
 
@@ -18,11 +17,7 @@ def read(labels: Path, images: Path, max_rows: int | None = None) -> list[RawRow
         if not rel:
             raise InputError(f"{labels}: line {line} has no path")
         image_id = (row.get("id") or "").strip() or rel
-        findings = {
-            f.strip(): POSITIVE
-            for f in (row.get("labels") or "").split("|")
-            if f.strip() and f.strip() != NO_FINDING
-        }
+        findings = positive_findings(row.get("labels") or "")
         record = ImageRecord(
             id=image_id,
             path=str(images / rel),

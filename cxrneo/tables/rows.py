@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cxrneo.errors import InputError
+from cxrneo.labels import NO_FINDING, POSITIVE
 from cxrneo.records import ImageRecord
 
 
@@ -37,6 +38,12 @@ def read_rows(path: Path, required: Sequence[str], max_rows: int | None) -> Iter
                 yield row
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{path}: unreadable label table ({e})") from e
+
+
+def positive_findings(text: str) -> dict[str, int]:
+    """Pipe-separated finding names (``"Mass|Effusion"``), each positive; "No Finding" is no finding."""
+    names = (f.strip() for f in text.split("|"))
+    return {f: POSITIVE for f in names if f and f != NO_FINDING}
 
 
 def parse_age(text: str) -> int | None:
