@@ -93,6 +93,7 @@ def train_cmd(
     max_images: MaxImagesOpt = None,
     device: DeviceOpt = "auto",
     workers: WorkersOpt = 2,
+    arch: Annotated[str, typer.Option(hidden=True, help="densenet121, or tiny (tests only).")] = "densenet121",
 ) -> None:
     """Train DenseNet-121 on labelled chest X-rays (PNG, JPEG, DICOM); keeps the best mean validation AUC checkpoint."""
     from cxrneo.embed.train import make_config, train
@@ -100,7 +101,7 @@ def train_cmd(
 
     cfg = make_config(format=fmt, labels=labels, images=images, label_set=label_set, size=size,
                       epochs=epochs, batch_size=batch_size, lr=lr, out=out, weights=weights, seed=seed,
-                      val_fraction=val_fraction, max_images=max_images, device=device, workers=workers)
+                      val_fraction=val_fraction, max_images=max_images, device=device, workers=workers, arch=arch)
     train(cfg, resume=resume, console=console())
 
 
@@ -119,27 +120,37 @@ def embed_cmd(
     workers: WorkersOpt = 2,
     max_images: MaxImagesOpt = None,
     device: DeviceOpt = "auto",
+    shard: Annotated[str | None, typer.Option(help=(
+        "Embed only shard i/n of the table's rows (e.g. 0/4, one per GPU or machine); "
+        "`cxrneo merge` combines the parts into the unsharded codes file."
+    ))] = None,
 ) -> None:
     """Write the 1024-d code of every readable image (PNG, JPEG or DICOM); resumes when interrupted, lists unreadable images."""
     from cxrneo import labels as labelsets
     from cxrneo.embed import checkpoint as ckpt_file
     from cxrneo.embed.extract import embed
+    from cxrneo.shards import parse_shard
     from cxrneo.tables.table import read_table
     from cxrneo.text import console as make_console
     from cxrneo.text import plural
 
+    part = parse_shard(shard) if shard is not None else None  # refused before the checkpoint is read
     name = label_set or str(ckpt_file.load(checkpoint)["label_set"])
     table = read_table(fmt, labels, images, labelsets.get(name), max_images)
     console = make_console()
     result = embed(checkpoint, table, out, batch_size=batch_size, workers=workers, device=device,
-                   console=console)
-    console.print(f"{plural(result.written, 'code')} written to {result.out}")
+                   console=console, shard=part)
+    console.print(f"{plural(result.written, 'code')} written to {result.out}"
+                  + (f" (part {shard}: combine all parts with `cxrneo merge`)" if part else ""))
     if result.skipped_report is not None:
         console.print(f"[yellow]{plural(result.skipped, 'unreadable image')} skipped, "
                       f"listed in {result.skipped_report}")
 
 
 # --- synth, ingest, communities (owner: graph) --------------------------------------------
+
+EdgeDeviceOpt = Annotated[str, typer.Option(help=(
+    "Where the edges are computed: auto (CUDA if present), cpu (FAISS) or cuda (same edges)."))]
 
 
 @app.command("synth")
@@ -170,10 +181,15 @@ def ingest_cmd(
     ))],
     threshold: Annotated[float | None, typer.Option(help="Cosine threshold T (default: the stored one).")] = None,
     mean_degree: Annotated[float | None, typer.Option(help="Derive T from this target mean degree (new graph only).")] = None,
-    batch: Annotated[int, typer.Option(help="Edges per transaction (at least 1).")] = 10_000,
+    batch: Annotated[int, typer.Option(help="Edges per transaction (at least 1).")] = 50_000,
+    writers: Annotated[int, typer.Option(help="Write transactions at once (1-8).")] = 2,
     bulk: Annotated[bool, typer.Option("--bulk", help=(
         "New graph only, local server only: offline neo4j-admin import (stops and restarts the server)."
     ))] = False,
+    edges: Annotated[Path | None, typer.Option(help=(
+        "A whole edges file of these codes (`cxrneo edges`, or `cxrneo merge` of its shards) instead of computing them."
+    ))] = None,
+    device: EdgeDeviceOpt = "auto",
 ) -> None:
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
     from cxrneo import jobs
@@ -182,7 +198,8 @@ def ingest_cmd(
 
     console = make_console()
     with _bars(console) as progress:
-        stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk, progress)
+        stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk, progress,
+                                      edges_file=edges, device=device, writers=writers)
     console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
                   f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
     if not isinstance(rep, IngestReport):  # the bulk import's report
@@ -194,6 +211,48 @@ def ingest_cmd(
                       f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
                       f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"
                       + ("" if rep.changed else " (nothing changed)"))
+
+
+@app.command("edges")
+@friendly
+def edges_cmd(
+    codes_file: Annotated[Path, typer.Argument(help="Codes file (the whole archive: every shard needs all codes).")],
+    out: Annotated[Path, typer.Option(help="Edges file to write (.npz).")],
+    threshold: Annotated[float | None, typer.Option(help="Cosine threshold T (give the same T to every shard).")] = None,
+    mean_degree: Annotated[float | None, typer.Option(help=(
+        "Derive T from this target mean degree (deterministic: every shard derives the same T)."))] = None,
+    shard: Annotated[str | None, typer.Option(help=(
+        "Shard i/n: a block of source rows holding about 1/n of all pairs."))] = None,
+    rows: Annotated[str | None, typer.Option(help="Source rows a:b instead of a shard (pairs i < j with a <= i < b).")] = None,
+    device: EdgeDeviceOpt = "auto",
+) -> None:
+    """Compute the SIMILAR edges of all codes, or of one shard of source rows, into an edges file (no database)."""
+    from cxrneo import jobs
+
+    part, stats = jobs.edges_of_file(codes_file, out, threshold, mean_degree, shard, rows, device)
+    a, b = part.rows
+    typer.echo(f"T = {part.threshold:.6f}: {len(part.edges)} edges of source rows {a}:{b} of {part.n} written to {out}"
+               + ("" if part.whole else " (a part: combine all parts with `cxrneo merge`)"))
+    if part.whole:
+        typer.echo(f"mean degree {stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
+
+
+@app.command("merge")
+@friendly
+def merge_cmd(
+    parts: Annotated[list[Path], typer.Argument(help=(
+        "The parts: codes files of `embed --shard` or edges files of `edges --shard/--rows`."))],
+    out: Annotated[Path, typer.Option(help="The merged file to write.")],
+) -> None:
+    """Combine the parts of a sharded `cxrneo embed` or `cxrneo edges` into one file, verified: no row lost or doubled."""
+    from cxrneo import jobs
+    from cxrneo.text import plural
+
+    r = jobs.merge_files(parts, out)
+    what = "code" if r.kind == "codes" else "edge"
+    typer.echo(f"{plural(r.parts, 'part')} of {r.rows} rows merged: {plural(r.written, what)} written to {out}")
+    if r.skipped_report is not None:
+        typer.echo(f"{plural(r.rows - r.written, 'unreadable image')} skipped, listed in {r.skipped_report}")
 
 
 @contextmanager

@@ -10,6 +10,7 @@ One ``.npz`` file holds
 Loading validates everything before a caller can write anything anywhere.
 """
 
+import hashlib
 import json
 import zipfile
 import zlib
@@ -85,6 +86,13 @@ def validate(codes: np.ndarray, ids: list[str], width: int = CODE_WIDTH) -> None
         seen.add(i)
 
 
+def digest(codes: Codes) -> str:
+    """sha256 of the code rows (float32) and the ids, in row order: what edges are computed from."""
+    h = hashlib.sha256(np.ascontiguousarray(codes.codes, dtype="<f4").tobytes())
+    h.update("\n".join(codes.ids).encode())
+    return h.hexdigest()
+
+
 def save(path: Path, codes: Codes) -> None:
     """Write a codes file atomically (temp file, then rename)."""
     meta = {
@@ -137,8 +145,9 @@ def _first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
-def load(path: Path) -> Codes:
-    """Read and validate a codes file; every problem is one InputError line."""
+def load(path: Path, part_ok: bool = False) -> Codes:
+    """Read and validate a codes file; every problem is one InputError line. A part of a sharded
+    `cxrneo embed` is refused unless `part_ok` (only `cxrneo merge` reads parts)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such codes file")
@@ -163,7 +172,12 @@ def load(path: Path) -> Codes:
         validate(arr, ids)
     except InputError as e:
         raise InputError(f"{path}: {e}") from e
-    if not ids:
+    extra = meta.get("extra", {})
+    if "shard" in extra and not part_ok:
+        sh = extra["shard"]
+        raise InputError(f"{path}: this is part {sh.get('index')}/{sh.get('count')} of a sharded `cxrneo embed`; "
+                         "combine the parts with `cxrneo merge` first")
+    if not ids and "shard" not in extra:
         raise InputError(f"{path}: the codes file holds no codes (0 rows)")
     return Codes(
         codes=arr.astype(np.float32, copy=False),
@@ -171,5 +185,46 @@ def load(path: Path) -> Codes:
         checkpoint_sha256=meta.get("checkpoint_sha256", ""),
         label_set=meta.get("label_set", ""),
         labels=tuple(str(x) for x in meta.get("labels", ())),
-        extra=meta.get("extra", {}),
+        extra=extra,
     )
+
+
+def merge_parts(parts: list[Codes], names: list[str]) -> Codes:
+    """The codes file of the unsharded run from the parts of `cxrneo embed --shard i/n`: one
+    checkpoint, one table, every shard once, every row of each block written or skipped once."""
+    from cxrneo.shards import check_partition
+
+    if not parts:
+        raise InputError("no codes parts to merge")
+    info = []
+    for p, name in zip(parts, names, strict=True):
+        sh = p.extra.get("shard")
+        if not isinstance(sh, dict):
+            raise InputError(f"{name}: not a part of a sharded `cxrneo embed` (no shard record)")
+        info.append(sh)
+    first, head = parts[0], info[0]
+    same = ("count", "table_rows", "table_sha256")
+    for p, sh, name in zip(parts, info, names, strict=True):
+        if (p.checkpoint_sha256, p.label_set, p.labels) != (first.checkpoint_sha256, first.label_set, first.labels):
+            raise InputError(f"{name}: made with another checkpoint or label set than {names[0]}")
+        if any(sh.get(k) != head.get(k) for k in same):
+            raise InputError(f"{name}: a part of another table or shard count than {names[0]}")
+        a, b = sh["rows"]
+        done = sorted([*sh["written"], *(s[0] for s in sh["skipped"])])
+        if done != list(range(a, b)):
+            raise InputError(f"{name}: its rows {a}:{b} are not each written or skipped exactly once")
+    indices = sorted(sh["index"] for sh in info)
+    if indices != list(range(head["count"])):
+        raise InputError(f"codes parts: shards {indices} given, expected each of 0..{head['count'] - 1} once")
+    order = check_partition([tuple(sh["rows"]) for sh in info], head["table_rows"], "codes parts")
+    extra = {k: v for k, v in first.extra.items() if k != "shard"}
+    return Codes(
+        codes=np.concatenate([parts[k].codes for k in order]).astype(np.float32),
+        images=tuple(r for k in order for r in parts[k].images),
+        checkpoint_sha256=first.checkpoint_sha256, label_set=first.label_set, labels=first.labels, extra=extra,
+    )
+
+
+def skipped_of_parts(parts: list[Codes]) -> list[list[Any]]:
+    """[row, id, path, message] of every image the parts skipped, by row."""
+    return sorted(s for p in parts for s in p.extra.get("shard", {}).get("skipped", []))

@@ -1,16 +1,29 @@
-"""Codes -> thresholded cosine-similarity edges (exact, FAISS inner products; pure, no database)."""
+"""Codes -> thresholded cosine-similarity edges (exact, FAISS inner products; pure, no database).
 
+One membership rule (`settle`) decides every pair for every backend: every pair whose fp32 cosine
+is >= T - BAND is a candidate, and its cosine is recomputed pair by pair in float64 (exactly, when
+it lies within 1e-9 of T). FAISS here and the torch
+device path (cxrneo/embed/edges.py) both feed it every pair whose fp32 cosine is >= T - BAND, so
+both give the same edge set.
+"""
+
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import faiss
 import numpy as np
 
 from cxrneo.errors import ConfigError, InputError
+from cxrneo.shards import Rows  # source rows [a, b): the pairs (i, j) with a <= i < b, j > i
 
 DEFAULT_BLOCK = 8192
 DEFAULT_MEAN_DEGREE = 50.0  # the target mean degree when a new graph is given neither T nor a degree
 THRESHOLD_TOLERANCE = 1e-9  # a given T this close to the stored one is the same T
+# fp32 dot products of unit codes of width d <= 1024 are within d * 2**-24 (6.1e-5) of the exact
+# value however they are summed, so every pair with cosine >= T has an fp32 cosine >= T - BAND.
+BAND = 1e-4
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,12 @@ class Edges:
     @staticmethod
     def empty() -> "Edges":
         return Edges(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32))
+
+
+class EdgeFn(Protocol):
+    """(unit codes, T[, source rows]) -> the edges: FAISS, a GPU, or a merged edges file."""
+
+    def __call__(self, unit_codes: np.ndarray, threshold: float, *, rows: Rows | None = None) -> Edges: ...
 
 
 @dataclass(frozen=True)
@@ -58,34 +77,83 @@ def _blocks(n: int, block: int) -> Iterator[tuple[int, int]]:
 
 
 def _range_pairs(
-    queries: np.ndarray, base: np.ndarray, threshold: float
+    queries: np.ndarray, base: np.ndarray, radius: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All (query row, base row, cosine) with cosine >= threshold, via FAISS range search."""
+    """All (query row, base row, fp32 cosine) with cosine >= radius, via FAISS range search."""
     index = faiss.IndexFlatIP(base.shape[1])
     index.add(base)
-    # FAISS keeps inner products strictly above the radius: step just below T, then filter >= T.
-    radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
-    lims, sims, cols = index.range_search(queries, radius)
-    counts: np.ndarray = np.asarray(lims, dtype=np.int64)
-    rows = np.repeat(np.arange(queries.shape[0], dtype=np.int64), counts[1:] - counts[:-1])
-    keep = sims >= np.float32(threshold)
-    return rows[keep], cols[keep].astype(np.int64), sims[keep].astype(np.float32)
+    return _range_pairs_in(index, queries, radius)
 
 
-def similarity_edges(unit_codes: np.ndarray, threshold: float, batch: int = DEFAULT_BLOCK) -> Edges:
-    """Every pair i < j with cos >= threshold; upper-triangle blocks only, never N x N in memory."""
+def row_range(n: int, rows: Rows | None) -> Rows:
+    """The source rows [a, b) of a job over n codes (all rows when None); bad ranges refused."""
+    a, b = (0, n) if rows is None else rows
+    if not 0 <= a <= b <= n:
+        raise ConfigError(f"rows {a}:{b} are not a range within the {n} codes")
+    return int(a), int(b)
+
+
+def similarity_edges(
+    unit_codes: np.ndarray, threshold: float, batch: int = DEFAULT_BLOCK, rows: Rows | None = None
+) -> Edges:
+    """Every pair i < j with cos >= threshold (i in `rows`, default all); upper-triangle blocks
+    only, never N x N in memory."""
     x = np.ascontiguousarray(unit_codes, dtype=np.float32)
     n = x.shape[0]
+    a, b = row_range(n, rows)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for qs, qe in _blocks(n, batch):
-        for bs, be in _blocks(n, batch):
-            if be <= qs:
-                continue  # lower triangle: every pair is found once, from its smaller row
-            r, c, s = _range_pairs(x[qs:qe], x[bs:be], threshold)
+    for qs in range(a, b, batch):
+        qe = min(b, qs + batch)
+        for bs, be in _blocks(n - qs, batch):
+            bs, be = bs + qs, be + qs  # lower triangle skipped: every pair is found once, from its smaller row
+            r, c, s = _range_pairs(x[qs:qe], x[bs:be], threshold - BAND)
             r, c = r + qs, c + bs
             keep = r < c
             parts.append((r[keep], c[keep], s[keep]))
-    return _concat(parts)
+    return settle(x, *sorted_pairs(parts), threshold)
+
+
+def approximate_edges(
+    unit_codes: np.ndarray, threshold: float, nlist: int, nprobe: int, batch: int = DEFAULT_BLOCK,
+    rows: Rows | None = None, train_rows: int = 100_000, seed: int = 0,
+) -> Edges:
+    """Edges beyond exact reach: a FAISS inverted-file index (nlist k-means cells, `nprobe` visited
+    per query) finds the pairs each row sees; a pair seen from either end is kept, and every kept
+    pair is decided by `settle` (so nothing below T; only misses). Cost about nprobe / nlist of the
+    exact N^2 d; its recall against the exact edges is measured in scripts/bench_scale.py."""
+    x = np.ascontiguousarray(unit_codes, dtype=np.float32)
+    n, d = x.shape
+    a, b = row_range(n, rows)
+    quantizer = faiss.IndexFlatIP(d)
+    index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(seed).choice(n, min(n, train_rows), replace=False)
+    index.train(x[np.sort(sample)])
+    index.add(x)
+    index.nprobe = nprobe
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for qs in range(0, n, batch):  # every row asks, so a pair is found from either end
+        r, c, s = _range_pairs_in(index, x[qs : qs + batch], threshold - BAND)
+        r = r + qs
+        lo, hi = np.minimum(r, c), np.maximum(r, c)
+        keep = (lo < hi) & (lo >= a) & (lo < b)
+        found.append((lo[keep], hi[keep], s[keep]))
+    src, dst, cos = sorted_pairs(found)
+    first = np.ones(len(src), bool)
+    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    return settle(x, src[first], dst[first], cos[first], threshold)
+
+
+def _range_pairs_in(
+    index: "faiss.Index", queries: np.ndarray, radius: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, index row, fp32 cosine) of every hit >= radius of a FAISS range search."""
+    # FAISS keeps inner products strictly above its radius: step just below, then filter >=.
+    below = float(np.nextafter(np.float32(radius), np.float32(-np.inf)))
+    lims, sims, cols = index.range_search(queries, below)
+    counts: np.ndarray = np.asarray(lims, dtype=np.int64)
+    rows = np.repeat(np.arange(queries.shape[0], dtype=np.int64), counts[1:] - counts[:-1])
+    keep = sims >= np.float32(radius)
+    return rows[keep], cols[keep].astype(np.int64), sims[keep].astype(np.float32)
 
 
 def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> Edges:
@@ -95,21 +163,45 @@ def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> 
     parts = []
     for qs, qe in _blocks(n, batch):
         sims = x[qs:qe] @ x[qs:].T
-        r, c = np.nonzero(sims >= np.float32(threshold))
+        r, c = np.nonzero(sims >= np.float32(threshold - BAND))
         keep = r + qs < c + qs
         r, c = r[keep], c[keep]
         parts.append((r.astype(np.int64) + qs, c.astype(np.int64) + qs, sims[r, c].astype(np.float32)))
-    return _concat(parts)
+    return settle(x, *sorted_pairs(parts), threshold)
 
 
-def _concat(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Edges:
+def settle(unit_codes: np.ndarray, src: np.ndarray, dst: np.ndarray, cos32: np.ndarray, threshold: float) -> Edges:
+    """The membership rule of every backend: of candidate pairs (every pair with fp32 cosine
+    >= T - BAND, sorted by (src, dst)), keep those with cosine >= T, and give each its cosine.
+
+    The cosine of every candidate is recomputed pair by pair in float64 (so it does not depend on
+    the backend's blocks, shards or summation order: a sharded run stores the same bits as an
+    unsharded one), and one within 1e-9 of T is decided by its exact value (products of float32
+    are exact in float64; math.fsum adds them without error). The stored cosine is that value,
+    rounded to float32. `cos32` (the backend's own fp32 cosines) only chose the candidates."""
+    del cos32  # chose the candidates; the values below do not depend on how they were computed
+    exact = np.empty(len(src), np.float64)
+    for s in range(0, len(src), 8192):
+        a, b = unit_codes[src[s : s + 8192]], unit_codes[dst[s : s + 8192]]
+        exact[s : s + len(a)] = np.einsum("ij,ij->i", a, b, dtype=np.float64)
+    for i in np.flatnonzero(np.abs(exact - threshold) < 1e-9):  # float64 rounding here is below 1e-12
+        exact[i] = math.fsum(unit_codes[src[i]].astype(np.float64) * unit_codes[dst[i]].astype(np.float64))
+    keep = exact >= threshold
+    return Edges(src[keep], dst[keep], exact[keep].astype(np.float32))
+
+
+def sorted_pairs(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate pairs of many blocks as one (src, dst, cosine), sorted by (src, dst)."""
     if not parts:
-        return Edges.empty()
+        e = Edges.empty()
+        return e.src, e.dst, e.cosine
     src = np.concatenate([p[0] for p in parts])
     dst = np.concatenate([p[1] for p in parts])
     cos = np.concatenate([p[2] for p in parts])
     order = np.lexsort((dst, src))
-    return Edges(src[order], dst[order], cos[order])
+    return src[order], dst[order], cos[order]
 
 
 def threshold_for_degree(

@@ -15,12 +15,16 @@ from cxrneo.errors import ConfigError
 from cxrneo.settings import Settings
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from cxrneo.db.bulk import BulkReport
     from cxrneo.db.communities import CommunityReport
     from cxrneo.db.ingest import IngestReport
     from cxrneo.db.server import ServerConfig
+    from cxrneo.edgefile import EdgePart
     from cxrneo.evaluate import EvalOptions, EvalResult
-    from cxrneo.graph import GraphStats
+    from cxrneo.graph import EdgeFn, Edges, GraphStats
+    from cxrneo.shards import Rows
 
 
 def server_config(s: Settings) -> "ServerConfig":
@@ -78,23 +82,137 @@ def status(s: Settings) -> Status:
     return Status(pid=pid, home=cfg.home, listening=listening, versions=versions, http_address=cfg.http_address)
 
 
+def edge_builder(device: str) -> "EdgeFn":
+    """Exact edges on `device`: cpu -> FAISS; cuda -> torch on the GPU (cxrneo/embed/edges.py);
+    auto -> the GPU when PyTorch sees one, else FAISS. Both give the same edge set."""
+    from cxrneo.graph import similarity_edges
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}")
+    if device == "cpu":
+        return similarity_edges
+    from cxrneo.embed import runtime
+
+    dev = runtime.device(device)
+    if dev.type == "cpu":
+        return similarity_edges
+    from cxrneo.embed.edges import device_edges
+
+    def on_gpu(unit_codes: "np.ndarray", threshold: float, *, rows: "Rows | None" = None) -> "Edges":
+        return device_edges(unit_codes, threshold, rows=rows, device=dev)
+
+    return on_gpu
+
+
 def ingest_file(
     s: Settings, codes_file: Path, threshold: float | None, mean_degree: float | None, batch: int, bulk: bool,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None, edges_file: Path | None = None, device: str = "auto",
+    writers: int = 2,
 ) -> tuple["GraphStats", "IngestReport | BulkReport"]:
-    """Load a codes file into the graph (transactional, or the offline bulk import)."""
-    from cxrneo.codes import load
+    """Load a codes file into the graph (transactional, or the offline bulk import); its edges
+    computed on `device`, or read from a whole edges file of these codes (`cxrneo edges`/`merge`)."""
+    from cxrneo import codes as codes_io
     from cxrneo.db.ingest import build, check_batch
 
-    check_batch(batch)  # before anything is read or written
-    codes = load(codes_file)
+    check_batch(batch, writers)  # before anything is read or written
+    codes = codes_io.load(codes_file)
+    if edges_file is not None:
+        from cxrneo import edgefile
+
+        if threshold is not None or mean_degree is not None:
+            raise ConfigError("--edges fixes T (the edges file's); give neither --threshold nor --mean-degree")
+        part = edgefile.load(edges_file)
+        edges = edgefile.edges_for(part, len(codes), codes_io.digest(codes), str(edges_file))
+        threshold = part.threshold
+
+        def edge_fn(unit_codes: "np.ndarray", threshold: float, *, rows: "Rows | None" = None) -> "Edges":
+            return edges  # checked against these codes above; T is the file's
+
+    else:
+        edge_fn = edge_builder(device)
     if bulk:
         from cxrneo.db.bulk import bulk_build
 
-        return bulk_build(s, codes, threshold=threshold, mean_degree=mean_degree)
+        return bulk_build(s, codes, threshold=threshold, mean_degree=mean_degree, edge_fn=edge_fn)
     with Database.connect(s) as db:
         return build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch, progress=progress,
-                     snapshot_dir=s.snapshot_dir)
+                     snapshot_dir=s.snapshot_dir, edge_fn=edge_fn, writers=writers)
+
+
+def edges_of_file(
+    codes_file: Path, out: Path, threshold: float | None, mean_degree: float | None,
+    shard: str | None, rows: str | None, device: str,
+) -> tuple["EdgePart", "GraphStats"]:
+    """`cxrneo edges`: the edges of a block of source rows (a shard, a range, or all) into a file."""
+    from cxrneo import codes as codes_io
+    from cxrneo import edgefile
+    from cxrneo.graph import degree_stats, normalise, resolve_threshold
+    from cxrneo.shards import parse_rows, parse_shard, triangle_rows
+
+    if shard is not None and rows is not None:
+        raise ConfigError("give --shard or --rows, not both")
+    if threshold is None and mean_degree is None:
+        raise ConfigError("give --threshold (the graph's T) or --mean-degree")
+    build = edge_builder(device)  # refuses a bad device before any work
+    codes = codes_io.load(codes_file)
+    n = len(codes)
+    span = (triangle_rows(n, *parse_shard(shard)) if shard is not None
+            else parse_rows(rows, n) if rows is not None else (0, n))
+    unit = normalise(codes.codes)
+    t = resolve_threshold(None, threshold, mean_degree, unit)
+    edges = build(unit, t, rows=span)
+    part = edgefile.EdgePart(edges, t, span, n, codes_io.digest(codes))
+    edgefile.save(out, part)
+    return part, degree_stats(n, edges, t)
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    kind: str  # "codes" or "edges"
+    parts: int
+    rows: int
+    written: int  # codes or edges in the merged file
+    skipped_report: Path | None
+
+
+def merge_files(parts: list[Path], out: Path) -> MergeReport:
+    """`cxrneo merge`: parts of a sharded `embed` or `edges` into the file of the unsharded run, verified."""
+    import csv
+
+    from cxrneo import codes as codes_io
+    from cxrneo import edgefile
+
+    if not parts:
+        raise ConfigError("name the part files to merge")
+    if out.resolve() in {p.resolve() for p in parts}:
+        raise ConfigError(f"--out {out} is one of the parts; write the merged file elsewhere")
+    names = [str(p) for p in parts]
+    if all(_is_edges(p) for p in parts):
+        whole = edgefile.merge([edgefile.load(p) for p in parts], names)
+        edgefile.save(out, whole)
+        return MergeReport("edges", len(parts), whole.n, len(whole.edges), None)
+    codes_parts = [codes_io.load(p, part_ok=True) for p in parts]
+    merged = codes_io.merge_parts(codes_parts, names)
+    skipped = codes_io.skipped_of_parts(codes_parts)
+    codes_io.save(out, merged)
+    report = None
+    if skipped:
+        report = out.with_name(out.stem + ".skipped.csv")
+        with open(report, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["id", "path", "error"])
+            w.writerows([s[1:] for s in skipped])
+    return MergeReport("codes", len(parts), len(merged) + len(skipped), len(merged), report)
+
+
+def _is_edges(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "src.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def detect_communities(s: Settings, concurrency: int, reseed: bool) -> "CommunityReport":

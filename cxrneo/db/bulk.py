@@ -21,7 +21,7 @@ from cxrneo.db.lease import writer_lease
 from cxrneo.db.meta import graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError, ServerError
-from cxrneo.graph import Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
+from cxrneo.graph import EdgeFn, Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.settings import Settings
 
 ARRAY_DELIMITER = ";"
@@ -153,6 +153,7 @@ def bulk_build(
     mean_degree: float | None = None,
     threads: int | None = None,
     cfg: server.ServerConfig | None = None,
+    edge_fn: EdgeFn = similarity_edges,
 ) -> tuple[GraphStats, BulkReport]:
     """Codes -> T -> exact edges -> CSV -> offline import -> schema -> verified GraphMeta.
 
@@ -169,7 +170,7 @@ def bulk_build(
     t1 = time.perf_counter()
     unit = normalise(codes.codes)
     t = resolve_threshold(None, threshold, mean_degree, unit)
-    edges = similarity_edges(unit, t)
+    edges = edge_fn(unit, t)
     stats = degree_stats(len(codes), edges, t)
     t2 = time.perf_counter()
     paths = write_csv(cfg.home / "import" / "bulk", codes, edges)

@@ -12,10 +12,12 @@ import torch
 from rich.console import Console
 
 from cxrneo import codes as codes_file
+from cxrneo.codes import CODE_WIDTH
 from cxrneo.embed import checkpoint, runtime
 from cxrneo.embed.data import loader
 from cxrneo.embed.model import CxrNet
 from cxrneo.errors import InputError
+from cxrneo.shards import even_rows
 from cxrneo.tables.table import Table
 
 
@@ -32,7 +34,7 @@ def work_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def _manifest(sha: str, table: Table, size: int) -> dict[str, Any]:
+def _manifest(sha: str, table: Table, size: int, rows: tuple[int, int]) -> dict[str, Any]:
     ids = "\n".join(r.id for r in table.records).encode()
     import hashlib
 
@@ -41,6 +43,7 @@ def _manifest(sha: str, table: Table, size: int) -> dict[str, Any]:
         "ids_sha256": hashlib.sha256(ids).hexdigest(),
         "n": len(table),
         "size": size,
+        "rows": list(rows),
     }
 
 
@@ -83,8 +86,13 @@ def embed(
     device: str = "auto",
     shard_size: int = 2048,
     console: Console | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> EmbedResult:
-    """Write the codes of every readable image of ``table`` to ``out``; skipped images to a CSV."""
+    """Write the codes of every readable image of ``table`` to ``out``; skipped images to a CSV.
+
+    With ``shard=(i, n)`` only the i-th of n even blocks of rows (cut at multiples of
+    ``shard_size``, where an unsharded run cuts its batches too) is embedded, into a part that
+    `cxrneo merge` combines with the others (`cxrneo.codes.merge_parts`)."""
     ckpt = checkpoint.resolve(ckpt)
     doc = checkpoint.load(ckpt)
     if list(table.label_set.labels) != list(doc["labels"]):
@@ -100,7 +108,8 @@ def embed(
 
     out = Path(out)
     work = work_dir(out)
-    manifest = _manifest(sha, table, size)
+    first, stop = (0, len(table)) if shard is None else even_rows(len(table), *shard, align=shard_size)
+    manifest = _manifest(sha, table, size, (first, stop))
     if work.is_dir():
         try:
             same = json.loads((work / "manifest.json").read_text()) == manifest
@@ -111,19 +120,19 @@ def embed(
     work.mkdir(parents=True, exist_ok=True)
     (work / "manifest.json").write_text(json.dumps(manifest))
 
-    starts = range(0, len(table), shard_size)
+    starts = range(first, stop, shard_size)
     with runtime.progress(console) as bar:
-        task = bar.add_task("embed", total=len(table), info=runtime.device_name(dev))
+        task = bar.add_task("embed", total=stop - first, info=runtime.device_name(dev))
         for start in starts:
-            shard = work / f"shard-{start:09d}.npz"
-            rows = range(start, min(start + shard_size, len(table)))
-            if shard.is_file():
+            piece = work / f"shard-{start:09d}.npz"
+            rows = range(start, min(start + shard_size, stop))
+            if piece.is_file():
                 bar.advance(task, len(rows))
                 continue
             got_rows, got_codes, errors = _codes_of(
                 model, table, rows, size, batch_size, workers, dev, bar, task
             )
-            tmp = shard.with_name(shard.stem + ".tmp.npz")
+            tmp = piece.with_name(piece.stem + ".tmp.npz")
             np.savez(
                 tmp,
                 rows=got_rows,
@@ -131,23 +140,27 @@ def embed(
                 error_rows=np.array([i for i, _ in errors], np.int64),
                 errors=np.array([m for _, m in errors], dtype=str),
             )
-            tmp.replace(shard)
-    return _merge(work, starts, table, doc, sha, out)
+            tmp.replace(piece)
+    part = None if shard is None else {"index": shard[0], "count": shard[1], "rows": [first, stop],
+                                       "table_rows": len(table), "table_sha256": manifest["ids_sha256"]}
+    return _merge(work, starts, table, doc, sha, out, part)
 
 
-def _merge(work: Path, starts: range, table: Table, doc: dict[str, Any], sha: str, out: Path) -> EmbedResult:
+def _merge(
+    work: Path, starts: range, table: Table, doc: dict[str, Any], sha: str, out: Path, part: dict[str, Any] | None
+) -> EmbedResult:
     rows_l, codes_l, errors = [], [], []
     for start in starts:
         with np.load(work / f"shard-{start:09d}.npz", allow_pickle=False) as z:
             rows_l.append(z["rows"])
             codes_l.append(z["codes"])
             errors += list(zip(z["error_rows"].tolist(), z["errors"].tolist(), strict=True))
-    rows = np.concatenate(rows_l)
-    arr = np.concatenate(codes_l).astype(np.float32)
+    rows = np.concatenate(rows_l) if rows_l else np.empty(0, np.int64)
+    arr = np.concatenate(codes_l).astype(np.float32) if codes_l else np.empty((0, CODE_WIDTH), np.float32)
     bad = ~np.isfinite(arr).all(axis=1) | ~(np.abs(arr) > 0).any(axis=1)
     errors += [(int(rows[i]), "code is all zero or not finite") for i in np.flatnonzero(bad)]
     rows, arr = rows[~bad], arr[~bad]
-    if len(rows) == 0:
+    if len(rows) == 0 and part is None:
         raise InputError(f"no image of the table could be read (see {out.with_suffix('.skipped.csv')})")
     report = None
     if errors:
@@ -157,13 +170,18 @@ def _merge(work: Path, starts: range, table: Table, doc: dict[str, Any], sha: st
             w.writerow(["id", "path", "error"])
             for i, msg in sorted(errors):
                 w.writerow([table.records[i].id, table.records[i].path, msg])
+    extra: dict[str, Any] = {"size": int(doc["config"]["size"]), "arch": doc.get("arch", "densenet121")}
+    if part is not None:  # what `cxrneo merge` checks: every row of the block written or skipped
+        part["written"] = rows.tolist()
+        part["skipped"] = [[i, table.records[i].id, table.records[i].path, msg] for i, msg in sorted(errors)]
+        extra["shard"] = part
     result = codes_file.Codes(
         codes=arr,
         images=tuple(table.records[int(i)] for i in rows),
         checkpoint_sha256=sha,
         label_set=doc["label_set"],
         labels=tuple(doc["labels"]),
-        extra={"size": int(doc["config"]["size"]), "arch": doc.get("arch", "densenet121")},
+        extra=extra,
     )
     codes_file.save(out, result)
     shutil.rmtree(work)

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from cxrneo import labels as lsets
-from cxrneo.embed import auc, checkpoint, runtime, splits
+from cxrneo.embed import auc, checkpoint, distributed, runtime, splits
 from cxrneo.embed.data import loader
+from cxrneo.embed.distributed import World
 from cxrneo.embed.model import CxrNet, load_weights
 from cxrneo.errors import ConfigError, InputError
 from cxrneo.tables.table import Table, read_table
@@ -83,23 +84,32 @@ def weighted_bce(
 
 
 def _predict(
-    model: CxrNet, table: Table, cfg: TrainConfig, dev: torch.device, bar: Any
+    model: CxrNet, table: Table, cfg: TrainConfig, dev: torch.device, bar: Any, world: World
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Sigmoid scores of every row (NaN rows for unreadable images) and the read errors."""
+    """Sigmoid scores of every row (NaN rows for unreadable images) and the read errors; with
+    several processes each scores every world.size-th row and all receive all scores."""
+    mine = np.arange(len(table))[world.rank :: world.size]
+    every = table.paths
     errors: list[tuple[int, str]] = []
-    scores = np.full(table.targets.shape, np.nan, dtype=np.float32)
-    task = bar.add_task("validate", total=len(table), info="")
+    got: list[tuple[np.ndarray, np.ndarray]] = []
+    task = bar.add_task("validate", total=len(mine), info="")
     model.eval()
     with torch.inference_mode():
-        for batch in loader(table.paths, cfg.size, cfg.batch_size, cfg.workers, pin=dev.type == "cuda"):
-            errors += batch.errors
+        for batch in loader([every[i] for i in mine], cfg.size, cfg.batch_size, cfg.workers, pin=dev.type == "cuda"):
+            errors += [(int(mine[i]), msg) for i, msg in batch.errors]
             if len(batch.rows):
                 with runtime.autocast(dev):
                     logits = model(runtime.prepare(batch.x, dev))
-                scores[batch.rows.numpy()] = torch.sigmoid(logits.float()).cpu().numpy()
+                got.append((mine[batch.rows.numpy()], torch.sigmoid(logits.float()).cpu().numpy()))
             bar.advance(task, len(batch.rows) + len(batch.errors))
     bar.remove_task(task)
-    return scores, errors
+    scores = np.full(table.targets.shape, np.nan, dtype=np.float32)
+    every_error: list[tuple[int, str]] = []
+    for part_got, part_errors in distributed.gather((got, errors), world):
+        for rows, values in part_got:
+            scores[rows] = values
+        every_error += part_errors
+    return scores, sorted(every_error)
 
 
 def auc_table(labels: tuple[str, ...], values: np.ndarray, title: str) -> tuple[RichTable, str]:
@@ -137,8 +147,8 @@ def _resume_state(out: Path, cfg: TrainConfig) -> dict[str, Any]:
 class _Step:
     """One optimisation step on a batch: flip, forward (autocast on CUDA), Eq. 1 loss, Adam."""
 
-    def __init__(self, model: CxrNet, table: Table, cfg: TrainConfig, dev: torch.device) -> None:
-        self.model, self.dev = model, dev
+    def __init__(self, model: torch.nn.Module, table: Table, cfg: TrainConfig, dev: torch.device, world: World) -> None:
+        self.model, self.dev, self.world = model, dev, world
         self.targets = torch.from_numpy(table.targets)
         self.known = torch.from_numpy(table.known.astype(np.float32))
         self.w_pos, self.w_neg = (
@@ -149,7 +159,7 @@ class _Step:
             self.opt, mode="max", factor=0.1, patience=cfg.plateau_patience, min_lr=cfg.min_lr
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp_dtype(dev) == torch.float16)
-        self.flips = torch.Generator().manual_seed(cfg.seed + 1)
+        self.flips = torch.Generator().manual_seed(cfg.seed + 1 + world.rank)
 
     def __call__(self, rows: torch.Tensor, x: torch.Tensor) -> float:
         flip = torch.rand(len(x), generator=self.flips) < 0.5
@@ -185,41 +195,61 @@ class _Step:
 def _epoch(
     step: _Step, table: Table, cfg: TrainConfig, epoch: int, bar: Any
 ) -> tuple[float, list[tuple[int, str]]]:
-    """Train one epoch; returns the mean loss and the unreadable rows of ``table``."""
+    """Train one epoch (this process's share of it); returns the mean loss and the unreadable
+    rows of ``table``, both over all processes."""
+    world = step.world
     step.model.train()
-    task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(table), info="")
+    mine = distributed.epoch_rows(len(table), cfg.seed + epoch, world)
+    every = table.paths
+    task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=len(mine), info="")
     total, seen, errors = 0.0, 0, []
     pin = step.dev.type == "cuda"
-    for batch in loader(table.paths, cfg.size, cfg.batch_size, cfg.workers, True, cfg.seed + epoch, pin):
-        errors += batch.errors
-        if len(batch.rows) >= 2:  # batch norm cannot train on one image; it waits for the next epoch
-            total += step(batch.rows, batch.x) * len(batch.rows)
+    for batch in loader([every[i] for i in mine], cfg.size, cfg.batch_size, cfg.workers, pin=pin):
+        errors += [(int(mine[i]), msg) for i, msg in batch.errors]
+        # batch norm cannot train on one image: such a batch waits for the next epoch, on every rank
+        if distributed.all_true(len(batch.rows) >= 2, world, step.dev):
+            rows = torch.from_numpy(mine[batch.rows.numpy()])
+            total += step(rows, batch.x) * len(batch.rows)
             seen += len(batch.rows)
         bar.update(task, advance=len(batch.rows) + len(batch.errors), info=f"loss {total / max(seen, 1):.4f}")
     bar.remove_task(task)
-    return total / max(seen, 1), errors
+    total, seen_all = distributed.total([total, float(seen)], world, step.dev)
+    return total / max(seen_all, 1.0), [e for part in distributed.gather(errors, world) for e in part]
 
 
 def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None) -> dict[str, Any]:
-    """Train, keep best.pt (highest mean validation AUC) and last.pt; returns the best metrics."""
+    """Train, keep best.pt (highest mean validation AUC) and last.pt; returns the best metrics.
+
+    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every epoch through
+    DistributedDataParallel (--batch-size images per process); rank 0 prints and writes."""
+    world = distributed.from_env()
+    dev = distributed.device_of(world, runtime.device(cfg.device))
+    with distributed.process_group(world, dev):
+        return _train(cfg, resume, console if world.main else None, world, dev)
+
+
+def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World, dev: torch.device) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    state = _resume_state(out, cfg) if resume else None
+    state = _resume_state(out, cfg) if resume else None  # every rank: --out on storage all of them see
     _seed_all(cfg.seed)
-    dev = runtime.device(cfg.device)
     lset = lsets.get(cfg.label_set)
     table = read_table(cfg.format, cfg.labels, cfg.images, lset, cfg.max_images)
-    if state is None:
+    if state is None and world.main:
         split = splits.by_patient(table.records, cfg.val_fraction, cfg.seed)
         splits.save(out / checkpoint.SPLIT, split, cfg.seed, cfg.val_fraction)
-    table = table.with_splits(splits.load(out / checkpoint.SPLIT))
+    split_of, split_doc = distributed.from_main(
+        (splits.load(out / checkpoint.SPLIT), json.loads((out / checkpoint.SPLIT).read_text()))
+        if world.main else None, world)
+    table = table.with_splits(split_of)
     train_rows = [i for i, r in enumerate(table.records) if r.split == "train"]
     val_rows = [i for i, r in enumerate(table.records) if r.split == "val"]
     train_t, val_t = table.subset(train_rows), table.subset(val_rows)
     if console is not None:
+        where = runtime.device_name(dev) if not world.many else f"{world.size} processes ({dev.type}, DDP)"
         console.print(f"DenseNet-121, {plural(len(train_rows), 'training image')}, "
                       f"{plural(len(val_rows), 'validation image')}, {cfg.size} px, "
-                      f"{plural(cfg.epochs, 'epoch')} on {runtime.device_name(dev)}")
+                      f"{plural(cfg.epochs, 'epoch')} on {where}")
 
     model = CxrNet(len(lset.labels), cfg.arch)
     if cfg.weights is not None and state is None:
@@ -231,7 +261,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
     model.to(dev)
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    step = _Step(model, train_t, cfg, dev)
+    wrapped: torch.nn.Module = model
+    if world.many:
+        wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    step = _Step(wrapped, train_t, cfg, dev, world)
     start, best, history, best_metrics = 0, -math.inf, [], {}
     if state is not None:
         step.restore(state)
@@ -242,18 +275,18 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
             state["best_metrics"],
         )
     skipped: dict[int, str] = {}
-    split_doc = json.loads((out / checkpoint.SPLIT).read_text())
     with runtime.progress(console) as bar:
         for epoch in range(start, cfg.epochs):
             loss, errors = _epoch(step, train_t, cfg, epoch, bar)
+            distributed.check_in_sync(model, world, epoch + 1)
             skipped.update({train_rows[i]: msg for i, msg in errors})
-            scores, errors = _predict(model, val_t, cfg, dev, bar)
+            scores, errors = _predict(model, val_t, cfg, dev, bar, world)
             skipped.update({val_rows[i]: msg for i, msg in errors})
             ok = np.isfinite(scores).all(axis=1)
             values = auc.per_label(scores[ok], val_t.targets[ok], val_t.known[ok])
             mean = auc.mean_auc(values)
             lr = step.opt.param_groups[0]["lr"]
-            history.append({"epoch": epoch + 1, "train_loss": loss, "mean_auc": mean, "lr": lr})
+            history.append({"epoch": epoch + 1, "train_loss": loss, "mean_auc": mean, "lr": lr, "processes": world.size})
             if console is not None:
                 console.print(f"epoch {epoch + 1}: train loss {loss:.4f}, val mean AUC {mean:.4f}, lr {lr:g}")
             if math.isfinite(mean):
@@ -273,9 +306,10 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                     "mean_auc": mean,
                     "auc": dict(zip(lset.labels, values.tolist(), strict=True)),
                 }
-                checkpoint.save(
-                    out / checkpoint.BEST, {**doc, "metrics": {**best_metrics, "history": history}}
-                )
+                if world.main:
+                    checkpoint.save(out / checkpoint.BEST, {**doc, "metrics": {**best_metrics, "history": history}})
+            if not world.main:
+                continue
             checkpoint.save(
                 out / checkpoint.LAST,
                 {
@@ -289,6 +323,8 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
                 },
             )
             _write_skipped(out / "skipped.csv", table, skipped)
+    if not world.main:
+        return {**best_metrics, "history": history, "skipped": len(skipped)}
     return _report(out, lset.labels, best_metrics, history, len(skipped), console)
 
 

@@ -12,6 +12,7 @@ from cxrneo import codes
 from cxrneo import labels as lsets
 from cxrneo.cli import app
 from cxrneo.embed import checkpoint, extract
+from cxrneo.errors import InputError
 from cxrneo.tables.table import read_table
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-sample"
@@ -161,3 +162,56 @@ def test_best_checkpoint_is_for_inference_only(trained: Path) -> None:
     assert not resume_only & set(best) and resume_only <= set(last)
     assert (trained / checkpoint.BEST).stat().st_size < 0.5 * (trained / checkpoint.LAST).stat().st_size
     assert checkpoint.model_from(best) is not None
+
+
+def _same_codes(a: codes.Codes, b: codes.Codes) -> None:
+    assert np.array_equal(a.codes, b.codes)  # bit for bit: the same batches on the same device
+    assert a.images == b.images and a.ids == b.ids
+    assert (a.checkpoint_sha256, a.label_set, a.labels, a.extra) == (b.checkpoint_sha256, b.label_set, b.labels, b.extra)
+
+
+def test_sharded_embed_merges_into_the_unsharded_codes(trained: Path, data: Path, tmp_path: Path) -> None:
+    """Three shards of 25 rows (two unreadable images, in the first and last shard) merge into
+    exactly the unsharded codes file and its skipped list; a missing or doubled part is refused."""
+    from cxrneo import jobs
+
+    table = read_table("nih", data / "Data_Entry_2017.csv", data / "images", lsets.get("nih"))
+    whole = tmp_path / "whole.npz"
+    extract.embed(trained, table, whole, batch_size=4, workers=0, device="cpu", shard_size=8)
+    parts = [tmp_path / f"part{i}.npz" for i in range(3)]
+    for i, p in enumerate(parts):
+        r = extract.embed(trained, table, p, batch_size=4, workers=0, device="cpu", shard_size=8, shard=(i, 3))
+        assert r.written == len(codes.load(p, part_ok=True))
+    with pytest.raises(InputError, match="part 0/3 of a sharded"):
+        codes.load(parts[0])  # ingest, evaluate and edges refuse a part
+    merged = tmp_path / "merged.npz"
+    report = jobs.merge_files([parts[2], parts[0], parts[1]], merged)
+    assert (report.kind, report.parts, report.rows, report.written) == ("codes", 3, 25, 23)
+    _same_codes(codes.load(merged), codes.load(whole))
+    assert report.skipped_report is not None
+    assert report.skipped_report.read_text() == (tmp_path / "whole.skipped.csv").read_text()
+    with pytest.raises(InputError, match=r"shards \[0, 2\] given"):
+        jobs.merge_files([parts[0], parts[2]], tmp_path / "bad.npz")
+    with pytest.raises(InputError, match=r"shards \[0, 1, 1, 2\] given"):
+        jobs.merge_files([parts[0], parts[1], parts[1], parts[2]], tmp_path / "bad.npz")
+    with pytest.raises(InputError, match="not a part"):
+        jobs.merge_files([parts[0], whole], tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_cli_embed_shards_and_merge(trained: Path, data: Path, tmp_path: Path) -> None:
+    """Through the CLI with the default block size: shard 0 of 2 is empty (25 rows fit one block)."""
+    common = ["--labels", str(data / "Data_Entry_2017.csv"), "--images", str(data / "images"),
+              "--workers", "0", "--batch-size", "8", "--device", "cpu"]
+    run = CliRunner().invoke
+    assert run(app, ["embed", str(trained), *common, "--out", str(tmp_path / "whole.npz")]).exit_code == 0
+    for i in (0, 1):
+        r = run(app, ["embed", str(trained), *common, "--shard", f"{i}/2", "--out", str(tmp_path / f"p{i}.npz")])
+        assert r.exit_code == 0 and "combine all parts with `cxrneo merge`" in r.output, r.output
+    r = run(app, ["merge", str(tmp_path / "p0.npz"), str(tmp_path / "p1.npz"), "--out", str(tmp_path / "m.npz")])
+    assert r.exit_code == 0 and "2 parts of 25 rows merged: 23 codes" in r.output, r.output
+    _same_codes(codes.load(tmp_path / "m.npz"), codes.load(tmp_path / "whole.npz"))
+    bad = run(app, ["embed", str(trained), *common, "--shard", "2/2", "--out", str(tmp_path / "x.npz")])
+    assert bad.exit_code == 1 and "--shard must be i/n" in bad.output
+    one = run(app, ["merge", str(tmp_path / "p1.npz"), "--out", str(tmp_path / "x.npz")])
+    assert one.exit_code == 1 and "shards [1] given" in one.output

@@ -99,3 +99,75 @@ def test_normalise_refuses_zero_rows() -> None:
     with pytest.raises(InputError):
         normalise(np.zeros((2, 4)))
     assert np.allclose(np.linalg.norm(normalise(np.ones((3, 4))), axis=1), 1)
+
+
+def _pairs(e: Edges) -> list[tuple[int, int]]:
+    return list(zip(e.src.tolist(), e.dst.tolist(), strict=True))
+
+
+def test_settle_decides_pairs_at_the_threshold_in_float64() -> None:
+    """T exactly at a pair's exact cosine keeps it; the next double above drops it: in every backend."""
+    import math
+
+    from cxrneo.embed.edges import device_edges
+
+    unit = _codes(200, d=128, seed=4)
+    wide = unit.astype(np.float64)
+    exact = {(a, b): math.fsum(wide[a] * wide[b]) for a in range(200) for b in range(a + 1, 200)}
+    i, j = 3, 17
+    at = exact[i, j]
+    above = float(np.nextafter(at, 2.0))
+    for build in (similarity_edges, edges_numpy, lambda u, t: device_edges(u, t, device="cpu")):
+        keep, drop = build(unit, at), build(unit, above)
+        assert (i, j) in _pairs(keep) and (i, j) not in _pairs(drop)
+        # kept: exactly the pairs whose exact cosine is >= T
+        assert set(_pairs(keep)) == {p for p, c in exact.items() if c >= at}
+        assert set(_pairs(drop)) == {p for p, c in exact.items() if c >= above}
+
+
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_device_edges_equal_faiss_edges(dtype_name: str) -> None:
+    """The GPU code path (here on the CPU): half-precision candidates, fp32 recheck, the same edge set."""
+    import torch
+
+    from cxrneo.embed.edges import device_edges
+
+    unit = _codes(1500, seed=2)
+    t = threshold_for_degree(unit, 25)
+    want = similarity_edges(unit, t)
+    got = device_edges(unit, t, device="cpu", block=256, dtype=getattr(torch, dtype_name))
+    assert len(want) > 10_000
+    assert np.array_equal(got.src, want.src) and np.array_equal(got.dst, want.dst)
+    assert np.array_equal(got.cosine, want.cosine)  # recomputed pair by pair: the same bits
+    assert got.src.dtype == np.int64 and got.cosine.dtype == np.float32
+
+
+@pytest.mark.parametrize("rows", [(0, 1), (100, 700), (1499, 1500), (700, 700)])
+def test_edges_of_a_row_range_are_the_whole_graphs_edges_from_those_rows(rows: tuple[int, int]) -> None:
+    from cxrneo.embed.edges import device_edges
+
+    unit = _codes(1500, d=256, seed=5)
+    t = threshold_for_degree(unit, 30)
+    whole = similarity_edges(unit, t)
+    inside = (whole.src >= rows[0]) & (whole.src < rows[1])
+    for part in (similarity_edges(unit, t, batch=128, rows=rows), device_edges(unit, t, rows=rows, device="cpu")):
+        assert np.array_equal(part.src, whole.src[inside]) and np.array_equal(part.dst, whole.dst[inside])
+        assert np.array_equal(part.cosine, whole.cosine[inside])
+
+
+def test_bad_row_range_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not a range"):
+        similarity_edges(_codes(10, d=8), 0.5, rows=(5, 11))
+
+
+def test_approximate_edges_are_exact_edges_and_find_them_all_when_every_cell_is_probed() -> None:
+    from cxrneo.graph import approximate_edges
+
+    unit = _codes(2000, d=64, seed=6)
+    t = threshold_for_degree(unit, 20)
+    exact = set(_pairs(similarity_edges(unit, t)))
+    few = approximate_edges(unit, t, nlist=32, nprobe=2, train_rows=2000)
+    every = approximate_edges(unit, t, nlist=32, nprobe=32, train_rows=2000)
+    assert set(_pairs(every)) == exact  # all cells visited: nothing missed
+    assert set(_pairs(few)) <= exact and 0.3 < len(_pairs(few)) / len(exact) < 1.0  # misses, never extras
+    assert (few.src < few.dst).all() and (np.diff(few.src * 2000 + few.dst) > 0).all()
