@@ -119,8 +119,9 @@ def approximate_edges(
 ) -> Edges:
     """Edges beyond exact reach: a FAISS inverted-file index (nlist k-means cells, `nprobe` visited
     per query) finds the pairs each row sees; a pair seen from either end is kept, and every kept
-    pair is decided by `settle` (so nothing below T; only misses). Cost about nprobe / nlist of the
-    exact N^2 d; its recall against the exact edges is measured in scripts/bench_scale.py."""
+    pair is decided by `settle` (so nothing below T; only misses). Distance work is about nprobe /
+    nlist of the exact N^2 d, plus k-means training; at 112,120 codes on 2 cores it was slower than
+    the exact edges (docs/scale.md, measured by scripts/bench_scale.py with its recall)."""
     x = np.ascontiguousarray(unit_codes, dtype=np.float32)
     n, d = x.shape
     a, b = row_range(n, rows)

@@ -34,7 +34,7 @@ def store_bytes(store: Path) -> dict[str, int]:
     kinds = {"node": "nodes", "relationship": "relationships", "property": "properties", "schema": "indexes"}
     out: dict[str, int] = {}
     for f in store.rglob("*"):
-        if not f.is_file():
+        if not f.is_file() or "system" in f.parts:  # the system database is not the graph
             continue
         kind = next((v for k, v in kinds.items() if k in f.name), "other")
         if "transaction" in str(f) or f.name.startswith("neostore.transaction"):
@@ -49,9 +49,10 @@ def main() -> None:
     p.add_argument("--n", type=int, default=112_120)
     p.add_argument("--mean-degree", type=float, default=50)
     p.add_argument("--noise", type=float, default=1.0)
-    p.add_argument("--sizes", default="14015,28030,56060", help="smaller N for the N^2 fit (the full N is added)")
+    p.add_argument("--sizes", default="14015,28030,56060",
+                   help="smaller N for the N^2 fit (the full N is added; empty: only the full N)")
     p.add_argument("--nlist", type=int, default=1024)
-    p.add_argument("--nprobe", default="8,32,128")
+    p.add_argument("--nprobe", default="8,32", help="IVF cells visited per row (comma-separated; empty: skip)")
     p.add_argument("--store-dir", type=Path, help="the database folder of the Neo4j holding the graph")
     p.add_argument("--no-db", action="store_true")
     p.add_argument("--out", type=Path, default=Path("scale.json"))
@@ -66,7 +67,7 @@ def main() -> None:
     exact, t_exact = timed(similarity_edges, unit, t)
     print(f"exact edges, FAISS (all N): {len(exact)} edges in {t_exact:.1f} s", flush=True)
     growth = []
-    for m in [int(s) for s in a.sizes.split(",")] + [a.n]:
+    for m in [int(s) for s in a.sizes.split(",") if s] + [a.n]:
         sub = unit[:m]
         e_f, t_f = (exact, t_exact) if m == a.n else timed(similarity_edges, sub, t)
         e_n, t_n = timed(edges_numpy, sub, t)
@@ -79,7 +80,7 @@ def main() -> None:
 
     want = pairs(exact)
     ann = []
-    for nprobe in [int(s) for s in a.nprobe.split(",")]:
+    for nprobe in [int(s) for s in a.nprobe.split(",") if s]:
         e, dt = timed(approximate_edges, unit, t, a.nlist, nprobe)
         got = pairs(e)
         recall = len(got & want) / len(want)
@@ -95,7 +96,7 @@ def main() -> None:
         from cxrneo.embed.edges import device_edges
 
         dev = "cuda" if torch.cuda.is_available() else "cpu"
-        m = a.n if dev == "cuda" else min(a.n, 20_000)
+        m = a.n if dev == "cuda" else min(a.n, 10_000)
         ref = exact if m == a.n else similarity_edges(unit[:m], t)
         got_e, dt = timed(device_edges, unit[:m], t, device=dev)
         same = pairs(got_e) == pairs(ref)

@@ -22,8 +22,9 @@ NODE_BATCH = 1_000
 # progress(phase, done, total): phases 'images' and 'edges'; the CLI renders it
 Progress = Callable[[str, int, int], None]
 EDGE_BATCH = 50_000
-# Transactions in flight at once. On the 2-core VM, 20,000 codes: one writer 48,700 rel/s with
-# batches of 50,000, two writers 78,800 (the client prepares the next batch while two commit).
+# Transactions in flight at once: the client builds the next batch while two commit. On the 2-core
+# VM, rewriting 2.5 M edges at 112,120 codes: 1 writer of 10,000 edges 38,300 rel/s, 2 of 50,000
+# 53,600 (scripts/bench_build.py; README, Build figures).
 WRITERS = 2
 MAX_WRITERS = 8
 
