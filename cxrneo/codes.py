@@ -225,6 +225,20 @@ def merge_parts(parts: list[Codes], names: list[str]) -> Codes:
     )
 
 
+def write_skipped(codes_path: Path, skipped: list[tuple[str, str, str]]) -> Path | None:
+    """The list of unreadable images beside a codes file (`<stem>.skipped.csv`: id, path, error)."""
+    if not skipped:
+        return None
+    import csv
+
+    report = codes_path.with_name(codes_path.stem + ".skipped.csv")
+    with open(report, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "path", "error"])
+        w.writerows(skipped)
+    return report
+
+
 def skipped_of_parts(parts: list[Codes]) -> list[list[Any]]:
     """[row, id, path, message] of every image the parts skipped, by row."""
     return sorted(s for p in parts for s in p.extra.get("shard", {}).get("skipped", []))

@@ -177,8 +177,6 @@ class MergeReport:
 
 def merge_files(parts: list[Path], out: Path) -> MergeReport:
     """`cxrneo merge`: parts of a sharded `embed` or `edges` into the file of the unsharded run, verified."""
-    import csv
-
     from cxrneo import codes as codes_io
     from cxrneo import edgefile
 
@@ -195,13 +193,7 @@ def merge_files(parts: list[Path], out: Path) -> MergeReport:
     merged = codes_io.merge_parts(codes_parts, names)
     skipped = codes_io.skipped_of_parts(codes_parts)
     codes_io.save(out, merged)
-    report = None
-    if skipped:
-        report = out.with_name(out.stem + ".skipped.csv")
-        with open(report, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["id", "path", "error"])
-            w.writerows([s[1:] for s in skipped])
+    report = codes_io.write_skipped(out, [(i, path, msg) for _, i, path, msg in skipped])
     return MergeReport("codes", len(parts), len(merged) + len(skipped), len(merged), report)
 
 

@@ -1,6 +1,5 @@
 """`cxrneo embed`: image codes of a table through a trained checkpoint, resumable in shards."""
 
-import csv
 import json
 import shutil
 from dataclasses import dataclass
@@ -162,14 +161,7 @@ def _merge(
     rows, arr = rows[~bad], arr[~bad]
     if len(rows) == 0 and part is None:
         raise InputError(f"no image of the table could be read (see {out.with_suffix('.skipped.csv')})")
-    report = None
-    if errors:
-        report = out.with_name(out.stem + ".skipped.csv")
-        with open(report, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["id", "path", "error"])
-            for i, msg in sorted(errors):
-                w.writerow([table.records[i].id, table.records[i].path, msg])
+    report = codes_file.write_skipped(out, [(table.records[i].id, table.records[i].path, msg) for i, msg in sorted(errors)])
     extra: dict[str, Any] = {"size": int(doc["config"]["size"]), "arch": doc.get("arch", "densenet121")}
     if part is not None:  # what `cxrneo merge` checks: every row of the block written or skipped
         part["written"] = rows.tolist()
