@@ -110,7 +110,8 @@ def similarity_edges(
             r, c = r + qs, c + bs
             keep = r < c
             parts.append((r[keep], c[keep], s[keep]))
-    return settle(x, *sorted_pairs(parts), threshold)
+    src, dst, _ = sorted_pairs(parts)
+    return settle(x, src, dst, threshold)
 
 
 def approximate_edges(
@@ -138,10 +139,10 @@ def approximate_edges(
         lo, hi = np.minimum(r, c), np.maximum(r, c)
         keep = (lo < hi) & (lo >= a) & (lo < b)
         found.append((lo[keep], hi[keep], s[keep]))
-    src, dst, cos = sorted_pairs(found)
+    src, dst, _ = sorted_pairs(found)
     first = np.ones(len(src), bool)
     first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-    return settle(x, src[first], dst[first], cos[first], threshold)
+    return settle(x, src[first], dst[first], threshold)
 
 
 def _range_pairs_in(
@@ -168,19 +169,19 @@ def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> 
         keep = r + qs < c + qs
         r, c = r[keep], c[keep]
         parts.append((r.astype(np.int64) + qs, c.astype(np.int64) + qs, sims[r, c].astype(np.float32)))
-    return settle(x, *sorted_pairs(parts), threshold)
+    src, dst, _ = sorted_pairs(parts)
+    return settle(x, src, dst, threshold)
 
 
-def settle(unit_codes: np.ndarray, src: np.ndarray, dst: np.ndarray, cos32: np.ndarray, threshold: float) -> Edges:
-    """The membership rule of every backend: of candidate pairs (every pair with fp32 cosine
-    >= T - BAND, sorted by (src, dst)), keep those with cosine >= T, and give each its cosine.
+def settle(unit_codes: np.ndarray, src: np.ndarray, dst: np.ndarray, threshold: float) -> Edges:
+    """The membership rule of every backend: of the candidate pairs (src, dst) (every pair with fp32
+    cosine >= T - BAND, sorted by (src, dst)), keep those with cosine >= T, and give each its cosine.
 
     The cosine of every candidate is recomputed pair by pair in float64 (so it does not depend on
     the backend's blocks, shards or summation order: a sharded run stores the same bits as an
     unsharded one), and one within 1e-9 of T is decided by its exact value (products of float32
     are exact in float64; math.fsum adds them without error). The stored cosine is that value,
-    rounded to float32. `cos32` (the backend's own fp32 cosines) only chose the candidates."""
-    del cos32  # chose the candidates; the values below do not depend on how they were computed
+    rounded to float32: the backend's own fp32 cosines only chose the candidates."""
     exact = np.empty(len(src), np.float64)
     for s in range(0, len(src), 8192):
         a, b = unit_codes[src[s : s + 8192]], unit_codes[dst[s : s + 8192]]

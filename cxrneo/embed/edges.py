@@ -54,5 +54,5 @@ def device_edges(
                 fp32 = (full[rr] * full[cc]).sum(dim=1)
                 keep = fp32 >= threshold - BAND
                 parts.append((rr[keep].cpu().numpy(), cc[keep].cpu().numpy(), fp32[keep].cpu().numpy()))
-    src, dst, cosine = sorted_pairs(parts)
-    return settle(x, src.astype(np.int64), dst.astype(np.int64), cosine.astype(np.float32), threshold)
+    src, dst, _ = sorted_pairs(parts)
+    return settle(x, src.astype(np.int64), dst.astype(np.int64), threshold)
