@@ -1,10 +1,9 @@
 """Codes -> thresholded cosine-similarity edges (exact, FAISS inner products; pure, no database).
 
-One membership rule (`settle`) decides every pair for every backend: every pair whose fp32 cosine
-is >= T - BAND is a candidate, and its cosine is recomputed pair by pair in float64 (exactly, when
-it lies within 1e-9 of T). FAISS here and the torch
-device path (cxrneo/embed/edges.py) both feed it every pair whose fp32 cosine is >= T - BAND, so
-both give the same edge set.
+One membership rule (`settle`) decides every pair for every backend: FAISS here, numpy and the
+torch device path (cxrneo/embed/edges.py) each find every pair whose fp32 cosine is >= T - BAND,
+and `settle` recomputes each one's cosine pair by pair in float64 (exactly, within 1e-9 of T), so
+all give the same edges and cosines.
 """
 
 import math
@@ -78,8 +77,8 @@ def _blocks(n: int, block: int) -> Iterator[tuple[int, int]]:
 
 def _range_pairs(
     queries: np.ndarray, base: np.ndarray, radius: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All (query row, base row, fp32 cosine) with cosine >= radius, via FAISS range search."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """All (query row, base row) with fp32 cosine >= radius, via FAISS range search."""
     index = faiss.IndexFlatIP(base.shape[1])
     index.add(base)
     return _range_pairs_in(index, queries, radius)
@@ -101,17 +100,16 @@ def similarity_edges(
     x = np.ascontiguousarray(unit_codes, dtype=np.float32)
     n = x.shape[0]
     a, b = row_range(n, rows)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
     for qs in range(a, b, batch):
         qe = min(b, qs + batch)
         for bs, be in _blocks(n - qs, batch):
             bs, be = bs + qs, be + qs  # lower triangle skipped: every pair is found once, from its smaller row
-            r, c, s = _range_pairs(x[qs:qe], x[bs:be], threshold - BAND)
+            r, c = _range_pairs(x[qs:qe], x[bs:be], threshold - BAND)
             r, c = r + qs, c + bs
             keep = r < c
-            parts.append((r[keep], c[keep], s[keep]))
-    src, dst, _ = sorted_pairs(parts)
-    return settle(x, src, dst, threshold)
+            parts.append((r[keep], c[keep]))
+    return settle(x, *sorted_pairs(parts), threshold)
 
 
 def approximate_edges(
@@ -132,14 +130,14 @@ def approximate_edges(
     index.train(x[np.sort(sample)])
     index.add(x)
     index.nprobe = nprobe
-    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    found: list[tuple[np.ndarray, np.ndarray]] = []
     for qs in range(0, n, batch):  # every row asks, so a pair is found from either end
-        r, c, s = _range_pairs_in(index, x[qs : qs + batch], threshold - BAND)
+        r, c = _range_pairs_in(index, x[qs : qs + batch], threshold - BAND)
         r = r + qs
         lo, hi = np.minimum(r, c), np.maximum(r, c)
         keep = (lo < hi) & (lo >= a) & (lo < b)
-        found.append((lo[keep], hi[keep], s[keep]))
-    src, dst, _ = sorted_pairs(found)
+        found.append((lo[keep], hi[keep]))
+    src, dst = sorted_pairs(found)
     first = np.ones(len(src), bool)
     first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
     return settle(x, src[first], dst[first], threshold)
@@ -147,15 +145,15 @@ def approximate_edges(
 
 def _range_pairs_in(
     index: "faiss.Index", queries: np.ndarray, radius: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query row, index row, fp32 cosine) of every hit >= radius of a FAISS range search."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, index row) of every hit with fp32 cosine >= radius of a FAISS range search."""
     # FAISS keeps inner products strictly above its radius: step just below, then filter >=.
     below = float(np.nextafter(np.float32(radius), np.float32(-np.inf)))
     lims, sims, cols = index.range_search(queries, below)
     counts: np.ndarray = np.asarray(lims, dtype=np.int64)
     rows = np.repeat(np.arange(queries.shape[0], dtype=np.int64), counts[1:] - counts[:-1])
     keep = sims >= np.float32(radius)
-    return rows[keep], cols[keep].astype(np.int64), sims[keep].astype(np.float32)
+    return rows[keep], cols[keep].astype(np.int64)
 
 
 def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> Edges:
@@ -168,9 +166,8 @@ def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> 
         r, c = np.nonzero(sims >= np.float32(threshold - BAND))
         keep = r + qs < c + qs
         r, c = r[keep], c[keep]
-        parts.append((r.astype(np.int64) + qs, c.astype(np.int64) + qs, sims[r, c].astype(np.float32)))
-    src, dst, _ = sorted_pairs(parts)
-    return settle(x, src, dst, threshold)
+        parts.append((r.astype(np.int64) + qs, c.astype(np.int64) + qs))
+    return settle(x, *sorted_pairs(parts), threshold)
 
 
 def settle(unit_codes: np.ndarray, src: np.ndarray, dst: np.ndarray, threshold: float) -> Edges:
@@ -192,18 +189,14 @@ def settle(unit_codes: np.ndarray, src: np.ndarray, dst: np.ndarray, threshold: 
     return Edges(src[keep], dst[keep], exact[keep].astype(np.float32))
 
 
-def sorted_pairs(
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate pairs of many blocks as one (src, dst, cosine), sorted by (src, dst)."""
+def sorted_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs of many blocks as one (src, dst), int64, sorted by (src, dst)."""
     if not parts:
-        e = Edges.empty()
-        return e.src, e.dst, e.cosine
-    src = np.concatenate([p[0] for p in parts])
-    dst = np.concatenate([p[1] for p in parts])
-    cos = np.concatenate([p[2] for p in parts])
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    src = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    dst = np.concatenate([p[1] for p in parts]).astype(np.int64)
     order = np.lexsort((dst, src))
-    return src[order], dst[order], cos[order]
+    return src[order], dst[order]
 
 
 def threshold_for_degree(

@@ -39,7 +39,7 @@ def device_edges(
     full = torch.from_numpy(x).to(dev)
     half = full.to(dtype)
     low = threshold - margin(dtype)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
     with torch.inference_mode():
         for qs in range(a, b, block):
             qe = min(b, qs + block)
@@ -53,6 +53,5 @@ def device_edges(
                 rr, cc = first[s : s + PAIRS], second[s : s + PAIRS]
                 fp32 = (full[rr] * full[cc]).sum(dim=1)
                 keep = fp32 >= threshold - BAND
-                parts.append((rr[keep].cpu().numpy(), cc[keep].cpu().numpy(), fp32[keep].cpu().numpy()))
-    src, dst, _ = sorted_pairs(parts)
-    return settle(x, src.astype(np.int64), dst.astype(np.int64), threshold)
+                parts.append((rr[keep].cpu().numpy(), cc[keep].cpu().numpy()))
+    return settle(x, *sorted_pairs(parts), threshold)
