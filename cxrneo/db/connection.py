@@ -4,7 +4,9 @@ Only this module calls the neo4j driver. Driver errors become DatabaseError with
 """
 
 import os
+import random
 import signal
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +30,22 @@ def _explain(e: Exception, uri: str, user: str) -> DatabaseError:
         message = " ".join(ln.strip() for ln in (e.message or "").splitlines() if ln.strip())
         return DatabaseError(f"Neo4j error {e.code}: {message}")  # one line, the reason included
     return DatabaseError(f"Neo4j driver error: {e}")
+
+
+def _retryable(e: BaseException | None) -> bool:
+    """Whether `e`, or an error it was raised from, is one the server says to retry (a deadlock
+    between concurrent writers, a leader switch). The driver retries these itself, except when
+    rolling back the failed transaction raises a second, non-retryable error over the first."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (nx.Neo4jError, nx.DriverError)) and e.is_retryable():
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+RETRIES = 8  # attempts of one managed transaction beyond the driver's own retries
 
 
 FAULT_ENV = "CXRNEO_FAULT_AFTER"
@@ -113,8 +131,16 @@ class Database:
         def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
             return [r.data() for r in tx.run(query, params)]
 
-        with self._errors(), self._driver.session(database=self.database) as s:
-            rows = s.execute_write(work) if write else s.execute_read(work)
+        with self._errors():
+            for attempt in range(RETRIES):
+                try:
+                    with self._driver.session(database=self.database) as s:
+                        rows = s.execute_write(work) if write else s.execute_read(work)
+                    break
+                except (nx.Neo4jError, nx.DriverError) as e:
+                    if attempt + 1 == RETRIES or not _retryable(e):
+                        raise
+                    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         _fault_point(name)
         return rows
 
