@@ -22,6 +22,7 @@ import numpy as np
 
 from cxrneo.errors import InputError
 from cxrneo.records import ImageRecord
+from cxrneo.shards import check_partition
 
 CODE_WIDTH = 1024
 FORMAT_VERSION = 1
@@ -192,8 +193,6 @@ def load(path: Path, part_ok: bool = False) -> Codes:
 def merge_parts(parts: list[Codes], names: list[str]) -> Codes:
     """The codes file of the unsharded run from the parts of `cxrneo embed --shard i/n`: one
     checkpoint, one table, every shard once, every row of each block written or skipped once."""
-    from cxrneo.shards import check_partition
-
     if not parts:
         raise InputError("no codes parts to merge")
     info = []

@@ -49,6 +49,19 @@ def save(path: Path, part: EdgePart) -> None:
     tmp.replace(path)
 
 
+ARRAYS = {"src", "dst", "cosine", "meta"}
+
+
+def is_edges_file(path: Path) -> bool:
+    """Whether `path` is meant as an edges file (a `src` array; else, for `cxrneo merge`, a codes
+    file); `load` then checks it whole."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "src.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def load(path: Path) -> EdgePart:
     """Read and check an edges file; any problem is one InputError line."""
     path = Path(path)
@@ -56,7 +69,7 @@ def load(path: Path) -> EdgePart:
         raise InputError(f"{path}: no such edges file")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if set(z.files) != {"src", "dst", "cosine", "meta"}:
+            if set(z.files) != ARRAYS:
                 raise InputError(f"{path}: not a cxrneo edges file (arrays {sorted(z.files)})")
             src, dst, cos = z["src"], z["dst"], z["cosine"]
             meta = json.loads(str(z["meta"]))

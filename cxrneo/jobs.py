@@ -185,7 +185,7 @@ def merge_files(parts: list[Path], out: Path) -> MergeReport:
     if out.resolve() in {p.resolve() for p in parts}:
         raise ConfigError(f"--out {out} is one of the parts; write the merged file elsewhere")
     names = [str(p) for p in parts]
-    if all(_is_edges(p) for p in parts):
+    if all(edgefile.is_edges_file(p) for p in parts):
         whole = edgefile.merge([edgefile.load(p) for p in parts], names)
         edgefile.save(out, whole)
         return MergeReport("edges", len(parts), whole.n, len(whole.edges), None)
@@ -195,16 +195,6 @@ def merge_files(parts: list[Path], out: Path) -> MergeReport:
     codes_io.save(out, merged)
     report = codes_io.write_skipped(out, [(i, path, msg) for _, i, path, msg in skipped])
     return MergeReport("codes", len(parts), len(merged) + len(skipped), len(merged), report)
-
-
-def _is_edges(path: Path) -> bool:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            return "src.npy" in z.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
 
 
 def detect_communities(s: Settings, concurrency: int, reseed: bool) -> "CommunityReport":

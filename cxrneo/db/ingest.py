@@ -3,7 +3,6 @@
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -184,13 +183,7 @@ def ingest(
     """
     check_batch(batch, writers)
     with writer_lease(db, "ingest") as lease:
-        return _ingest(db, codes, edges, threshold, _Pace(batch, writers), progress, lease)
-
-
-@dataclass(frozen=True)
-class _Pace:
-    batch: int  # edges per transaction
-    writers: int  # transactions at once
+        return _ingest(db, codes, edges, threshold, batch, writers, progress, lease)
 
 
 def _write_all(
@@ -220,7 +213,8 @@ def _write_all(
 
 
 def _ingest(
-    db: Database, codes: Codes, edges: Edges, threshold: float, pace: _Pace, progress: Progress | None, lease: Lease
+    db: Database, codes: Codes, edges: Edges, threshold: float, batch: int, writers: int,
+    progress: Progress | None, lease: Lease,
 ) -> IngestReport:
     t0 = time.perf_counter()
     existing, meta = _check(db, codes, edges, threshold)
@@ -256,24 +250,21 @@ def _ingest(
     say("images", 0, len(new_rows))
     images = ((len(chunk), [_image_row(codes, i) for i in chunk])
               for chunk in (new_rows[s : s + NODE_BATCH] for s in range(0, len(new_rows), NODE_BATCH)))
-    _write_all(lambda rows: db.write("merge_images", rows=rows), images, pace.writers, lease,
+    _write_all(lambda rows: db.write("merge_images", rows=rows), images, writers, lease,
                advance("images", len(new_rows)))
     t1 = time.perf_counter()
     element = {r["id"]: r["element"] for r in db.read("match_image_element_ids")}
     eids = [element[x] for x in ids]
     total = int((mode > 0).sum())
     say("edges", 0, total)
-    done = {}
-    writes: dict[int, Callable[[list[dict[str, object]]], object]] = {
-        1: lambda rows: db.write("create_similar_edges", rows=rows),
-        2: lambda rows: db.write("merge_similar_edges", rows=rows),
-    }
-    for m, write in writes.items():
-        sel = np.flatnonzero(mode == m)
-        done[m] = len(sel)
+    writes: tuple[tuple[int, Callable[[list[dict[str, object]]], object]], ...] = (
+        (1, lambda rows: db.write("create_similar_edges", rows=rows)),
+        (2, lambda rows: db.write("merge_similar_edges", rows=rows)),
+    )
+    for m, write in writes:
         batches = ((len(pos), _grouped_rows(eids, a[pos], b[pos], cos[pos]))
-                   for pos in _source_batches(a, sel, pace.batch))
-        _write_all(write, batches, pace.writers, lease, advance("edges", total))
+                   for pos in _source_batches(a, np.flatnonzero(mode == m), batch))
+        _write_all(write, batches, writers, lease, advance("edges", total))
     t2 = time.perf_counter()
     if not existing:
         ensure_schema(db, wait_seconds=3600)
@@ -292,7 +283,7 @@ def _ingest(
     )[0]
     return IngestReport(
         threshold=float(threshold), nodes=len(ids), edges=len(edges), nodes_written=len(new_rows),
-        edges_created=done[1], edges_merged=done[2],
+        edges_created=int((mode == 1).sum()), edges_merged=int((mode == 2).sum()),
         sources_skipped=int(((stored == expected) & (expected > 0)).sum()),
         generation=out["generation"], changed=changed,
         seconds=time.perf_counter() - t0, node_seconds=t1 - t0, edge_seconds=t2 - t1,
