@@ -1,8 +1,13 @@
 """The HTTP API of `cxrneo serve`: the retrieval service for other programs (FastAPI, OpenAPI at /docs).
 
+GET  /           the viewer (cxrneo/web): query by image or id, results with findings, the neighbourhood
 POST /query      {"id": ...} or {"code": [...]} as JSON, or an image file as multipart form data
 POST /query/image  the same upload, as its own documented route
 GET  /images/{id}  the stored record of one image
+GET  /images/{id}/pixels?size=N  a stored image as a PNG (files only under `serve --images DIR`)
+POST /images/render  an uploaded image as a PNG, as the model reads it
+POST /subgraph   the SIMILAR edges among some images, with the Cypher for Neo4j Browser
+GET  /config     what this service offers the viewer
 GET  /health     Neo4j reachable, generations, checkpoint hash
 
 Every error is JSON `{"error": "one line"}` with a 4xx/5xx status, never a stack trace.
@@ -12,23 +17,35 @@ import hmac
 import json
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, NotReadyError
+from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
 from cxrneo.retrieval.engine import Method
 from cxrneo.service import MAX_K, QueryAnswer, Searcher, parse_code
 from cxrneo.settings import Settings
 
 log = logging.getLogger("cxrneo.api")
+WEB = Path(__file__).resolve().parent / "web"  # the viewer's static files
+NO_STORE = {"Cache-Control": "no-store"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff"}
+
+
+class SubgraphRequest(BaseModel):
+    """Images whose neighbourhood to draw (a query's hits, and the query when it is stored)."""
+
+    ids: list[str] = Field(min_length=1, max_length=MAX_K + 1, description="Stored image ids.")
 
 
 class QueryRequest(BaseModel):
@@ -64,7 +81,9 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:500]
 
 
-def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: int = 20 << 20) -> FastAPI:
+def create_app(
+    searcher: Searcher, token: str | None = None, max_upload_bytes: int = 20 << 20, browser_url: str | None = None,
+) -> FastAPI:
     """The app around one shared Searcher (which follows the graph's generations per request)."""
     app = FastAPI(title="cxrneo", summary="Content-based chest X-ray retrieval over a Neo4j graph",
                   version=_version())
@@ -82,8 +101,8 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
     async def _cxrneo_error(_: Request, e: CxrneoError) -> JSONResponse:
         return JSONResponse({"error": _one_line(str(e))}, status_code=_status(e))
 
-    @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, e: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # ours and the router's (404, 405): one JSON line each
+    async def _http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if e.status_code == 401 else None
         return JSONResponse({"error": _one_line(str(e.detail))}, status_code=e.status_code, headers=headers)
 
@@ -99,6 +118,22 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
         log.exception("unexpected error")
         return JSONResponse({"error": f"internal error ({type(e).__name__})"}, status_code=500)
 
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        """The viewer (static; it asks the token-protected routes below for everything it shows)."""
+        return FileResponse(WEB / "index.html", headers=NO_STORE)
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/config", dependencies=auth)
+    def config() -> dict[str, Any]:
+        """What this service offers the viewer: methods, K's bound, image queries, pixels, Neo4j Browser."""
+        return {
+            "version": _version(), "methods": [m.value for m in Method], "max_k": MAX_K,
+            "image_queries": searcher.image_queries, "pixels": searcher.files.root is not None,
+            "browser": browser_url, "features": [],
+        }
+
     @app.get("/health")
     def health() -> dict[str, Any]:
         """Neo4j reachable, generation and communityGeneration, the checkpoint's hash."""
@@ -108,6 +143,36 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
     def image(image_id: str) -> dict[str, Any]:
         """The stored record of one image: labels, patient, view, community, ..."""
         return searcher.image(image_id)
+
+    @app.get("/images/{image_id}/pixels", dependencies=auth, response_class=Response,
+             responses={200: {"content": {"image/png": {}}, "description": "The image as an 8-bit grey PNG."}})
+    def pixels(image_id: str, size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 256) -> Response:
+        """A stored image as a PNG, longest side `size`, rendered as embedding reads it (DICOM windowed)."""
+        try:
+            png = searcher.pixels(image_id, size)
+        except InputError as e:
+            raise HTTPException(422, str(e)) from None
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+    @app.post("/images/render", dependencies=auth, response_class=Response,
+              responses={200: {"content": {"image/png": {}}, "description": "The upload as an 8-bit grey PNG."}})
+    async def render_upload(
+        file: Annotated[UploadFile, File(description="A chest X-ray: PNG, JPEG or DICOM.")],
+        size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 512,
+    ) -> Response:
+        """An uploaded image as the model reads it (the viewer's preview of a query file; nothing is kept)."""
+        with _uploaded(await _upload_bytes(file), file) as (path, name):
+            try:
+                png = await run_in_threadpool(render, path, size)
+            except InputError as e:
+                raise HTTPException(422, str(e).replace(str(path), name)) from None
+        return Response(png, media_type="image/png")
+
+    @app.post("/subgraph", dependencies=auth)
+    def subgraph(req: SubgraphRequest) -> dict[str, Any]:
+        """The stored images among `ids`, their communities, the SIMILAR edges between them and the
+        Cypher that shows the same subgraph in Neo4j Browser."""
+        return searcher.subgraph(req.ids)
 
     @app.post(
         "/query", dependencies=auth, response_model=QueryAnswer,
@@ -162,6 +227,14 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
                 raise HTTPException(413, f"request larger than {max_upload_bytes} bytes")
         return bytes(body)
 
+    async def _upload_bytes(upload: Any) -> bytes:
+        data: bytes = await upload.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"upload larger than {max_upload_bytes} bytes")
+        if not data:
+            raise InputError("the uploaded file is empty")
+        return data
+
     async def _image_query(upload: Any, k: str, method: str, strict: str) -> QueryAnswer:
         try:
             k_int = int(k)
@@ -169,18 +242,7 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
             raise InputError(f"k must be a whole number, got {k!r}") from None
         if strict.lower() not in ("true", "false", "1", "0"):
             raise InputError(f"strict must be true or false, got {strict!r}")
-        name = Path(getattr(upload, "filename", "") or "upload").name
-        suffix = Path(name).suffix.lower()
-        if suffix not in IMAGE_SUFFIXES:
-            suffix = ".png"
-        data = await upload.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, f"upload larger than {max_upload_bytes} bytes")
-        if not data:
-            raise InputError("the uploaded file is empty")
-        with tempfile.TemporaryDirectory(prefix="cxrneo-upload-") as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            path.write_bytes(data)
+        with _uploaded(await _upload_bytes(upload), upload) as (path, name):
             try:
                 return await run_in_threadpool(searcher.by_image, path, k_int, method,
                                                strict.lower() in ("true", "1"), name)
@@ -188,6 +250,17 @@ def create_app(searcher: Searcher, token: str | None = None, max_upload_bytes: i
                 raise InputError(str(e).replace(str(path), name)) from None
 
     return app
+
+
+@contextmanager
+def _uploaded(data: bytes, upload: Any) -> Iterator[tuple[Path, str]]:
+    """The upload in a private temporary file (removed afterwards) and the name the client gave it."""
+    name = Path(getattr(upload, "filename", "") or "upload").name
+    suffix = Path(name).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="cxrneo-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix if suffix in IMAGE_SUFFIXES else '.png'}"
+        path.write_bytes(data)
+        yield path, name
 
 
 def _version() -> str:
@@ -199,42 +272,73 @@ def _version() -> str:
         return "0"
 
 
-def serve(
-    settings: Settings, host: str, port: int, checkpoint: Path | None, device: str, max_upload_mb: float,
-    blas_threads: int, say: Callable[[str], None], warn: Callable[[str], None],
-) -> None:
-    """Open the graph (and the checkpoint) and serve until interrupted (what `cxrneo serve` runs)."""
+class ServeOptions(BaseModel):
+    """How `cxrneo serve` runs (its flags)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    checkpoint: Path | None = None
+    device: str = "auto"
+    max_upload_mb: float = 20.0
+    blas_threads: int = 1
+    images: Path | None = None
+    browser_url: str | None = None  # None: the local server's Browser when Neo4j is on loopback; "": no link
+
+    def check(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be 1-65535, got {self.port}")
+        if self.blas_threads < 1:
+            raise ConfigError(f"--blas-threads must be at least 1, got {self.blas_threads}")
+        if self.max_upload_mb <= 0:
+            raise ConfigError(f"--max-upload-mb must be positive, got {self.max_upload_mb}")
+        if self.images is not None and not self.images.is_dir():
+            raise ConfigError(f"--images: {self.images} is not a folder")
+
+
+def _is_loopback(host: str) -> bool:
     import ipaddress
 
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def browser_url(settings: Settings, given: str | None) -> str | None:
+    """Where Neo4j Browser is: as given, else the local server's HTTP port when Neo4j is on loopback."""
+    from urllib.parse import urlsplit
+
+    if given is not None:
+        return given or None
+    host = urlsplit(settings.neo4j_uri).hostname or ""
+    return f"http://{host}:{settings.http_port}/browser/" if _is_loopback(host) else None
+
+
+def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], warn: Callable[[str], None]) -> None:
+    """Open the graph (and the checkpoint) and serve until interrupted (what `cxrneo serve` runs)."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    if not 0 < port < 65536:
-        raise ConfigError(f"port must be 1-65535, got {port}")
-    if blas_threads < 1:
-        raise ConfigError(f"--blas-threads must be at least 1, got {blas_threads}")
-    if max_upload_mb <= 0:
-        raise ConfigError(f"--max-upload-mb must be positive, got {max_upload_mb}")
+    opts.check()
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and not token:
-        warn(f"serving on {host} without CXRNEO_API_TOKEN: anyone who reaches it can query")
+    if not _is_loopback(opts.host) and not token:
+        warn(f"serving on {opts.host} without CXRNEO_API_TOKEN: anyone who reaches it can query")
     # One BLAS thread: the batched scan runs on one core while the other serves HTTP, Python and
     # Neo4j round trips (measured on 2 cores: a batch of 8 in 114 ms instead of 169 ms; same bits).
-    threadpool_limits(limits=blas_threads, user_api="blas")
-    searcher = Searcher.connect(settings, checkpoint, device)
+    threadpool_limits(limits=opts.blas_threads, user_api="blas")
+    searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images)
     try:
         searcher.warm()
         say(f"graph open: {searcher.health().get('images')} images, generation "
             f"{searcher.graph.meta.generation if searcher.graph.meta else '-'}")
     except CxrneoError as e:  # not ready yet (no graph, communities pending): serve anyway, /health says why
         warn(str(e))
-    app = create_app(searcher, token=token, max_upload_bytes=int(max_upload_mb * (1 << 20)))
-    say(f"cxrneo serving on http://{host}:{port} (OpenAPI at /docs)" + (", token required" if token else ""))
+    app = create_app(searcher, token=token, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),
+                     browser_url=browser_url(settings, opts.browser_url))
+    shown = "localhost" if opts.host in ("127.0.0.1", "::1") else opts.host
+    say(f"cxrneo serving on http://{opts.host}:{opts.port} (the viewer: http://{shown}:{opts.port}/ ; OpenAPI at /docs)"
+        + (", token required" if token else ""))
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False)
     finally:
         searcher.close()

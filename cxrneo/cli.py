@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from cxrneo.cli_db import db_app
-from cxrneo.cli_support import friendly, settings
-from cxrneo.retrieval.engine import Method
+from cxrneo.cli_search import query_cmd, serve_cmd
+from cxrneo.cli_support import DeviceOpt, friendly, settings
 from cxrneo.settings import Settings
 
 app = typer.Typer(
@@ -61,7 +61,6 @@ ImagesOpt = Annotated[Path, typer.Option("--images", help=(
 MaxImagesOpt = Annotated[int | None, typer.Option(help=(
     "Use only the first N rows of the label file (quick runs)."
 ))]
-DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA if present), cpu or cuda.")]
 WorkersOpt = Annotated[int, typer.Option(help=(
     "Image-decoding worker processes (0 = decode in the main process)."
 ))]
@@ -94,6 +93,13 @@ def train_cmd(
     device: DeviceOpt = "auto",
     workers: WorkersOpt = 2,
     arch: Annotated[str, typer.Option(hidden=True, help="densenet121, or tiny (tests only).")] = "densenet121",
+    schedule: Annotated[str, typer.Option(help=(
+        "Learning-rate schedule: cosine (decay to lr/100 over --epochs) or plateau (the paper's: x0.1 when the "
+        "validation AUC stops rising)."))] = "cosine",
+    augment: Annotated[bool, typer.Option(help=(
+        "Small rotations, shifts, scaling, contrast and brightness changes (--no-augment: flips only, as the paper)."
+    ))] = True,
+    early_stop: Annotated[int, typer.Option(help="Stop after N epochs without a better validation AUC (0: never).")] = 0,
 ) -> None:
     """Train DenseNet-121 on labelled chest X-rays (PNG, JPEG, DICOM); keeps the best mean validation AUC checkpoint."""
     from cxrneo.embed.train import make_config, train
@@ -101,7 +107,8 @@ def train_cmd(
 
     cfg = make_config(format=fmt, labels=labels, images=images, label_set=label_set, size=size,
                       epochs=epochs, batch_size=batch_size, lr=lr, out=out, weights=weights, seed=seed,
-                      val_fraction=val_fraction, max_images=max_images, device=device, workers=workers, arch=arch)
+                      val_fraction=val_fraction, max_images=max_images, device=device, workers=workers, arch=arch,
+                      schedule=schedule, augment=augment, early_stop=early_stop)
     train(cfg, resume=resume, console=console())
 
 
@@ -354,100 +361,10 @@ def evaluate_cmd(
     typer.echo(f"report: {paths['html']}")
 
 
-# --- query and serve (owner: retrieval; the logic lives in cxrneo/service.py) -------------
+# --- query and serve (owner: retrieval; cxrneo/cli_search.py) -------------------------------
 
-
-@app.command("query")
-@friendly
-def query_cmd(
-    ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="A stored image id, or an image file (needs --checkpoint).")],
-    k: Annotated[int, typer.Option("-k", "--top-k", help="Number of images to return.")] = 10,
-    method: Annotated[Method, typer.Option(help=(
-        "community (Algorithm 2), hybrid, knn (exact cosine) or diffusion (personalized PageRank)."
-    ))] = (
-        Method.COMMUNITY
-    ),
-    strict: Annotated[bool, typer.Option(help="Stop when weighted modularity stops rising (may return < k).")] = False,
-    exclude_patient: Annotated[bool, typer.Option(help="Also leave out the query patient's other images.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (hits and timing) instead of a table.")] = False,
-    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint to compute the code of an image file.")] = None,
-    server: Annotated[str | None, typer.Option(help=(
-        "URL of a running `cxrneo serve` (default: $CXRNEO_SERVER); without one the query runs in this process."
-    ))] = None,
-) -> None:
-    """Retrieve the images most similar to a stored image or an image file."""
-    import json
-    import time
-
-    from cxrneo.service import QueryAnswer
-
-    t0 = time.perf_counter()
-    s = settings(ctx)
-    url = server or s.server
-    if url:
-        from cxrneo.client import Client
-
-        token = s.api_token.get_secret_value() if s.api_token else None
-        answer = QueryAnswer.model_validate(Client(url, token).query(target, k, method.value, strict, exclude_patient))
-    else:
-        from cxrneo.service import Searcher
-
-        searcher = Searcher.connect(s, checkpoint)
-        try:
-            answer = searcher.resolve(target, k, method, strict, exclude_patient)
-        finally:
-            searcher.close()
-    answer.total_ms = round((time.perf_counter() - t0) * 1e3, 1)
-    if as_json:
-        typer.echo(json.dumps(answer.model_dump(mode="json")))
-    else:
-        _print_answer(answer, via=url)
-
-
-def _print_answer(answer: Any, via: str | None) -> None:
-    from rich.table import Table
-
-    from cxrneo.labels import NO_FINDING
-    from cxrneo.text import console as make_console
-
-    table = Table(title=f"{answer.method} retrieval for {answer.query}")
-    for col in ("rank", "image id", "findings", "community", "gain", "cosine"):
-        table.add_column(col, justify="right" if col in ("rank", "community", "gain", "cosine") else "left")
-    for h in answer.hits:
-        gain = "-" if h.gain is None else f"{h.gain:.6f}"
-        table.add_row(str(h.rank), h.image_id + (" *" if h.fallback else ""), ", ".join(h.labels) or NO_FINDING,
-                      str(h.community), gain, f"{h.cosine:.4f}")
-    console = make_console()
-    console.print(table)
-    if any(h.fallback for h in answer.hits):
-        console.print("* plain cosine ranking: no community of the graph reaches the query (fallback)")
-    where = f"through {via}" if via else "in this process"
-    console.print(f"{len(answer.hits)} image{'s' if len(answer.hits) != 1 else ''}: retrieval {answer.query_ms:.1f} ms, "
-                  f"{answer.total_ms / 1e3:.2f} s in all ({where})")
-
-
-@app.command("serve")
-@friendly
-def serve_cmd(
-    ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    checkpoint: Annotated[Path | None, typer.Option(help=(
-        "Checkpoint that made the stored codes: enables image-file queries (the model stays loaded)."
-    ))] = None,
-    device: DeviceOpt = "auto",
-    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted request or upload, in MB.")] = 20.0,
-    blas_threads: Annotated[int, typer.Option(help="Threads of the exact scan's matrix product.")] = 1,
-) -> None:
-    """Serve retrieval over HTTP (OpenAPI at /docs); follows ingests and community runs without a restart.
-
-    Set CXRNEO_API_TOKEN to require `Authorization: Bearer <token>` on every route but /health.
-    """
-    from cxrneo.api import serve
-
-    serve(settings(ctx), host, port, checkpoint, device, max_upload_mb, blas_threads, say=typer.echo,
-          warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))
+app.command("query")(query_cmd)
+app.command("serve")(serve_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,7 @@
 import os
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import click
 import typer
@@ -12,6 +12,7 @@ from cxrneo.errors import CxrneoError
 from cxrneo.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA if present), cpu or cuda.")]
 
 
 def settings(ctx: typer.Context) -> Settings:

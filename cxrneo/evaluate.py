@@ -275,6 +275,10 @@ def _score_set(
             per_query[a][metric], per_query["knn"][metric], opts.n_boot, seed=opts.seed)._asdict()))
         for a in (m.value for m in Method if m is not Method.KNN) if a in per_query and "knn" in per_query
         for metric in ("precision", "acg", "ndcg")
+    ] + [  # does each method beat chance? (the paper's headline metric)
+        Comparison(a=a, b=RANDOM, metric="precision", **_finite(m.paired_bootstrap(
+            per_query[a]["precision"], per_query[RANDOM]["precision"], opts.n_boot, seed=opts.seed)._asdict()))
+        for a in per_query if a != RANDOM and RANDOM in per_query
     ]
     return SetResult(
         label_set=name, form=form, labels=list(lsets.column_names(ls, nf)), scored=int(keep.sum()),

@@ -41,3 +41,8 @@ class Hit(BaseModel):
     gain: float | None = None
     labels: tuple[str, ...] = ()
     fallback: bool = False
+    # the stored record, filled in by the service for display (absent in the pure core)
+    patient_id: str | None = None
+    view: str | None = None
+    sex: str | None = None
+    age: int | None = None

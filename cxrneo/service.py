@@ -18,7 +18,8 @@ from cxrneo.db.connection import Database
 from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
-from cxrneo.records import Hit
+from cxrneo.pixels import ImageFiles, check_size
+from cxrneo.records import Hit, ImageRecord
 from cxrneo.retrieval.engine import Method
 from cxrneo.settings import Settings
 
@@ -51,17 +52,23 @@ class QueryAnswer(BaseModel):
 class Searcher:
     """Answers queries against the stored graph; safe to share between threads."""
 
-    def __init__(self, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto") -> None:
+    def __init__(
+        self, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto",
+        images: Path | None = None,
+    ) -> None:
         self.db = db
         self.graph = StoredGraph(db, cache)
+        self.files = ImageFiles(images)
         self._checkpoint = checkpoint
         self._device = device
         self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
 
     @classmethod
-    def connect(cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto") -> "Searcher":
-        return cls(Database.connect(settings), settings.snapshot_dir, checkpoint, device)
+    def connect(
+        cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto", images: Path | None = None,
+    ) -> "Searcher":
+        return cls(Database.connect(settings), settings.snapshot_dir, checkpoint, device, images)
 
     def close(self) -> None:
         self.db.close()
@@ -150,8 +157,7 @@ class Searcher:
         hits = retriever.query(code, k, method=method, strict=strict, exclude=exclude)
         t2 = time.perf_counter()
         records = self.graph.records([h.image_id for h in hits])
-        hits = [h.model_copy(update={"labels": records[h.image_id].labels}) if h.image_id in records else h
-                for h in hits]
+        hits = [h.model_copy(update=_shown(records[h.image_id])) if h.image_id in records else h for h in hits]
         return QueryAnswer(
             query=name, method=method.value, k=k, strict=strict, excluded=len(exclude),
             generation=meta.generation, communityGeneration=meta.communityGeneration,
@@ -160,6 +166,22 @@ class Searcher:
 
     def image(self, image_id: str) -> dict[str, Any]:
         return self.graph.image(image_id)
+
+    def pixels(self, image_id: str, size: int) -> bytes:
+        """A stored image as a display PNG, longest side ``size`` (see cxrneo.pixels)."""
+        check_size(size)
+        return self.files.png(image_id, str(self.graph.image(image_id).get("path") or ""), size)
+
+    def subgraph(self, ids: list[str]) -> dict[str, Any]:
+        """Stored images among ``ids``, their communities and the SIMILAR edges between them."""
+        if not ids or len(ids) > MAX_K + 1:
+            raise InputError(f"give 1 to {MAX_K + 1} image ids")
+        return self.graph.subgraph(ids)
+
+    @property
+    def image_queries(self) -> bool:
+        """Whether image files can be queried (a checkpoint was given)."""
+        return self._checkpoint is not None
 
     def health(self) -> dict[str, Any]:
         """Neo4j reachable, the graph's generations, the checkpoint's hash."""
@@ -185,6 +207,12 @@ class Searcher:
         if reason:
             doc["error"] = reason
         return doc
+
+
+def _shown(record: ImageRecord) -> dict[str, Any]:
+    """The fields of a stored record that a hit carries for display."""
+    return {"labels": record.labels, "patient_id": record.patient_id, "view": record.view, "sex": record.sex,
+            "age": record.age}
 
 
 def parse_code(values: object, width: int | None = None) -> np.ndarray:

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Install cxrneo and its tools on a fresh machine: Java 17 + Maven (for the local Neo4j), a venv.
+# Install cxrneo and its tools on a fresh machine: Java 17 + Maven (for the local Neo4j), headless
+# Chromium + chromedriver (the viewer's browser tests), a venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# headless Chromium and its driver: the viewer's browser tests (Selenium drives the system browser)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]} from Debian packages"
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
 python3 - <<'PY'

@@ -1,5 +1,6 @@
 """StoredGraph: the stored graph as a Retriever, opened from a local snapshot, followed across updates."""
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 from cxrneo.db import snapshot
 from cxrneo.db.connection import Database
 from cxrneo.db.meta import GraphMeta, queryable_meta
+from cxrneo.db.queries import cypher
 from cxrneo.errors import NotFoundError
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval.engine import Retriever
@@ -66,10 +68,21 @@ class StoredGraph:
         return frozenset(self._by_patient.get(p, ())) | {image_id}
 
     def records(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
-        """Labels and patient of the given images (for displaying hits)."""
+        """Labels, patient, view, sex and age of the given images (for displaying hits)."""
         return {
-            r["id"]: ImageRecord(id=r["id"], labels=tuple(r["labels"] or ()), patient_id=r["patientId"] or "")
+            r["id"]: ImageRecord(id=r["id"], labels=tuple(r["labels"] or ()), patient_id=r["patientId"] or "",
+                                 view=r["view"] or "", sex=r["sex"] or "", age=r["age"])
             for r in self.db.read("find_images", ids=list(ids))
+        }
+
+    def subgraph(self, ids: Sequence[str]) -> dict[str, object]:
+        """The stored images among ``ids`` with their communities, and the SIMILAR edges between them."""
+        found = self.db.read("find_images", ids=list(ids))
+        edges = self.db.read("match_subgraph", ids=list(ids))
+        return {
+            "nodes": [{"id": r["id"], "community": r["community"], "labels": list(r["labels"] or ())} for r in found],
+            "edges": [{"source": e["source"], "target": e["target"], "cosine": e["cosine"]} for e in edges],
+            "cypher": browser_cypher(ids),
         }
 
     def image(self, image_id: str) -> dict[str, object]:
@@ -80,6 +93,12 @@ class StoredGraph:
         row = rows[0]
         row["labels"] = list(row["labels"] or [])
         return row
+
+
+def browser_cypher(ids: Sequence[str]) -> str:
+    """The subgraph statement with the ids written in as a Cypher list: text for Neo4j Browser's editor,
+    never run by cxrneo (JSON string literals are valid Cypher string literals)."""
+    return cypher("browse_subgraph").replace("$ids", "[" + ", ".join(json.dumps(str(i)) for i in ids) + "]")
 
 
 def example_queries(db: Database, n: int = 3) -> list[str]:

@@ -1,4 +1,6 @@
-"""Training as SPEC section 2: Eq. 1 weighted BCE, Adam, plateau LR, best mean validation AUC kept."""
+"""Training as SPEC section 2 (Eq. 1 weighted BCE, Adam, best mean validation AUC kept), with a recipe for
+small archives by default: cosine learning-rate decay and chest X-ray augmentation (docs/method.md). The
+paper's recipe (plateau decay, flips only) is `--schedule plateau --no-augment`."""
 
 import json
 import math
@@ -14,6 +16,7 @@ from rich.table import Table as RichTable
 
 from cxrneo import labels as lsets
 from cxrneo.embed import auc, checkpoint, distributed, runtime, splits
+from cxrneo.embed.augment import augment
 from cxrneo.embed.data import loader
 from cxrneo.embed.distributed import World
 from cxrneo.embed.model import CxrNet, load_weights
@@ -43,6 +46,9 @@ class TrainConfig(BaseModel):
     arch: str = "densenet121"
     plateau_patience: int = 1
     min_lr: float = 1e-8
+    schedule: Literal["cosine", "plateau"] = "cosine"
+    augment: bool = True
+    early_stop: int = Field(0, ge=0)  # stop after this many epochs without a better validation AUC (0: never)
 
 
 def make_config(**values: Any) -> TrainConfig:
@@ -60,7 +66,7 @@ def make_config(**values: Any) -> TrainConfig:
 
 
 # a resumed run must read the same data the same way
-_FIXED = ("format", "labels", "images", "label_set", "size", "seed", "val_fraction", "max_images", "arch")
+_FIXED = ("format", "labels", "images", "label_set", "size", "seed", "val_fraction", "max_images", "arch", "schedule")
 
 
 def loss_weights(targets: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,15 +161,21 @@ class _Step:
             torch.from_numpy(w).to(dev) for w in loss_weights(table.targets, table.known)
         )
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.opt, mode="max", factor=0.1, patience=cfg.plateau_patience, min_lr=cfg.min_lr
+        self.sched: Any = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.opt, mode="max", factor=0.1, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+            if cfg.schedule == "plateau" else
+            torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs, eta_min=cfg.lr / 100)
         )
+        self.augment = cfg.augment
         self.scaler = torch.amp.GradScaler("cuda", enabled=runtime.amp_dtype(dev) == torch.float16)
         self.flips = torch.Generator().manual_seed(cfg.seed + 1 + world.rank)
 
     def __call__(self, rows: torch.Tensor, x: torch.Tensor) -> float:
         flip = torch.rand(len(x), generator=self.flips) < 0.5
         x[flip] = x[flip].flip(-1)
+        if self.augment:
+            x = augment(x, self.flips)
         x = runtime.prepare(x, self.dev)
         with runtime.autocast(self.dev):
             logits = self.model(x)
@@ -289,7 +301,9 @@ def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World
             history.append({"epoch": epoch + 1, "train_loss": loss, "mean_auc": mean, "lr": lr, "processes": world.size})
             if console is not None:
                 console.print(f"epoch {epoch + 1}: train loss {loss:.4f}, val mean AUC {mean:.4f}, lr {lr:g}")
-            if math.isfinite(mean):
+            if cfg.schedule == "cosine":
+                step.sched.step()
+            elif math.isfinite(mean):
                 step.sched.step(mean)
             doc = {
                 "arch": cfg.arch,
@@ -308,7 +322,10 @@ def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World
                 }
                 if world.main:
                     checkpoint.save(out / checkpoint.BEST, {**doc, "metrics": {**best_metrics, "history": history}})
+            stop = bool(cfg.early_stop) and epoch + 1 - best_metrics["epoch"] >= cfg.early_stop  # same on every rank
             if not world.main:
+                if stop:
+                    break
                 continue
             checkpoint.save(
                 out / checkpoint.LAST,
@@ -323,6 +340,10 @@ def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World
                 },
             )
             _write_skipped(out / "skipped.csv", table, skipped)
+            if stop:
+                if console is not None:
+                    console.print(f"early stop: no better validation AUC in {plural(cfg.early_stop, 'epoch')}")
+                break
     if not world.main:
         return {**best_metrics, "history": history, "skipped": len(skipped)}
     return _report(out, lset.labels, best_metrics, history, len(skipped), console)

@@ -151,8 +151,12 @@ def test_evaluate_end_to_end(result) -> None:  # noqa: ANN001
         for s in r.methods:
             for metric in (s.precision, s.acg, s.acg_plain, s.ndcg):
                 assert metric.lo <= metric.mean <= metric.hi
-        assert {(c.a, c.metric) for c in r.comparisons} == {
-            (a, x) for a in ("community", "hybrid", "diffusion") for x in ("precision", "acg", "ndcg")}
+        assert {(c.a, c.b, c.metric) for c in r.comparisons} == {
+            (a, "knn", x) for a in ("community", "hybrid", "diffusion") for x in ("precision", "acg", "ndcg")} | {
+            (a, "random", "precision") for a in ("community", "hybrid", "knn", "diffusion")}
+        vs_random = {c.a: c for c in r.comparisons if c.b == "random"}
+        assert vs_random["knn"].diff == pytest.approx(scores["knn"].precision.mean - scores["random"].precision.mean)
+        assert vs_random["knn"].lo > 0  # labelled codes beat chance, with the interval above 0
         if r.form == "no-finding":
             assert r.scored == 60 and r.left_out == 0 and r.labels[-1] == "No Finding"
         else:

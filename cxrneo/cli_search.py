@@ -1,0 +1,110 @@
+"""`cxrneo query` and `cxrneo serve`: thin commands over cxrneo/service.py and cxrneo/api.py."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cxrneo.cli_support import DeviceOpt, friendly, settings
+from cxrneo.retrieval.engine import Method
+
+
+@friendly
+def query_cmd(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A stored image id, or an image file (needs --checkpoint).")],
+    k: Annotated[int, typer.Option("-k", "--top-k", help="Number of images to return.")] = 10,
+    method: Annotated[Method, typer.Option(help=(
+        "community (Algorithm 2), hybrid, knn (exact cosine) or diffusion (personalized PageRank)."
+    ))] = (
+        Method.COMMUNITY
+    ),
+    strict: Annotated[bool, typer.Option(help="Stop when weighted modularity stops rising (may return < k).")] = False,
+    exclude_patient: Annotated[bool, typer.Option(help="Also leave out the query patient's other images.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (hits and timing) instead of a table.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint to compute the code of an image file.")] = None,
+    server: Annotated[str | None, typer.Option(help=(
+        "URL of a running `cxrneo serve` (default: $CXRNEO_SERVER); without one the query runs in this process."
+    ))] = None,
+) -> None:
+    """Retrieve the images most similar to a stored image or an image file."""
+    import json
+    import time
+
+    from cxrneo.service import QueryAnswer
+
+    t0 = time.perf_counter()
+    s = settings(ctx)
+    url = server or s.server
+    if url:
+        from cxrneo.client import Client
+
+        token = s.api_token.get_secret_value() if s.api_token else None
+        answer = QueryAnswer.model_validate(Client(url, token).query(target, k, method.value, strict, exclude_patient))
+    else:
+        from cxrneo.service import Searcher
+
+        searcher = Searcher.connect(s, checkpoint)
+        try:
+            answer = searcher.resolve(target, k, method, strict, exclude_patient)
+        finally:
+            searcher.close()
+    answer.total_ms = round((time.perf_counter() - t0) * 1e3, 1)
+    if as_json:
+        typer.echo(json.dumps(answer.model_dump(mode="json")))
+    else:
+        _print_answer(answer, via=url)
+
+
+def _print_answer(answer: Any, via: str | None) -> None:
+    from rich.table import Table
+
+    from cxrneo.labels import NO_FINDING
+    from cxrneo.text import console as make_console
+
+    table = Table(title=f"{answer.method} retrieval for {answer.query}")
+    for col in ("rank", "image id", "findings", "community", "gain", "cosine"):
+        table.add_column(col, justify="right" if col in ("rank", "community", "gain", "cosine") else "left")
+    for h in answer.hits:
+        gain = "-" if h.gain is None else f"{h.gain:.6f}"
+        table.add_row(str(h.rank), h.image_id + (" *" if h.fallback else ""), ", ".join(h.labels) or NO_FINDING,
+                      str(h.community), gain, f"{h.cosine:.4f}")
+    console = make_console()
+    console.print(table)
+    if any(h.fallback for h in answer.hits):
+        console.print("* plain cosine ranking: no community of the graph reaches the query (fallback)")
+    where = f"through {via}" if via else "in this process"
+    console.print(f"{len(answer.hits)} image{'s' if len(answer.hits) != 1 else ''}: retrieval {answer.query_ms:.1f} ms, "
+                  f"{answer.total_ms / 1e3:.2f} s in all ({where})")
+
+
+@friendly
+def serve_cmd(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    checkpoint: Annotated[Path | None, typer.Option(help=(
+        "Checkpoint that made the stored codes: enables image-file queries (the model stays loaded)."
+    ))] = None,
+    device: DeviceOpt = "auto",
+    max_upload_mb: Annotated[float, typer.Option(help="Largest accepted request or upload, in MB.")] = 20.0,
+    blas_threads: Annotated[int, typer.Option(help="Threads of the exact scan's matrix product.")] = 1,
+    images: Annotated[Path | None, typer.Option(help=(
+        "Folder of the archived image files: the viewer shows them (only files inside it are ever read)."
+    ))] = None,
+    browser_url: Annotated[str | None, typer.Option(help=(
+        "Neo4j Browser's address for the viewer's links (default: the local server's when Neo4j is on "
+        "loopback; '' for none)."
+    ))] = None,
+) -> None:
+    """Serve retrieval over HTTP: the viewer at /, the API with OpenAPI at /docs; follows ingests and
+    community runs without a restart.
+
+    Set CXRNEO_API_TOKEN to require `Authorization: Bearer <token>` on every route but /health (the
+    viewer asks for it once).
+    """
+    from cxrneo.api import ServeOptions, serve
+
+    opts = ServeOptions(host=host, port=port, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb,
+                        blas_threads=blas_threads, images=images, browser_url=browser_url)
+    serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

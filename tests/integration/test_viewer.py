@@ -1,0 +1,322 @@
+"""The viewer on a real service: its HTTP routes, and the page in a real headless Chromium (Selenium).
+
+One graph of 24 real NIH sample images (codes of a small untrained checkpoint) serves every test.
+Screenshots of the page land in test-artifacts/ (wide and narrow).
+"""
+
+import base64
+import json
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cxrneo.api import create_app
+from cxrneo.db.connection import Database
+from cxrneo.service import Searcher
+from cxrneo.settings import Settings
+from tests.integration.test_query_image import EXAMPLES, _as_dicom, _checkpoint
+from tests.integration.test_service_http import _Running
+
+pytestmark = pytest.mark.neo4j
+TOKEN = "viewer-token-" + "y" * 12
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+IMAGES = EXAMPLES / "images"
+
+
+class Viewer:
+    """A running service with the viewer, over a graph of 24 sample images."""
+
+    def __init__(self, running: _Running, searcher: Searcher, ckpt: Path, ids: list[str]) -> None:
+        self.running, self.searcher, self.ckpt, self.ids = running, searcher, ckpt, ids
+        self.url = running.url
+
+    def call(self, path: str, body: bytes | None = None, kind: str = "application/json",
+             token: str | None = TOKEN) -> tuple[int, bytes, str]:
+        req = urllib.request.Request(self.url + path, data=body, method="POST" if body is not None else "GET")
+        if body is not None:
+            req.add_header("Content-Type", kind)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return r.status, r.read(), r.headers.get("content-type", "")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.headers.get("content-type", "")
+
+    def json(self, path: str, doc: Any = None) -> Any:
+        status, body, _ = self.call(path, None if doc is None else json.dumps(doc).encode())
+        assert status == 200, body
+        return json.loads(body)
+
+
+def _multipart(path: Path, fields: dict[str, str]) -> tuple[bytes, str]:
+    parts = [f'--b0\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode() for n, v in fields.items()]
+    parts.append(f'--b0\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n\r\n'.encode()
+                 + path.read_bytes() + b"\r\n--b0--\r\n")
+    return b"".join(parts), "multipart/form-data; boundary=b0"
+
+
+@pytest.fixture(scope="module")
+def viewer(neo4j_db: Database, neo4j_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
+    from cxrneo.cli import app
+
+    tmp = tmp_path_factory.mktemp("viewer")
+    neo4j_db.auto("delete_everything")
+    ckpt = _checkpoint(tmp / "best.pt")
+    env = {"CXRNEO_NEO4J_URI": neo4j_settings.neo4j_uri, "CXRNEO_NEO4J_PASSWORD": neo4j_settings.password(),
+           "CXRNEO_DATA_DIR": str(tmp)}
+    run = CliRunner(env=env).invoke
+    done = run(app, ["embed", str(ckpt), "--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(IMAGES),
+                     "--out", str(tmp / "codes.npz"), "--workers", "0", "--max-images", "24"])
+    assert done.exit_code == 0, done.output
+    for args in (["ingest", str(tmp / "codes.npz"), "--mean-degree", "4"], ["communities"]):
+        done = run(app, args)
+        assert done.exit_code == 0, done.output
+    searcher = Searcher.connect(neo4j_settings.model_copy(update={"data_dir": tmp}), ckpt, images=IMAGES)
+    ids = sorted(p.name for p in IMAGES.glob("*.png"))[:24]
+    app_ = create_app(searcher, token=TOKEN, max_upload_bytes=4 << 20, browser_url="http://127.0.0.1:7474/browser/")
+    with _Running(app_) as running:
+        yield Viewer(running, searcher, ckpt, ids)
+    searcher.close()
+
+
+# --- the routes -----------------------------------------------------------------------------------
+
+
+def test_the_page_and_its_files_are_served_without_a_token(viewer: Viewer) -> None:
+    status, body, kind = viewer.call("/", token=None)
+    assert status == 200 and kind.startswith("text/html") and b"static/app.js" in body
+    for path in ("/static/app.js", "/static/app.css", "/static/vendor/cytoscape.min.js"):
+        status, body, _ = viewer.call(path, token=None)
+        assert status == 200 and len(body) > 1000, path
+    page = (ROOT / "cxrneo" / "web" / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page  # nothing from the network
+
+
+def test_pixels_are_the_rendered_file_and_need_the_token(viewer: Viewer) -> None:
+    from cxrneo.pixels import render
+
+    image = viewer.ids[0]
+    status, png, kind = viewer.call(f"/images/{image}/pixels?size=128")
+    assert status == 200 and kind == "image/png" and png == render(IMAGES / image, 128)
+    assert viewer.call(f"/images/{image}/pixels?size=128", token=None)[0] == 401
+    assert viewer.call(f"/images/{image}/pixels?size=128", token="wrong")[0] == 401
+    for path, code, words in [
+        (f"/images/{image}/pixels?size=32", 422, "size"),
+        (f"/images/{image}/pixels?size=5000", 422, "size"),
+        ("/images/nope.png/pixels", 404, "nope.png"),
+        ("/images/..%2F..%2Fetc%2Fpasswd/pixels", 404, "Not Found"),  # no route matches: the router's 404, as JSON
+    ]:
+        status, body, _ = viewer.call(path)
+        doc = json.loads(body)
+        assert status == code and words in doc["error"] and set(doc) == {"error"}, (path, status, doc)
+
+
+def test_an_upload_renders_as_the_model_reads_it(viewer: Viewer, tmp_path: Path) -> None:
+    from cxrneo.pixels import render
+
+    png = IMAGES / viewer.ids[1]
+    dicom = _as_dicom(png, tmp_path / "film.dcm")
+    for path in (png, dicom):
+        body, kind = _multipart(path, {})
+        status, got, _ = viewer.call("/images/render?size=224", body, kind)
+        assert status == 200 and got == render(path, 224)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not an image")
+    status, body, _ = viewer.call("/images/render", *_multipart(broken, {}))
+    assert status == 422 and "broken.png" in json.loads(body)["error"]
+
+
+def test_subgraph_equals_the_stored_edges_and_gives_browser_cypher(viewer: Viewer, neo4j_db: Database) -> None:
+    answer = viewer.json("/query", {"id": viewer.ids[0], "k": 8, "method": "knn"})
+    ids = [viewer.ids[0], *[h["image_id"] for h in answer["hits"]]]
+    sub = viewer.json("/subgraph", {"ids": ids})
+    assert {n["id"] for n in sub["nodes"]} == set(ids)
+    meta, retriever = viewer.searcher.graph.current()
+    rows = [retriever.row_of(i) for i in ids]
+    cos = retriever.codes[rows] @ retriever.codes[rows].T  # the graph's rule: an edge where cosine >= T
+    want = {tuple(sorted((ids[a], ids[b]))) for a in range(len(ids)) for b in range(a + 1, len(ids))
+            if cos[a, b] >= meta.threshold}
+    assert {(e["source"], e["target"]) for e in sub["edges"]} == want
+    assert all(e["source"] < e["target"] for e in sub["edges"])
+    assert f'"{viewer.ids[0]}"' in sub["cypher"] and "$ids" not in sub["cypher"]
+    cfg = viewer.json("/config")
+    assert cfg["image_queries"] and cfg["pixels"] and cfg["browser"].endswith("/browser/")
+    assert viewer.call("/subgraph", b'{"ids": []}')[0] == 422
+
+
+# --- the page in a real browser -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    assert chromium and driver_path, "headless Chromium and chromedriver are missing: run scripts/setup.sh"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800",
+                "--disable-gpu", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_script_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, condition: Any, timeout: float = 90) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def _console_errors(driver: Any, allowed: tuple[str, ...] = ()) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and not any(a in e["message"] for a in allowed)]
+
+
+def _open_with_token(driver: Any, viewer: Viewer) -> None:
+    driver.get(viewer.url + "/")
+    driver.execute_script("sessionStorage.setItem('cxrneo-token', arguments[0])", TOKEN)
+    driver.get(viewer.url + "/")
+    _wait(driver, lambda d: "archived images" in d.find_element("id", "status").text)
+
+
+def _cards(driver: Any, k: int) -> list[Any]:
+    """The result cards once all k thumbnails have loaded."""
+    def ready(d: Any) -> list[Any] | bool:
+        cards = d.find_elements("css selector", "#grid .card")
+        loaded = d.execute_script(
+            "return [...document.querySelectorAll('#grid .card img')].filter(i => i.complete && i.naturalWidth > 0).length")
+        return cards if len(cards) == k and loaded == k else False
+    return list(_wait(driver, ready))
+
+
+def _blob_bytes(driver: Any, img: Any) -> bytes:
+    b64 = driver.execute_async_script("""
+        const [img, done] = arguments;
+        fetch(img.src).then(r => r.arrayBuffer()).then(buf => {
+          let s = ""; new Uint8Array(buf).forEach(b => s += String.fromCharCode(b)); done(btoa(s));
+        });""", img)
+    return base64.b64decode(b64)
+
+
+def _screenshot(driver: Any, name: str, width: int, height: int) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.set_window_size(width, height)
+    driver.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")  # laid out again
+    path = ARTIFACTS / f"{name}-{width}x{height}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def test_a_stored_id_query_shows_the_answer_and_opens_by_keyboard(browser: Any, viewer: Viewer) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")  # start the console check from here
+    query = viewer.ids[5]
+    want = viewer.json("/query", {"id": query, "k": 6, "method": "community", "exclude_patient": True})
+    field = browser.find_element(By.ID, "image-id")
+    field.send_keys(query)
+    browser.find_element(By.ID, "k").clear()
+    browser.find_element(By.ID, "k").send_keys("6")
+    field.send_keys(Keys.ENTER)
+    cards = _cards(browser, 6)
+    assert [c.get_attribute("data-id") for c in cards] == [h["image_id"] for h in want["hits"]]
+    assert [int(c.get_attribute("data-rank")) for c in cards] == [h["rank"] for h in want["hits"]]
+    first = cards[0].find_element(By.TAG_NAME, "img")
+    status, png, _ = viewer.call(f"/images/{want['hits'][0]['image_id']}/pixels?size=256")
+    assert status == 200 and _blob_bytes(browser, first) == png  # the thumbnail is the API's PNG, byte for byte
+    assert want["hits"][0]["image_id"] in first.get_attribute("alt")
+    _wait(browser, lambda d: d.find_element(By.ID, "neighbourhood").is_displayed())
+    _wait(browser, lambda d: d.execute_script("return document.querySelectorAll('#graph canvas').length") > 0)
+    link = browser.find_element(By.ID, "browser-link").get_attribute("href")
+    assert link.startswith("http://127.0.0.1:7474/browser/?cmd=edit&arg=") and "SIMILAR" in urllib.parse.unquote(link)
+    _screenshot(browser, "viewer-results", 1280, 800)
+
+    cards[0].send_keys(Keys.ENTER)  # keyboard: open the first result
+    dialog = browser.find_element(By.ID, "detail")
+    _wait(browser, lambda d: dialog.get_attribute("open") is not None)
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-title").text.startswith("Result 1 of 6"))
+    _wait(browser, lambda d: d.execute_script("return document.getElementById('detail-hit').naturalWidth") > 0)
+    assert "patient" in browser.find_element(By.ID, "detail-record").text
+    _screenshot(browser, "viewer-detail", 1280, 800)
+    browser.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-title").text.startswith("Result 2 of 6"))
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+    _wait(browser, lambda d: dialog.get_attribute("open") is None)
+    assert browser.switch_to.active_element.get_attribute("data-rank") == "2"  # focus back on the card
+    _screenshot(browser, "viewer-results-narrow", 560, 900)
+    browser.set_window_size(1280, 800)
+    assert _console_errors(browser) == []
+
+
+def test_an_image_upload_shows_the_answer_of_post_query(browser: Any, viewer: Viewer, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    image = IMAGES / viewer.ids[7]
+    dicom = _as_dicom(image, tmp_path / "scan.dcm")
+    body, kind = _multipart(dicom, {"k": "5", "method": "knn"})
+    status, raw, _ = viewer.call("/query", body, kind)
+    want = json.loads(raw)
+    assert status == 200 and want["hits"][0]["image_id"] == image.name  # the DICOM of an archived film finds it
+    Select(browser.find_element(By.ID, "method")).select_by_value("knn")
+    browser.find_element(By.ID, "k").clear()
+    browser.find_element(By.ID, "k").send_keys("5")
+    browser.find_element(By.ID, "file").send_keys(str(dicom))  # choosing a file starts the query
+    cards = _cards(browser, 5)
+    assert [c.get_attribute("data-id") for c in cards] == [h["image_id"] for h in want["hits"]]
+    _wait(browser, lambda d: d.execute_script("return document.getElementById('query-img').naturalWidth") > 0)
+    assert browser.find_element(By.ID, "query-name").text == "scan.dcm"
+    _screenshot(browser, "viewer-upload", 1280, 800)
+    assert _console_errors(browser) == []
+
+
+def test_a_wrong_token_is_asked_again_with_one_line(browser: Any, viewer: Viewer) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(viewer.url + "/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(viewer.url + "/")
+    dialog = browser.find_element(By.ID, "token-dialog")
+    _wait(browser, lambda d: dialog.get_attribute("open") is not None)
+    browser.find_element(By.ID, "token").send_keys("not-the-token" + Keys.ENTER)
+    error = browser.find_element(By.ID, "token-error")
+    _wait(browser, lambda d: error.is_displayed() and "not accepted" in error.text)
+    assert "\n" not in error.text and "401" in error.text
+    browser.find_element(By.ID, "token").send_keys(TOKEN + Keys.ENTER)
+    _wait(browser, lambda d: "archived images" in d.find_element(By.ID, "status").text)
+    assert dialog.get_attribute("open") is None
+    # the only console errors are the refused requests themselves
+    assert _console_errors(browser, allowed=("401",)) == []
+
+
+def test_an_api_error_is_one_line_on_the_page(browser: Any, viewer: Viewer) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open_with_token(browser, viewer)
+    browser.find_element(By.ID, "image-id").send_keys("no-such-image.png" + Keys.ENTER)
+    error = browser.find_element(By.ID, "error")
+    _wait(browser, lambda d: error.is_displayed())
+    assert "no-such-image.png" in error.text and "404" in error.text and "\n" not in error.text
