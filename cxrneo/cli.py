@@ -330,6 +330,10 @@ def evaluate_cmd(
     strict: Annotated[bool, typer.Option("--strict", help="Stop when modularity stops rising.")] = False,
     no_neo4j: Annotated[bool, typer.Option(
         "--no-neo4j", help="Explicitly use in-memory networkx Louvain instead of Neo4j GDS (marked in the report).")] = False,
+    whiten: Annotated[str, typer.Option(help=(
+        "Also score whitened codes (fitted on the database part only): auto (dimension and shrinkage chosen on "
+        "a patient split of the database part), a dimension, or none."))] = "none",
+    whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
     image_root: Annotated[Path | None, typer.Option(
         "--image-root", help="Folder that relative image paths start from (gallery thumbnails).")] = None,
 ) -> None:
@@ -348,13 +352,14 @@ def evaluate_cmd(
             label_sets=label_set or [], k=k, k_max=max(k, k_max), n_queries=queries, db_size=db_size,
             seed=seed, threshold=threshold, mean_degree=mean_degree, strict=strict,
             community_backend="networkx Louvain in memory (--no-neo4j; not GDS)" if no_neo4j else "Neo4j GDS Louvain",
+            whiten=whiten, whiten_shrink=whiten_shrink,
         )
     except ValueError as e:
         raise ConfigError(f"bad option: {str(e).splitlines()[-1].strip()}") from None
     if no_neo4j:
         typer.secho("warning: --no-neo4j: communities from networkx Louvain, not Neo4j GDS", fg="yellow", err=True)
     with Progress(transient=True) as bar:
-        task = bar.add_task("queries", total=opts.n_queries * len(opts.methods))
+        task = bar.add_task("queries", total=opts.n_queries * len(opts.methods) * (1 if opts.whiten == "none" else 2))
         result = jobs.evaluate_file(settings(ctx), codes_file, opts, no_neo4j, lambda n: bar.advance(task, n))
     paths = report.write(result, out, image_root)
     typer.echo(paths["md"].read_text(encoding="utf-8"))

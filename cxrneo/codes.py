@@ -49,6 +49,11 @@ class Codes:
     def __len__(self) -> int:
         return len(self.images)
 
+    def with_codes(self, codes: np.ndarray) -> "Codes":
+        """The same images and metadata with other codes (e.g. transformed ones)."""
+        return Codes(codes=codes, images=self.images, checkpoint_sha256=self.checkpoint_sha256,
+                     label_set=self.label_set, labels=self.labels, extra=dict(self.extra))
+
     def subset(self, rows: np.ndarray | list[int]) -> "Codes":
         """The codes of the given rows, same metadata."""
         idx = np.asarray(rows, dtype=np.int64)

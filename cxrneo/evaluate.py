@@ -2,10 +2,10 @@
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cxrneo import labels as lsets
 from cxrneo import metrics as m
@@ -14,6 +14,9 @@ from cxrneo.errors import ConfigError
 from cxrneo.graph import DEFAULT_MEAN_DEGREE, Edges, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.records import Hit, ImageRecord
 from cxrneo.retrieval.engine import Method
+
+if TYPE_CHECKING:
+    from cxrneo.whiten import Whitening
 
 Form = Literal["positive", "no-finding"]
 RANDOM = "random"
@@ -50,6 +53,16 @@ class EvalOptions(BaseModel):
     n_boot: int = Field(default=2000, ge=100)
     n_examples: int = Field(default=4, ge=0)
     community_backend: str = "neo4j-gds-louvain"
+    whiten: str = "none"  # none, auto (dim and shrinkage chosen on a split of the database part) or a dimension
+    whiten_shrink: float = Field(0.0, ge=0)  # with a given dimension
+
+    @field_validator("whiten")
+    @classmethod
+    def _whiten_value(cls, v: str) -> str:
+        v = str(v).strip().lower()
+        if v not in ("none", "auto") and not (v.isdigit() and int(v) >= 1):
+            raise ValueError(f"whiten must be none, auto or a dimension, got {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _k_within_curves(self) -> "EvalOptions":
@@ -125,6 +138,16 @@ class Example(BaseModel):
     results: dict[str, list[ImageRecord]]
 
 
+class WhitenInfo(BaseModel):
+    """The whitening an evaluation used: fitted on its database part only."""
+
+    dim: int
+    shrink: float
+    chosen: str  # how dim and shrink were chosen
+    validation: dict[str, float] = {}  # "dim/shrink" -> kNN precision@k on the validation split ("0/0" raw)
+    graph: GraphInfo
+
+
 class EvalResult(BaseModel):
     options: EvalOptions
     checkpoint_sha256: str
@@ -135,6 +158,7 @@ class EvalResult(BaseModel):
     runs: list[MethodRun]
     results: list[SetResult]
     examples: list[Example]
+    whitening: WhitenInfo | None = None
 
 
 def _group_keys(images: Sequence[ImageRecord]) -> list[str]:
@@ -270,15 +294,19 @@ def _score_set(
             acg_curve=m.acg_curve(rel, n_pos).mean(axis=0).tolist() if rel.size else [],
             ndcg_curve=m.ndcg_curve(rel, ideal).mean(axis=0).tolist() if rel.size else [],
         ))
-    comparisons = [
-        Comparison(a=a, b="knn", metric=metric, **_finite(m.paired_bootstrap(
-            per_query[a][metric], per_query["knn"][metric], opts.n_boot, seed=opts.seed)._asdict()))
-        for a in (m.value for m in Method if m is not Method.KNN) if a in per_query and "knn" in per_query
+    def compare(a: str, b: str, metric: str) -> Comparison:
+        return Comparison(a=a, b=b, metric=metric, **_finite(m.paired_bootstrap(
+            per_query[a][metric], per_query[b][metric], opts.n_boot, seed=opts.seed)._asdict()))
+
+    knn = Method.KNN.value
+    comparisons = [  # each method against exact kNN in its own space; whitened against raw
+        compare(a, b, metric)
+        for a, b in [(a, knn) for a in per_query if a not in (knn, RANDOM) and not a.endswith(WHITENED)]
+        + [(a, a.removesuffix(WHITENED)) for a in per_query if a.endswith(WHITENED)]
+        if b in per_query
         for metric in ("precision", "acg", "ndcg")
     ] + [  # does each method beat chance? (the paper's headline metric)
-        Comparison(a=a, b=RANDOM, metric="precision", **_finite(m.paired_bootstrap(
-            per_query[a]["precision"], per_query[RANDOM]["precision"], opts.n_boot, seed=opts.seed)._asdict()))
-        for a in per_query if a != RANDOM and RANDOM in per_query
+        compare(a, RANDOM, "precision") for a in per_query if a != RANDOM and RANDOM in per_query
     ]
     return SetResult(
         label_set=name, form=form, labels=list(lsets.column_names(ls, nf)), scored=int(keep.sum()),
@@ -301,38 +329,94 @@ def choose_label_sets(codes: Codes, requested: Sequence[str]) -> list[str]:
     return chosen
 
 
-def evaluate(
-    codes: Codes, opts: EvalOptions, communities_fn: CommunitiesFn,
-    searcher_factory: SearcherFactory = retriever_searcher,
-    progress: Callable[[int], None] | None = None,
-) -> EvalResult:
-    """Split, build the database graph, detect communities, answer and score every query."""
-    label_sets = choose_label_sets(codes, opts.label_sets)
-    db_rows, q_rows = patient_split(codes.images, opts.n_queries, opts.seed, opts.db_size)
-    if len(db_rows) < opts.k:
-        raise ConfigError(f"the database part holds {len(db_rows)} images, fewer than K = {opts.k}")
-    if len(db_rows) < opts.k_max:  # a small archive: the curves stop at its size
-        opts = opts.model_copy(update={"k_max": len(db_rows)})
-    unit = normalise(codes.codes)
-    db_codes, db_unit, q_unit = codes.subset(db_rows), unit[db_rows], unit[q_rows]
-    db_rec, q_rec = db_codes.images, tuple(codes.images[i] for i in q_rows)
+WHITENED = " (whitened)"
+
+
+def _space(
+    unit: np.ndarray, db_rows: np.ndarray, q_rows: np.ndarray, db_codes: Codes, opts: EvalOptions,
+    communities_fn: CommunitiesFn, searcher_factory: SearcherFactory, excludes: list[frozenset[str]],
+    progress: Callable[[int], None] | None,
+) -> tuple[dict[str, np.ndarray], list[MethodRun], GraphInfo]:
+    """Graph, communities and every method's answers in one code space (rows of ``unit``)."""
+    db_unit, q_unit = unit[db_rows], unit[q_rows]
     degree = DEFAULT_MEAN_DEGREE if opts.threshold is None and opts.mean_degree is None else opts.mean_degree
     threshold = resolve_threshold(None, opts.threshold, degree, db_unit, seed=opts.seed)
     edges = similarity_edges(db_unit, threshold)
     community = np.asarray(communities_fn(db_codes, edges, threshold))
     if community.shape != (len(db_rows),):
         raise ConfigError(f"community detection returned {community.shape} labels for {len(db_rows)} images")
+    db_ids = db_codes.ids
+    search = searcher_factory(db_ids, db_unit, edges, community, threshold, opts.strict)
+    results, runs = _run_queries(search, q_unit, excludes, {id_: i for i, id_ in enumerate(db_ids)}, opts, progress)
+    stats = degree_stats(len(db_rows), edges, threshold)
+    graph = GraphInfo(
+        threshold=float(threshold), nodes=stats.nodes, edges=stats.edges, mean_degree=stats.mean_degree,
+        max_degree=stats.max_degree, isolated=stats.isolated, communities=int(np.unique(community).size),
+        backend=opts.community_backend,
+    )
+    return results, runs, graph
+
+
+def _whitening(codes: Codes, db_rows: np.ndarray, opts: EvalOptions, label_set: str) -> tuple["Whitening", str, dict[str, float]]:
+    """The transform fitted on the database part; with ``auto`` its dimension and shrinkage are chosen
+    first by kNN precision@k on a patient split of the database part itself (never the queries)."""
+    from cxrneo.whiten import Spectrum, choose
+
+    db_codes = codes.codes[db_rows]
+    if opts.whiten != "auto":
+        return Spectrum.of(db_codes).whitening(int(opts.whiten), opts.whiten_shrink), "given", {}
+    db_images = [codes.images[i] for i in db_rows]
+    fit_rows, val_rows = patient_split(db_images, max(10, len(db_rows) // 5), seed=opts.seed + 1)
+    ls = lsets.get(label_set)
+    labels = lsets.matrix([r.labels for r in db_images], ls)
+    keep = val_rows[labels[val_rows].any(axis=1)]  # abnormal validation queries, as the main table
+    if keep.size == 0:
+        raise ConfigError("no validation query with a finding: cannot choose the whitening; give --whiten N")
+
+    def score(db_unit: np.ndarray, q_unit: np.ndarray) -> float:
+        top = np.argsort(-(q_unit @ db_unit.T), axis=1, kind="stable")[:, : opts.k]
+        return float(m.precision_at_k(m.relevance(labels[keep], labels[fit_rows], top), opts.k).mean())
+
+    choice = choose(db_codes, keep, fit_rows, score)
+    table = {f"{d}/{a:g}": v for (d, a), v in sorted(choice.scores.items())}
+    w = Spectrum.of(db_codes).whitening(choice.dim, choice.shrink)
+    how = (f"auto: best kNN precision@{opts.k} ({label_set}, abnormal) of {len(keep)} validation queries among "
+           f"{len(fit_rows)} database images (a patient split of the database part)")
+    return w, how, table
+
+
+def evaluate(
+    codes: Codes, opts: EvalOptions, communities_fn: CommunitiesFn,
+    searcher_factory: SearcherFactory = retriever_searcher,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """Split, build the database graph, detect communities, answer and score every query; with
+    ``opts.whiten`` the same again on whitened codes (fitted on the database part only)."""
+    label_sets = choose_label_sets(codes, opts.label_sets)
+    db_rows, q_rows = patient_split(codes.images, opts.n_queries, opts.seed, opts.db_size)
+    if len(db_rows) < opts.k:
+        raise ConfigError(f"the database part holds {len(db_rows)} images, fewer than K = {opts.k}")
+    if len(db_rows) < opts.k_max:  # a small archive: the curves stop at its size
+        opts = opts.model_copy(update={"k_max": len(db_rows)})
+    db_codes = codes.subset(db_rows)
+    db_rec, q_rec = db_codes.images, tuple(codes.images[i] for i in q_rows)
     keys = {k: i for i, k in enumerate(dict.fromkeys(_group_keys(codes.images)))}
     groups = np.array([keys[k] for k in _group_keys(codes.images)], dtype=np.int64)
     qg, dg = groups[q_rows], groups[db_rows]
-    db_ids = db_codes.ids
     by_group: dict[int, list[str]] = {}
     for i, g in enumerate(dg):
-        by_group.setdefault(int(g), []).append(db_ids[i])
+        by_group.setdefault(int(g), []).append(db_codes.ids[i])
     excludes = [frozenset(by_group.get(int(g), ())) for g in qg]
-    search = searcher_factory(db_ids, db_unit, edges, community, threshold, opts.strict)
-    row_of = {id_: i for i, id_ in enumerate(db_ids)}
-    results, runs = _run_queries(search, q_unit, excludes, row_of, opts, progress)
+    space = (db_rows, q_rows, db_codes, opts, communities_fn, searcher_factory, excludes, progress)
+    results, runs, graph = _space(normalise(codes.codes), *space)
+    whitening: WhitenInfo | None = None
+    if opts.whiten != "none":
+        w, how, table = _whitening(codes, db_rows, opts, label_sets[0])
+        white = w.apply(codes.codes)
+        w_results, w_runs, w_graph = _space(white, db_rows, q_rows, db_codes.with_codes(white[db_rows]), *space[3:])
+        results.update({k + WHITENED: v for k, v in w_results.items()})
+        runs += [r.model_copy(update={"method": r.method + WHITENED}) for r in w_runs]
+        whitening = WhitenInfo(dim=w.dim, shrink=w.shrink, chosen=how, validation=table, graph=w_graph)
     start = time.perf_counter()
     results[RANDOM] = random_results(len(db_rows), qg, dg, opts.k_max, opts.seed)
     runs.append(MethodRun(method=RANDOM, seconds=time.perf_counter() - start, fallback=0, short=0))
@@ -340,16 +424,10 @@ def evaluate(
         _score_set(name, form, q_rec, db_rec, qg, dg, results, opts)
         for name in label_sets for form in ("positive", "no-finding")
     ]
-    stats = degree_stats(len(db_rows), edges, threshold)
-    graph = GraphInfo(
-        threshold=float(threshold), nodes=stats.nodes, edges=stats.edges, mean_degree=stats.mean_degree,
-        max_degree=stats.max_degree, isolated=stats.isolated, communities=int(np.unique(community).size),
-        backend=opts.community_backend,
-    )
     return EvalResult(
         options=opts.model_copy(update={"label_sets": label_sets}), checkpoint_sha256=codes.checkpoint_sha256,
         n_images=len(codes), n_db=len(db_rows), n_queries=len(q_rows), graph=graph, runs=runs,
-        results=scored, examples=_examples(q_rec, db_rec, results, opts),
+        results=scored, examples=_examples(q_rec, db_rec, results, opts), whitening=whitening,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from cxrneo.evaluate import EvalResult, SetResult
+from cxrneo.evaluate import WHITENED, EvalResult, GraphInfo, SetResult
 from cxrneo.labels import NO_FINDING
 from cxrneo.records import ImageRecord
 
@@ -60,12 +60,23 @@ def _run_rows(res: EvalResult) -> list[list[str]]:
             for r in res.runs]
 
 
+def _graph_fact(g: GraphInfo) -> str:
+    return (f"T = {g.threshold:.4f}, {g.edges} edges, mean degree {g.mean_degree:.1f}, "
+            f"max degree {g.max_degree}, {g.isolated} isolated; {g.communities} communities ({g.backend})")
+
+
 def _facts(res: EvalResult) -> list[str]:
-    g, o = res.graph, res.options
+    g, o, w = res.graph, res.options, res.whitening
+    whitened = [] if w is None else [
+        f"whitened codes (fitted on the database part only): {w.dim} dimensions, shrinkage {w.shrink:g}; "
+        f"chosen {w.chosen}" + (": " + ", ".join(f"{k} {v:.3f}" for k, v in w.validation.items()) if w.validation
+                                 else "") + " (dim/shrinkage precision; 0/0 = raw codes)",
+        f"whitened graph: {_graph_fact(w.graph)}",
+    ]
     return [
         f"{res.n_images} images: database {res.n_db}, queries {res.n_queries} (seed {o.seed}, split by patient)",
-        f"graph: T = {g.threshold:.4f}, {g.edges} edges, mean degree {g.mean_degree:.1f}, "
-        f"max degree {g.max_degree}, {g.isolated} isolated; {g.communities} communities ({g.backend})",
+        f"graph: {_graph_fact(g)}",
+        *whitened,
         f"retrieval: {'strict' if o.strict else 'default (always K)'} mode, K = {o.k}, curves to K = {o.k_max}",
         f"codes checkpoint sha256: {res.checkpoint_sha256 or 'unknown'}",
     ]
@@ -108,14 +119,17 @@ def svg_curves(curves: dict[str, list[float]], title: str, width: int = 460, hei
     parts.append(f'<text x="{left + pw / 2:.1f}" y="{height - 4}" font-size="11" text-anchor="middle">K</text>')
     parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
     for i, (method, curve) in enumerate(curves.items()):
-        colour = COLOURS.get(method, "#2ca02c")
+        base = method.removesuffix(WHITENED)
+        colour = COLOURS.get(base, "#2ca02c")
+        dash = ' stroke-dasharray="5,3"' if base != method else ""  # whitened codes: the same colour, dashed
+        label = base + (" (w)" if dash else "")
         points = " ".join(f"{x(k):.1f},{y(min(max(v, 0.0), 1.0)):.1f}" for k, v in enumerate(curve, start=1))
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}">'
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{points}">'
                      f"<title>{html.escape(method)}</title></polyline>")
         ly = top + 12 + 16 * i
         parts.append(f'<line x1="{left + pw + 10}" x2="{left + pw + 28}" y1="{ly}" y2="{ly}" '
-                     f'stroke="{colour}" stroke-width="3"/><text x="{left + pw + 32}" y="{ly + 4}" '
-                     f'font-size="11">{html.escape(method)}</text>')
+                     f'stroke="{colour}" stroke-width="3"{dash}/><text x="{left + pw + 32}" y="{ly + 4}" '
+                     f'font-size="11">{html.escape(label)}</text>')
     return "".join(parts) + "</svg>"
 
 

@@ -228,9 +228,15 @@ def parse_code(values: object, width: int | None = None) -> np.ndarray:
 def gds_communities(db: Database) -> "CommunitiesFn":
     """communities_fn for cxrneo.evaluate: ingest the database split, GDS Louvain, read back."""
     from cxrneo.db.communities import assignments, detect
-    from cxrneo.db.ingest import ingest
+    from cxrneo.db.ingest import ingest, reset
+
+    runs = 0
 
     def communities(db_codes: "Codes", edges: "Edges", threshold: float) -> np.ndarray:
+        nonlocal runs
+        if runs:  # a second code space of the same evaluation (whitened): replace the graph the first wrote
+            reset(db)
+        runs += 1
         ingest(db, db_codes, edges, threshold)
         detect(db, concurrency=1)
         found = assignments(db)
