@@ -13,7 +13,6 @@ GET  /health     Neo4j reachable, generations, checkpoint hash
 Every error is JSON `{"error": "one line"}` with a 4xx/5xx status, never a stack trace.
 """
 
-import hmac
 import json
 import logging
 import tempfile
@@ -31,6 +30,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, NotReadyError
+from cxrneo.gate import Gate
+from cxrneo.gate import authorised as gate_authorised
 from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
 from cxrneo.retrieval.engine import Method
 from cxrneo.service import MAX_K, QueryAnswer, Searcher, parse_code
@@ -39,6 +40,7 @@ from cxrneo.settings import Settings
 log = logging.getLogger("cxrneo.api")
 WEB = Path(__file__).resolve().parent / "web"  # the viewer's static files
 NO_STORE = {"Cache-Control": "no-store"}
+MULTIPART_SLACK = 64 << 10  # room for a multipart body's boundaries and small fields around an upload
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff"}
 
 
@@ -88,11 +90,12 @@ def create_app(
     app = FastAPI(title="cxrneo", summary="Content-based chest X-ray retrieval over a Neo4j graph",
                   version=_version())
 
+    # the token and the size are checked from the headers before any route runs (cxrneo/gate.py); the
+    # dependency below says the same in the OpenAPI schema and guards any route the gate would let by
+    app.add_middleware(Gate, token=token, max_body=max_upload_bytes + MULTIPART_SLACK)
+
     def authorised(request: Request) -> None:
-        if not token:
-            return
-        got = request.headers.get("authorization", "")
-        if not (got.startswith("Bearer ") and hmac.compare_digest(got[7:].encode(), token.encode())):
+        if not gate_authorised(dict(request.headers), token):
             raise HTTPException(401, "missing or wrong bearer token")
 
     auth = [Depends(authorised)]
@@ -135,9 +138,11 @@ def create_app(
         }
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        """Neo4j reachable, generation and communityGeneration, the checkpoint's hash."""
-        return searcher.health()
+    def health(request: Request) -> dict[str, Any]:
+        """ok / not ready / empty / unavailable; with the token (or none set) also the generations, counts,
+        threshold and checkpoint hashes."""
+        doc = searcher.health()
+        return doc if gate_authorised(dict(request.headers), token) else {"status": doc["status"]}
 
     @app.get("/images/{image_id}", dependencies=auth)
     def image(image_id: str) -> dict[str, Any]:
@@ -217,15 +222,10 @@ def create_app(
         return await _image_query(file, k, method, strict)
 
     async def _body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_upload_bytes:
+        body = await request.body()  # the gate has bounded it
+        if len(body) > max_upload_bytes:
             raise HTTPException(413, f"request larger than {max_upload_bytes} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_upload_bytes:
-                raise HTTPException(413, f"request larger than {max_upload_bytes} bytes")
-        return bytes(body)
+        return body
 
     async def _upload_bytes(upload: Any) -> bytes:
         data: bytes = await upload.read(max_upload_bytes + 1)

@@ -320,3 +320,28 @@ def test_an_api_error_is_one_line_on_the_page(browser: Any, viewer: Viewer) -> N
     error = browser.find_element(By.ID, "error")
     _wait(browser, lambda d: error.is_displayed())
     assert "no-such-image.png" in error.text and "404" in error.text and "\n" not in error.text
+
+
+def test_the_door_refuses_from_the_headers_on_the_real_service(viewer: Viewer) -> None:
+    """An unauthenticated 1 GB upload is answered 401 before any of it is sent; /health tells a caller
+    without the token only its status; OpenAPI needs the token too; unknown routes answer JSON."""
+    import socket
+
+    from tests.unit.test_gate import _answer
+
+    host, port = "127.0.0.1", viewer.running.port
+    for auth, code in (("", 401), (f"Authorization: Bearer {TOKEN}\r\n", 413)):
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(f"POST /query/image HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: multipart/form-data; "
+                         f"boundary=b\r\nContent-Length: {1 << 30}\r\n\r\n".encode())
+            status, doc = _answer(sock)
+        assert status == code and set(doc) == {"error"}
+    status, body, _ = viewer.call("/health", token=None)
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    status, body, _ = viewer.call("/health")
+    assert json.loads(body)["images"] == 24
+    for path in ("/docs", "/openapi.json", "/config"):
+        assert viewer.call(path, token=None)[0] == 401, path
+    assert viewer.call("/docs")[0] == 200
+    status, body, _ = viewer.call("/no/such/route")
+    assert status == 404 and json.loads(body) == {"error": "Not Found"}
