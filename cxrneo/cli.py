@@ -197,6 +197,10 @@ def ingest_cmd(
         "A whole edges file of these codes (`cxrneo edges`, or `cxrneo merge` of its shards) instead of computing them."
     ))] = None,
     device: EdgeDeviceOpt = "auto",
+    whiten: Annotated[str | None, typer.Option(help=(
+        "New graph: store codes whitened by a transform learned from them (auto: dimension and shrinkage "
+        "chosen by findings; or a dimension) or none. An existing graph keeps its own."))] = None,
+    whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
 ) -> None:
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
     from cxrneo import jobs
@@ -206,7 +210,8 @@ def ingest_cmd(
     console = make_console()
     with _bars(console) as progress:
         stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk, progress,
-                                      edges_file=edges, device=device, writers=writers)
+                                      edges_file=edges, device=device, writers=writers, whiten=whiten,
+                                      whiten_shrink=whiten_shrink)
     console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
                   f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
     if not isinstance(rep, IngestReport):  # the bulk import's report
@@ -214,6 +219,7 @@ def ingest_cmd(
                       f"import {rep.import_seconds:.1f} s, restart {rep.restart_seconds:.1f} s, schema + checks "
                       f"{rep.schema_seconds:.1f} s; generation {rep.generation}")
     else:
+        console.print(f"codes: {rep.codes_transform}")
         console.print(f"wrote {rep.nodes_written} images, {rep.edges_created + rep.edges_merged} edges "
                       f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
                       f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"

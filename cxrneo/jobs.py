@@ -107,14 +107,17 @@ def edge_builder(device: str) -> "EdgeFn":
 def ingest_file(
     s: Settings, codes_file: Path, threshold: float | None, mean_degree: float | None, batch: int, bulk: bool,
     progress: Callable[[str, int, int], None] | None = None, edges_file: Path | None = None, device: str = "auto",
-    writers: int = 2,
+    writers: int = 2, whiten: str | None = None, whiten_shrink: float = 0.0,
 ) -> tuple["GraphStats", "IngestReport | BulkReport"]:
     """Load a codes file into the graph (transactional, or the offline bulk import); its edges
-    computed on `device`, or read from a whole edges file of these codes (`cxrneo edges`/`merge`)."""
+    computed on `device`, or read from a whole edges file of these codes (`cxrneo edges`/`merge`);
+    whitened as the graph's transform says (`whiten` chooses one for a new graph)."""
     from cxrneo import codes as codes_io
     from cxrneo.db.ingest import build, check_batch
 
     check_batch(batch, writers)  # before anything is read or written
+    if whiten not in (None, "none") and (bulk or edges_file is not None):
+        raise ConfigError("--whiten computes its edges from the transformed codes: not with --bulk or --edges")
     codes = codes_io.load(codes_file)
     if edges_file is not None:
         from cxrneo import edgefile
@@ -136,7 +139,8 @@ def ingest_file(
         return bulk_build(s, codes, threshold=threshold, mean_degree=mean_degree, edge_fn=edge_fn)
     with Database.connect(s) as db:
         return build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch, progress=progress,
-                     snapshot_dir=s.snapshot_dir, edge_fn=edge_fn, writers=writers)
+                     snapshot_dir=s.snapshot_dir, edge_fn=edge_fn, writers=writers, whiten=whiten,
+                     whiten_shrink=whiten_shrink)
 
 
 def edges_of_file(

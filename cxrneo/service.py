@@ -100,7 +100,7 @@ class Searcher:
     ) -> QueryAnswer:
         """Query with a code that is not in the graph (a new image)."""
         return self._answer(name, np.asarray(code, dtype=np.float32), k, method, strict, frozenset(),
-                            time.perf_counter())
+                            time.perf_counter(), new_code=True)
 
     def by_image(
         self, path: Path, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
@@ -109,7 +109,7 @@ class Searcher:
         """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
         t0 = time.perf_counter()
         code = self.encoder().code(path)
-        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0)
+        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True)
 
     def resolve(
         self, target: str, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
@@ -148,11 +148,15 @@ class Searcher:
     def _answer(
         self, name: str, code: np.ndarray, k: int, method: Method | str, strict: bool,
         exclude: frozenset[str], t0: float, state: "tuple[GraphMeta, Retriever] | None" = None,
+        new_code: bool = False,
     ) -> QueryAnswer:
+        """Answer with ``code``: a stored code, or (``new_code``) one that enters the graph's space first."""
         method = Method.parse(method)
         if not 1 <= k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
         meta, retriever = state or self.graph.current()
+        if new_code:
+            code = self.graph.in_graph_space(meta, code)
         t1 = time.perf_counter()
         hits = retriever.query(code, k, method=method, strict=strict, exclude=exclude)
         t2 = time.perf_counter()
@@ -202,6 +206,7 @@ class Searcher:
             "status": "ok" if ready else "not ready", "neo4j": True, "generation": meta.generation,
             "communityGeneration": meta.communityGeneration, "images": meta.nodes, "edges": meta.edges,
             "threshold": meta.threshold, "codes_checkpoint_sha256": meta.codesSha256,
+            "codes_transform_sha256": meta.transformSha256,
             "checkpoint_sha256": self.checkpoint_sha256,
         }
         if reason:

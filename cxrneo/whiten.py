@@ -29,7 +29,8 @@ SHRINKS = (0.0, 0.1, 1.0)
 def unit(codes: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1 (float64)."""
     x = np.asarray(codes, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    out: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return out
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,15 @@
 // snapshots are keyed by it). dataGeneration = the generation at which images or edges last
 // changed (community runs move generation on but not it; local snapshots of codes and edges are
 // keyed by it).
-// Params: $threshold (FLOAT), $nodes, $edges, $bump (INTEGER), $codesSha256 (STRING).
+// Params: $threshold (FLOAT), $nodes, $edges, $bump (INTEGER), $codesSha256 (STRING),
+// $transformSha256 (STRING: the stored codes' CodeTransform, '' for raw codes).
 // Returns: generation (INTEGER), communityGeneration (INTEGER).
 MERGE (m:GraphMeta {key: 'main'})
 ON CREATE SET m.generation = 0, m.communityGeneration = 0, m.graphId = randomUUID()
 WITH m, m.generation + $bump AS g,
      (m.writing = 'ingest' OR $bump > 0 OR m.dataGeneration IS NULL) AS changed
 SET m.threshold = $threshold, m.nodes = $nodes, m.edges = $edges,
-    m.codesSha256 = $codesSha256, m.generation = g,
+    m.codesSha256 = $codesSha256, m.transformSha256 = $transformSha256, m.generation = g,
     m.dataGeneration = CASE WHEN changed THEN g ELSE m.dataGeneration END,
     m.graphId = coalesce(m.graphId, randomUUID()),
     m.writing = CASE WHEN m.writing = 'ingest' THEN null ELSE m.writing END

@@ -193,7 +193,7 @@ def bulk_build(
             raise DatabaseError(f"after the bulk import the graph holds {counts['nodes']} images and "
                                 f"{counts['edges']} edges, expected {len(codes)} and {len(edges)}")
         out = db.write("merge_graph_meta", threshold=float(t), nodes=len(codes), edges=len(edges),
-                       bump=1, codesSha256=codes.checkpoint_sha256)[0]
+                       bump=1, codesSha256=codes.checkpoint_sha256, transformSha256="")[0]  # raw codes
     t7 = time.perf_counter()
     for p in paths.values():
         p.unlink(missing_ok=True)

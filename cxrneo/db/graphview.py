@@ -5,15 +5,18 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from cxrneo.db import snapshot
+import numpy as np
+
+from cxrneo.db import snapshot, transform
 from cxrneo.db.connection import Database
 from cxrneo.db.meta import GraphMeta, queryable_meta
 from cxrneo.db.queries import cypher
-from cxrneo.errors import NotFoundError
+from cxrneo.errors import InputError, NotFoundError
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval.engine import Retriever
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.scan import BatchedScan
+from cxrneo.whiten import Whitening
 
 
 class StoredGraph:
@@ -32,6 +35,7 @@ class StoredGraph:
         self._retriever: Retriever | None = None
         self._patients: dict[str, str] = {}
         self._by_patient: dict[str, list[str]] = {}
+        self._transforms: dict[str, Whitening] = {}  # by digest: the graph's code transform (whitening)
         self._lock = threading.Lock()
 
     def current(self) -> tuple[GraphMeta, Retriever]:
@@ -42,6 +46,8 @@ class StoredGraph:
             old = self.meta
             if self._retriever is None or old is None or (old.graphId, old.generation, old.communityGeneration) != key:
                 self._retriever = None  # free the old one before opening the new one
+                if meta.transformSha256 and meta.transformSha256 not in self._transforms:
+                    self._transforms[meta.transformSha256] = transform.load(self.db, meta.transformSha256)
                 snap, community = snapshot.open_snapshot(self.db, meta, self.cache)
                 if not snap.ids:
                     raise NotFoundError("the database holds no images: run `cxrneo ingest` first")
@@ -58,6 +64,23 @@ class StoredGraph:
                         self._by_patient.setdefault(p, []).append(i)
                 self.meta = meta
             return meta, self._retriever
+
+    def in_graph_space(self, meta: GraphMeta, code: np.ndarray) -> np.ndarray:
+        """A new code (an uploaded image's, a client's) in the space of the stored codes: through the
+        graph's transform when it has one (cxrneo.db.transform), else as it is."""
+        code = np.asarray(code, dtype=np.float32).reshape(-1)
+        if not meta.transformSha256:
+            return code
+        with self._lock:
+            w = self._transforms.get(meta.transformSha256)
+        if w is None:
+            w = transform.load(self.db, meta.transformSha256)
+            with self._lock:
+                self._transforms[meta.transformSha256] = w
+        if code.shape[0] != w.basis.shape[0]:
+            raise InputError(f"code has {code.shape[0]} values, the graph's codes {w.basis.shape[0]}")
+        out: np.ndarray = w.apply(code[None])[0]
+        return out
 
     def retriever(self) -> Retriever:
         return self.current()[1]

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from cxrneo.codes import Codes
-from cxrneo.db import snapshot
+from cxrneo.db import snapshot, transform
 from cxrneo.db.connection import Database
 from cxrneo.db.lease import Lease, writer_lease
 from cxrneo.db.meta import GraphMeta, graph_meta
@@ -43,6 +43,7 @@ class IngestReport(BaseModel):
     seconds: float
     node_seconds: float
     edge_seconds: float
+    codes_transform: str = "raw codes"  # how the stored codes were transformed (cxrneo.db.transform)
 
     @property
     def rel_per_s(self) -> float:
@@ -60,19 +61,26 @@ def build(
     snapshot_dir: Path | None = None,
     edge_fn: EdgeFn = similarity_edges,
     writers: int = WRITERS,
+    whiten: str | None = None,
+    whiten_shrink: float = 0.0,
 ) -> tuple[GraphStats, IngestReport]:
-    """Codes -> T -> exact edges of all codes (`edge_fn`: FAISS, a GPU, or a merged edges file)
-    -> ingest (what `cxrneo ingest` runs); with `snapshot_dir`, the local snapshot of the new
-    generation is written for fast readers."""
+    """Codes -> (the graph's transform, see cxrneo.db.transform) -> T -> exact edges of all codes
+    (`edge_fn`: FAISS, a GPU, or a merged edges file) -> ingest (what `cxrneo ingest` runs); with
+    `snapshot_dir`, the local snapshot of the new generation is written for fast readers."""
     check_batch(batch, writers)
     if len(codes) == 0:
         raise InputError("the codes file holds no codes: nothing to ingest")
-    unit = normalise(codes.codes)
     meta = graph_meta(db)
+    w, how = transform.for_ingest(db, meta, codes, whiten, whiten_shrink)
+    if w is not None:
+        codes = codes.with_codes(w.apply(codes.codes))
+    unit = normalise(codes.codes)
     t = resolve_threshold(meta.threshold if meta else None, threshold, mean_degree, unit)
     edges = edge_fn(unit, t)
     stats = degree_stats(len(codes), edges, t)
-    report = ingest(db, codes, edges, t, batch=batch, progress=progress, writers=writers)
+    report = ingest(db, codes, edges, t, batch=batch, progress=progress, writers=writers,
+                    transform_sha=w.sha256 if w is not None else "")
+    report.codes_transform = how
     stored = graph_meta(db)
     if (snapshot_dir is not None and stored is not None and stored.writing is None
             and (stored.nodes, stored.edges) == (len(codes), len(edges))):
@@ -173,8 +181,10 @@ def ingest(
     batch: int = EDGE_BATCH,
     progress: Progress | None = None,
     writers: int = WRITERS,
+    transform_sha: str = "",
 ) -> IngestReport:
-    """Write missing images and SIMILAR edges (`edges` = ALL edges of `codes` at `threshold`).
+    """Write missing images and SIMILAR edges (`edges` = ALL edges of `codes` at `threshold`; `codes`
+    already in the graph's space, `transform_sha` the transform a new graph's codes went through).
 
     Images already stored are skipped. A source image whose stored out-edges already number
     its expected ones is skipped; one with none gets CREATE (fresh, fast); one partly stored
@@ -183,7 +193,7 @@ def ingest(
     """
     check_batch(batch, writers)
     with writer_lease(db, "ingest") as lease:
-        return _ingest(db, codes, edges, threshold, batch, writers, progress, lease)
+        return _ingest(db, codes, edges, threshold, batch, writers, progress, lease, transform_sha)
 
 
 def _write_all(
@@ -214,7 +224,7 @@ def _write_all(
 
 def _ingest(
     db: Database, codes: Codes, edges: Edges, threshold: float, batch: int, writers: int,
-    progress: Progress | None, lease: Lease,
+    progress: Progress | None, lease: Lease, transform_sha: str = "",
 ) -> IngestReport:
     t0 = time.perf_counter()
     existing, meta = _check(db, codes, edges, threshold)
@@ -280,6 +290,7 @@ def _ingest(
     out = db.write(
         "merge_graph_meta", threshold=float(threshold), nodes=len(ids), edges=len(edges),
         bump=int(meta is None), codesSha256=codes.checkpoint_sha256,
+        transformSha256=meta.transformSha256 if meta is not None else transform_sha,  # an existing graph's is frozen
     )[0]
     return IngestReport(
         threshold=float(threshold), nodes=len(ids), edges=len(edges), nodes_written=len(new_rows),

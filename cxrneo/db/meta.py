@@ -20,6 +20,7 @@ class GraphMeta(BaseModel):
     generation: int
     communityGeneration: int  # noqa: N815 - the stored property name
     codesSha256: str = ""  # noqa: N815
+    transformSha256: str = ""  # noqa: N815 - the CodeTransform the stored codes went through ("" raw codes)
     graphId: str = ""  # noqa: N815 - random id given when the graph is first created
     dataGeneration: int | None = None  # noqa: N815 - generation at which images or edges last changed
     writing: str | None = None  # 'ingest' / 'communities' while one runs or after it was killed
