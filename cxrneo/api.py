@@ -203,6 +203,8 @@ def create_app(
             req = QueryRequest.model_validate(json.loads(raw or b"null"))
         except json.JSONDecodeError:
             raise InputError("the request body is not JSON (or use multipart with an image file)") from None
+        except RecursionError:
+            raise InputError("the request body is nested too deeply") from None
         except ValidationError as e:
             first = e.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))

@@ -108,6 +108,7 @@ class Searcher:
     ) -> QueryAnswer:
         """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
         t0 = time.perf_counter()
+        _check_request(k, method)  # before the forward pass
         code = self.encoder().code(path)
         return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True)
 
@@ -151,9 +152,7 @@ class Searcher:
         new_code: bool = False,
     ) -> QueryAnswer:
         """Answer with ``code``: a stored code, or (``new_code``) one that enters the graph's space first."""
-        method = Method.parse(method)
-        if not 1 <= k <= MAX_K:
-            raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
+        method = _check_request(k, method)
         meta, retriever = state or self.graph.current()
         if new_code:
             code = self.graph.in_graph_space(meta, code)
@@ -212,6 +211,13 @@ class Searcher:
         if reason:
             doc["error"] = reason
         return doc
+
+
+def _check_request(k: int, method: Method | str) -> Method:
+    """The method, and K within bounds (one-line errors)."""
+    if not 1 <= k <= MAX_K:
+        raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
+    return Method.parse(method)
 
 
 def _shown(record: ImageRecord) -> dict[str, Any]:

@@ -33,8 +33,8 @@ class StoredGraph:
         self.prefetch = prefetch  # build the largest communities' blocks whenever a generation opens
         self.meta: GraphMeta | None = None
         self._retriever: Retriever | None = None
-        self._patients: dict[str, str] = {}
-        self._by_patient: dict[str, list[str]] = {}
+        # image -> patient and patient -> images of the open generation, published together (one tuple)
+        self._patients: tuple[dict[str, str], dict[str, list[str]]] = ({}, {})
         self._transforms: dict[str, Whitening] = {}  # by digest: the graph's code transform (whitening)
         self._lock = threading.Lock()
 
@@ -56,12 +56,13 @@ class StoredGraph:
                 retriever.scan = BatchedScan(retriever.codes)  # concurrent queries share one pass
                 if self.prefetch:
                     retriever.graph.prefetch()
-                self._retriever = retriever
-                self._patients = dict(zip(snap.ids, snap.patients, strict=True))
-                self._by_patient = {}
-                for i, p in self._patients.items():
+                patients = dict(zip(snap.ids, snap.patients, strict=True))
+                by_patient: dict[str, list[str]] = {}
+                for i, p in patients.items():
                     if p:
-                        self._by_patient.setdefault(p, []).append(i)
+                        by_patient.setdefault(p, []).append(i)
+                self._retriever = retriever
+                self._patients = (patients, by_patient)  # whole, never half filled
                 self.meta = meta
             return meta, self._retriever
 
@@ -87,8 +88,8 @@ class StoredGraph:
 
     def patient_images(self, image_id: str) -> frozenset[str]:
         """Every stored image of the patient of `image_id` (itself included)."""
-        p = self._patients.get(image_id, "")
-        return frozenset(self._by_patient.get(p, ())) | {image_id}
+        patients, by_patient = self._patients  # one read: both maps of the same generation
+        return frozenset(by_patient.get(patients.get(image_id, ""), ())) | {image_id}
 
     def records(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
         """Labels, patient, view, sex and age of the given images (for displaying hits)."""

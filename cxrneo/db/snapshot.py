@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from cxrneo.db.connection import Database
 from cxrneo.db.meta import GraphMeta, graph_meta
-from cxrneo.errors import ConfigError, DatabaseError
+from cxrneo.errors import ConfigError, DatabaseError, NotReadyError
 from cxrneo.graph import Edges, normalise
 
 VERSION = 1
@@ -75,7 +76,14 @@ def data_generation(meta: GraphMeta) -> int:
 
 def folder(cache: Path, meta: GraphMeta) -> Path:
     """Where the snapshot of this graph's images and edges lives."""
-    return Path(cache) / meta.graphId / f"g{data_generation(meta)}"
+    try:  # a database value becomes a path only as a canonical UUID (never "..", "/", ...)
+        graph_id = str(uuid.UUID(meta.graphId))
+    except ValueError:
+        graph_id = ""
+    if graph_id != meta.graphId:
+        raise NotReadyError(f"GraphMeta.graphId {meta.graphId[:40]!r} is not a UUID: the graph's metadata was "
+                            "changed by hand; rebuild it (`cxrneo db reset`, then `cxrneo ingest`)")
+    return Path(cache) / graph_id / f"g{data_generation(meta)}"
 
 
 def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:

@@ -150,6 +150,30 @@ def test_codes_of_another_checkpoint_are_refused(clean_db: Database) -> None:
     assert _state(clean_db) == before
 
 
+def test_codes_without_a_checkpoint_hash_keep_the_stored_one(clean_db: Database) -> None:
+    codes = _codes()
+    build(clean_db, codes.subset(np.arange(100)), mean_degree=6)
+    stored = graph_meta(clean_db).codesSha256
+    assert stored == codes.checkpoint_sha256 != ""
+    unhashed = Codes(codes=codes.codes, images=codes.images)  # a codes file that names no checkpoint
+    build(clean_db, unhashed)
+    meta = graph_meta(clean_db)
+    assert meta.nodes == 120 and meta.codesSha256 == stored  # the model check stays on
+
+
+def test_a_graph_id_that_is_not_a_uuid_never_becomes_a_path(tmp_path: Path) -> None:
+    from cxrneo.db import snapshot
+    from cxrneo.db.meta import GraphMeta
+    from cxrneo.errors import NotReadyError
+
+    meta = GraphMeta(threshold=0.5, nodes=1, edges=0, generation=1, communityGeneration=1,
+                     graphId="0f4c7b1e-8a5e-4c2a-9a55-3b1f7d9e2c10")
+    assert snapshot.folder(tmp_path, meta) == tmp_path / meta.graphId / "g1"
+    for bad in ("../../etc", "/tmp/x", "0F4C7B1E-8A5E-4C2A-9A55-3B1F7D9E2C10", "abc"):
+        with pytest.raises(NotReadyError, match="not a UUID"):
+            snapshot.folder(tmp_path, meta.model_copy(update={"graphId": bad}))
+
+
 def test_edges_that_contradict_the_stored_graph_are_refused(clean_db: Database) -> None:
     """Edges the loader accepts, but an image already holds more stored edges than they give it."""
     codes = _codes()

@@ -345,3 +345,5 @@ def test_the_door_refuses_from_the_headers_on_the_real_service(viewer: Viewer) -
     assert viewer.call("/docs")[0] == 200
     status, body, _ = viewer.call("/no/such/route")
     assert status == 404 and json.loads(body) == {"error": "Not Found"}
+    status, body, _ = viewer.call("/query", b"[" * 50_000 + b"]" * 50_000)  # 100 KB of nesting
+    assert status == 400 and json.loads(body) == {"error": "the request body is nested too deeply"}
