@@ -24,6 +24,7 @@ Definitions (docs/diffusion.md has the reasoning and the parameter sweep):
   fallback, as the other graph methods do.
 """
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ class Walk:
         self.adj = adj.tocsr()
         self._blocks: OrderedDict[int, sp.csr_matrix] = OrderedDict()
         self._kept = 0
+        self._lock = threading.Lock()  # the block cache is shared by a service's concurrent queries
         n = len(self)
         heads = np.repeat(np.arange(n), np.diff(self.adj.indptr))
         strength = np.bincount(heads, weights=self.adj.data, minlength=n).astype(np.float64)
@@ -129,15 +131,16 @@ class Walk:
         """The adjacency rows of `rows` (all columns); kept for reuse under `key` (a community id)."""
         if key is None:
             return self.adj[rows]
-        hit = self._blocks.get(key)
-        if hit is None:
-            hit = self._blocks[key] = self.adj[rows]
-            self._kept += hit.nnz
-            while self._kept > BLOCK_CACHE_NNZ and len(self._blocks) > 1:
-                self._kept -= self._blocks.popitem(last=False)[1].nnz
-        else:
-            self._blocks.move_to_end(key)
-        return hit
+        with self._lock:  # one build per key; a lookup never races an eviction
+            hit = self._blocks.get(key)
+            if hit is None:
+                hit = self._blocks[key] = self.adj[rows]
+                self._kept += hit.nnz
+                while self._kept > BLOCK_CACHE_NNZ and len(self._blocks) > 1:
+                    self._kept -= self._blocks.popitem(last=False)[1].nnz
+            else:
+                self._blocks.move_to_end(key)
+            return hit
 
 
 class Restricted:
@@ -217,8 +220,16 @@ DEFAULT = DiffusionParams()
 _WALKS: "WeakKeyDictionary[Retriever, dict[Weighting, Walk]]" = WeakKeyDictionary()
 
 
+_WALKS_LOCK = threading.Lock()
+
+
 def walk_of(engine: "Retriever", weighting: Weighting) -> Walk:
-    """The whole-graph walk of a Retriever's MemoryGraph (built once per Retriever and weighting)."""
+    """The whole-graph walk of a Retriever's MemoryGraph (built once per Retriever and weighting, under a lock)."""
+    with _WALKS_LOCK:
+        return _walk_of(engine, weighting)
+
+
+def _walk_of(engine: "Retriever", weighting: Weighting) -> Walk:
     cache = _WALKS.setdefault(engine, {})
     found = cache.get(weighting)
     if found is None:

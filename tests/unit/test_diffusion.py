@@ -202,3 +202,28 @@ def test_restricted_walk_equals_the_sliced_subgraph() -> None:
     x = personalized_pagerank(inside, s, 0.8, 12)
     np.testing.assert_allclose(x, personalized_pagerank(sliced, s, 0.8, 12), rtol=1e-12)
     assert full.rows(a, key=1) is full.rows(a, key=1)  # kept for reuse
+
+
+def test_the_walk_block_cache_is_safe_under_concurrent_queries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gets racing evictions neither raise nor let the kept count drift (a service shares one walk)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import scipy.sparse as sp
+
+    from cxrneo.retrieval import diffusion
+
+    rng = np.random.default_rng(0)
+    a = sp.random(400, 400, density=0.05, random_state=1, format="csr")
+    walk = diffusion.Walk((a + a.T).tocsr())
+    monkeypatch.setattr(diffusion, "BLOCK_CACHE_NNZ", 600)  # a tiny cache: evictions all the time
+    keys = rng.integers(0, 40, 4000)
+
+    def fetch(key: int) -> int:
+        rows = np.arange(key * 10, key * 10 + 10)
+        block = walk.rows(rows, key=int(key))
+        assert (block != walk.adj[rows]).nnz == 0
+        return block.nnz
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(fetch, keys))
+    assert walk._kept == sum(b.nnz for b in walk._blocks.values())
