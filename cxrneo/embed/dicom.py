@@ -140,6 +140,15 @@ def _to_unit(ds: Any, stored: np.ndarray) -> np.ndarray:
     return np.clip((values - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(values)
 
 
+MAX_PIXELS = 64_000_000  # 8,000 x 8,000: above any chest radiograph; a larger image is refused undecoded
+
+
+def check_pixels(path: Path, pixels: int) -> None:
+    """Refuse an image whose header declares more than MAX_PIXELS pixels (an image bomb) before decoding it."""
+    if pixels > MAX_PIXELS:
+        raise InputError(f"{path}: {pixels:,} pixels, more than the {MAX_PIXELS:,} an X-ray may have")
+
+
 def read_dicom(path: Path) -> np.ndarray:
     """One float32 grey channel in [0, 1] (bright = dense); any problem is one InputError naming the file."""
     import pydicom
@@ -147,6 +156,8 @@ def read_dicom(path: Path) -> np.ndarray:
 
     try:
         ds = pydicom.dcmread(path)
+        check_pixels(path, int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+                     * int(ds.get("NumberOfFrames", 1) or 1))  # from the header, before decoding
         unit = _to_unit(ds, _pixels(path, ds))
     except InputError:
         raise

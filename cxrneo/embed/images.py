@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from cxrneo.embed.dicom import is_dicom, read_dicom
+from cxrneo.embed.dicom import check_pixels, is_dicom, read_dicom
 from cxrneo.errors import InputError
 
 # ImageNet statistics, applied to the grey image replicated to three channels.
@@ -37,7 +37,8 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
         if is_dicom(path):
             grey = read_dicom(path)
         else:
-            with Image.open(path) as img:
+            with Image.open(path) as img:  # reads the header only
+                check_pixels(path, img.width * img.height * getattr(img, "n_frames", 1))
                 img.load()
                 grey = _to_grey(img)
     except InputError:

@@ -79,3 +79,38 @@ def test_real_nih_images() -> None:
     for f in files[:3] + files[-3:]:
         grey = read_grey(f, 224)
         assert grey.shape == (224, 224) and 0.05 < grey.mean() < 0.95 and grey.std() > 0.05
+
+
+def test_image_bombs_are_refused_from_their_headers(tmp_path: Path) -> None:
+    """A PNG or DICOM whose header declares more pixels than any X-ray is refused before decoding."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from cxrneo.embed.images import read_grey
+    from cxrneo.errors import InputError
+    from tests.integration.test_query_image import _as_dicom
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    png = bytearray(buf.getvalue())
+    ihdr = png[12:29]  # type + data of the IHDR chunk
+    ihdr[4:12] = struct.pack(">II", 9_000, 9_000)  # declares 81 million pixels (under Pillow's own bomb limits)
+    png[12:29] = ihdr
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)) & 0xFFFFFFFF)
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(bytes(png))
+    with pytest.raises(InputError, match="more than the 64,000,000"):
+        read_grey(bomb)
+    small = tmp_path / "small.png"
+    Image.new("L", (8, 8)).save(small)
+    dicom = _as_dicom(small, tmp_path / "bomb.dcm")
+    import pydicom
+
+    ds = pydicom.dcmread(dicom)
+    ds.Rows, ds.Columns = 9_000, 9_000  # the pixel data stays 64 bytes: never decoded
+    ds.save_as(dicom)
+    with pytest.raises(InputError, match="more than the 64,000,000"):
+        read_grey(dicom)
