@@ -10,6 +10,7 @@ process. Files are written to a temporary folder and renamed, and checked agains
 counts when opened, so a half-written or foreign snapshot is never used.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -92,7 +93,9 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
         return None
     target = folder(cache, meta)
     if (target / "manifest.json").is_file():
-        return target
+        if load(cache, meta) is not None:
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # damaged: replaced below
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
@@ -106,7 +109,8 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
         manifest = {"version": VERSION, "graphId": meta.graphId, "generation": data_generation(meta),
-                    "nodes": len(snap.ids), "edges": snap.edges}
+                    "nodes": len(snap.ids), "edges": snap.edges,
+                    "sha256": {name: _file_sha256(tmp / f"{name}.npy") for name in arrays}}
         (tmp / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         try:
             os.rename(tmp, target)
@@ -117,6 +121,11 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
         raise
     _prune(target.parent, keep=target.name)
     return target
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _prune(graph_folder: Path, keep: str) -> None:
@@ -133,12 +142,15 @@ def load(cache: Path, meta: GraphMeta) -> Snapshot | None:
     path = folder(cache, meta)
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        sums = manifest.pop("sha256", None)
+        expected = {"version": VERSION, "graphId": meta.graphId, "generation": data_generation(meta),
+                    "nodes": meta.nodes, "edges": meta.edges}
+        if manifest != expected or not isinstance(sums, dict) or set(sums) != set(ARRAYS):
+            return None
+        if any(_file_sha256(path / f"{name}.npy") != sums[name] for name in ARRAYS):
+            return None  # damaged on disk: read again and replaced
         arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in ARRAYS}
-    except (OSError, ValueError):
-        return None
-    expected = {"version": VERSION, "graphId": meta.graphId, "generation": data_generation(meta),
-                "nodes": meta.nodes, "edges": meta.edges}
-    if manifest != expected:
+    except (OSError, ValueError, AttributeError):
         return None
     snap = Snapshot(
         ids=arrays["ids"].tolist(),

@@ -107,11 +107,18 @@ def test_a_snapshot_that_does_not_match_graphmeta_is_not_used(clean_db: Database
     assert meta is not None and snapshot.load(tmp_path, meta) is not None
     assert snapshot.load(tmp_path, meta.model_copy(update={"dataGeneration": 2})) is None
     assert snapshot.load(tmp_path, meta.model_copy(update={"edges": meta.edges + 1})) is None
-    assert snapshot.load(tmp_path, meta.model_copy(update={"graphId": "another"})) is None
-    (snapshot.folder(tmp_path, meta) / "indices.npy").write_bytes(b"truncated")
+    assert snapshot.load(tmp_path, meta.model_copy(update={"graphId": "6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f"})) is None
+    unit = snapshot.folder(tmp_path, meta) / "unit.npy"
+    damaged = bytearray(unit.read_bytes())
+    damaged[-3] ^= 0x40  # one flipped bit in a code: same size and shape, only the checksum sees it
+    unit.write_bytes(bytes(damaged))
     assert snapshot.load(tmp_path, meta) is None  # a damaged file is ignored, and the graph read again
     detect(clean_db)
+    meta = graph_meta(clean_db)
     assert len(StoredGraph(clean_db, tmp_path).retriever()) == 30
+    assert snapshot.load(tmp_path, meta) is not None  # ... and the damaged snapshot was replaced
+    (snapshot.folder(tmp_path, meta) / "indices.npy").write_bytes(b"truncated")
+    assert snapshot.load(tmp_path, meta) is None
 
 
 def test_cache_follows_ingest_and_errors_are_clear(clean_db: Database, tmp_path: Path) -> None:
