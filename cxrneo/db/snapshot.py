@@ -206,7 +206,8 @@ def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
 
 
 def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMeta) -> np.ndarray:
-    """The community of every snapshot row (cached per communityGeneration)."""
+    """The community of every snapshot row (cached per communityGeneration); verified against GraphMeta
+    after the read, so an answer never comes from a partition half rewritten by a community run."""
     path = None
     if cache is not None and meta.graphId:
         path = folder(cache, meta) / f"community-c{meta.communityGeneration}.npy"
@@ -223,7 +224,11 @@ def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMet
     if missing:
         raise ConfigError(f"image {missing[0]} has no community: run `cxrneo communities`")
     com = np.array([int(r["community"]) for r in got], dtype=np.int64)
-    if path is not None and path.parent.is_dir():
+    after = graph_meta(db)  # a community run that began meanwhile rewrites Image.community in place
+    if after is None or (after.graphId, after.generation, after.communityGeneration, after.writing) != (
+            meta.graphId, meta.generation, meta.communityGeneration, meta.writing):
+        raise NotReadyError("the graph changed while its communities were read: retry")
+    if path is not None and path.parent.is_dir():  # kept only under the generation it was read at
         tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
         np.save(tmp, com, allow_pickle=False)
         os.replace(tmp, path)

@@ -12,7 +12,7 @@ from cxrneo.db.connection import Database
 from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.ingest import build, ingest
 from cxrneo.db.meta import graph_meta
-from cxrneo.errors import ConfigError, NotFoundError
+from cxrneo.errors import ConfigError, NotFoundError, NotReadyError
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval import MemoryGraph, Method, Retriever
@@ -189,3 +189,28 @@ def test_example_queries_are_the_best_connected_images_with_findings(clean_db: D
     degree = np.bincount(np.concatenate([edges.src, edges.dst]), minlength=len(codes))
     expected = sorted((i for i in range(len(codes)) if degree[i] > 0), key=lambda i: (-degree[i], codes.ids[i]))
     assert example_queries(clean_db, 4) == [codes.ids[i] for i in expected[:4]]
+
+
+def test_communities_read_while_a_community_run_writes_are_refused_not_kept(clean_db: Database, tmp_path: Path) -> None:
+    """A reader whose read of Image.community overlaps a community run refuses (retry), and caches nothing."""
+    codes = clustered(30)
+    build(clean_db, codes, threshold=T, snapshot_dir=tmp_path)
+    detect(clean_db)
+    meta = graph_meta(clean_db)
+    snap = snapshot.load(tmp_path, meta)
+    assert snap is not None
+
+    class Racing:
+        """The database, with a whole community run landing right after the communities are read."""
+
+        def read(self, name: str, **params: object) -> list[dict[str, object]]:
+            rows = clean_db.read(name, **params)
+            if name == "read_image_communities":
+                detect(clean_db)
+            return rows
+
+    with pytest.raises(NotReadyError, match="changed while its communities were read"):
+        snapshot.communities(Racing(), snap, tmp_path, meta)  # type: ignore[arg-type]
+    assert not list(snapshot.folder(tmp_path, meta).glob("community-*.npy"))
+    now = graph_meta(clean_db)
+    assert len(snapshot.communities(clean_db, snap, tmp_path, now)) == 30  # the next read is clean
