@@ -1,9 +1,6 @@
 """`cxrneo serve` over real HTTP (uvicorn on a loopback port) against the real Neo4j + GDS."""
 
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from cxrneo.api import create_app
@@ -27,6 +23,8 @@ from cxrneo.records import ImageRecord
 from cxrneo.retrieval import Method
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
+from tests.serving import Running as _Running
+from tests.serving import free_port as _free_port
 
 pytestmark = pytest.mark.neo4j
 T = 0.55
@@ -40,35 +38,6 @@ def clustered(n: int, seed: int = 5) -> Codes:
     x = centres[which] + 0.9 * rng.standard_normal((n, CODE_WIDTH)).astype(np.float32)
     images = tuple(ImageRecord(id=f"s{i:03d}", patient_id=f"p{i // 2}", labels=(f"L{which[i]}",)) for i in range(n))
     return Codes(codes=x, images=images)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Running:
-    """A real uvicorn server in a thread, stopped on exit."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "_Running":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from cxrneo.db.connection import Database
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
 from tests.integration.test_query_image import EXAMPLES, _as_dicom, _checkpoint
-from tests.integration.test_service_http import _Running
+from tests.serving import Running as _Running
 
 pytestmark = pytest.mark.neo4j
 TOKEN = "viewer-token-" + "y" * 12

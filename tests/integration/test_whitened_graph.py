@@ -94,7 +94,7 @@ def test_the_cli_and_the_service_answer_alike_on_a_whitened_graph(
     from cxrneo.api import create_app
     from cxrneo.cli import app
     from tests.integration.test_query_image import EXAMPLES, _checkpoint
-    from tests.integration.test_service_http import _Running
+    from tests.serving import Running as _Running
 
     monkeypatch.setenv("CXRNEO_NEO4J_URI", neo4j_settings.neo4j_uri)
     monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", neo4j_settings.password())

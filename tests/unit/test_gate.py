@@ -3,64 +3,56 @@ before a byte of the body is read; a chunked body is cut off at the limit."""
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrneo.gate import Gate
+from tests.serving import Running
 
 TOKEN = "gate-token-" + "z" * 12
 LIMIT = 64 * 1024
 
 
-class _Server:
-    """A tiny app behind the gate, whose routes count what they were given."""
+def _app(token: str | None, seen: dict[str, int]) -> FastAPI:
+    """A tiny app behind the gate, whose route counts the calls and the bytes it was given."""
+    app = FastAPI()
+    app.add_middleware(Gate, token=token, max_body=LIMIT)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code)
+
+    @app.post("/upload")
+    async def upload(request: Request) -> dict[str, int]:
+        seen["calls"] += 1
+        async for chunk in request.stream():
+            seen["read"] += len(chunk)
+        return {"read": seen["read"]}
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+class _Server(Running):
     def __init__(self, token: str | None) -> None:
-        self.calls = 0
-        self.read = 0
-        app = FastAPI()
-        app.add_middleware(Gate, token=token, max_body=LIMIT)
+        self.seen = {"calls": 0, "read": 0}
+        super().__init__(_app(token, self.seen))
 
-        @app.exception_handler(StarletteHTTPException)
-        async def _error(_: Request, e: StarletteHTTPException) -> JSONResponse:
-            return JSONResponse({"error": str(e.detail)}, status_code=e.status_code)
+    @property
+    def calls(self) -> int:
+        return self.seen["calls"]
 
-        @app.post("/upload")
-        async def upload(request: Request) -> dict[str, int]:
-            self.calls += 1
-            async for chunk in request.stream():
-                self.read += len(chunk)
-            return {"read": self.read}
-
-        @app.get("/health")
-        def health() -> dict[str, str]:
-            return {"status": "ok"}
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "_Server":
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+    @property
+    def read(self) -> int:
+        return self.seen["read"]
 
 
 @pytest.fixture(params=[TOKEN, None], ids=["token", "no-token"])
