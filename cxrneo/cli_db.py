@@ -1,6 +1,7 @@
 """`cxrneo db`: the local Neo4j + Graph Data Science server (no Docker)."""
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -46,6 +47,37 @@ def db_reset(
         raise ConfigError("db reset deletes the whole graph: add --yes to confirm")
     jobs.reset_graph(settings(ctx))  # under the writer lease: refused while an ingest or community run writes
     typer.echo("graph emptied")
+
+
+@db_app.command("dump")
+@friendly
+def db_dump(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="The backup file to write (new); its record goes beside it as FILE.json.")],
+) -> None:
+    """Back up the local server's database (neo4j-admin dump; the server is stopped and started again)."""
+    from cxrneo import jobs
+
+    typer.echo(f"dumped {_held(jobs.dump_graph(settings(ctx), out))} to {out}")
+
+
+@db_app.command("load")
+@friendly
+def db_load(
+    ctx: typer.Context,
+    src: Annotated[Path, typer.Argument(help="A file written by `cxrneo db dump` (with its FILE.json beside it).")],
+) -> None:
+    """Restore a backup in place of the local server's database, then check it against the dump's record."""
+    from cxrneo import jobs
+
+    typer.echo(f"loaded {src}: {_held(jobs.load_graph(settings(ctx), src))}, as at the dump")
+
+
+def _held(m: Any) -> str:
+    if m.meta is None:
+        return "an empty graph"
+    return (f"{m.meta.nodes} images, {m.meta.edges} edges, generation {m.meta.generation}"
+            + (f", {len(m.probes)} probe queries" if m.probes else ""))
 
 
 @db_app.command("status")

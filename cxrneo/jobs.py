@@ -17,6 +17,7 @@ from cxrneo.settings import Settings
 if TYPE_CHECKING:
     import numpy as np
 
+    from cxrneo.db.backup import Manifest
     from cxrneo.db.bulk import BulkReport
     from cxrneo.db.communities import CommunityReport
     from cxrneo.db.ingest import IngestReport
@@ -49,6 +50,20 @@ def stop_server(s: Settings) -> bool:
     from cxrneo.db import server
 
     return server.stop(server_config(s))
+
+
+def dump_graph(s: Settings, out: Path) -> "Manifest":
+    """`cxrneo db dump`: the local server's database to a file, checked (see cxrneo.db.backup)."""
+    from cxrneo.db import backup
+
+    return backup.dump(s, server_config(s), out)
+
+
+def load_graph(s: Settings, src: Path) -> "Manifest":
+    """`cxrneo db load`: a dump in place of the local server's database, checked against its record."""
+    from cxrneo.db import backup
+
+    return backup.load(s, server_config(s), src)
 
 
 def reset_graph(s: Settings) -> None:

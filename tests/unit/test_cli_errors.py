@@ -125,3 +125,14 @@ def test_train_resume_of_a_run_with_other_settings_is_refused(tmp_path: Path) ->
                                       "--out", str(out), "--resume", "--device", "cpu", "--size", "224"])
     _one_error_line(result, "--resume: size differs from the interrupted run (64)")
     assert _files(out) == [out / "last.pt"] and (out / "last.pt").read_bytes() == before
+
+
+def test_db_dump_and_load_refuse_bad_files_in_one_line(tmp_path: Path) -> None:
+    existing = tmp_path / "old.dump"
+    existing.write_bytes(b"x")
+    for args, words in ((["db", "load", str(tmp_path / "missing.dump")], "no such dump file"),
+                        (["db", "load", str(existing)], "old.dump.json: missing"),
+                        (["db", "dump", str(existing)], "never overwritten")):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1 and result.output.startswith("error: ") and words in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
