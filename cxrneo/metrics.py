@@ -33,7 +33,8 @@ def relevance(query_labels: np.ndarray, db_labels: np.ndarray, results: np.ndarr
     got = db_labels[np.maximum(results, 0)]  # Q x K x L
     rel = (got & query_labels[:, None, :]).sum(axis=2)
     rel[results < 0] = 0
-    return rel.astype(np.int64)
+    out: np.ndarray = rel.astype(np.int64)
+    return out
 
 
 def precision_at_k(rel: np.ndarray, k: int | None = None) -> np.ndarray:
@@ -45,7 +46,8 @@ def precision_at_k(rel: np.ndarray, k: int | None = None) -> np.ndarray:
     [0.5]
     """
     r = _at(rel, k)
-    return (r > 0).mean(axis=1)
+    out: np.ndarray = (r > 0).mean(axis=1)
+    return out
 
 
 def acg_at_k(rel: np.ndarray, n_pos: np.ndarray | None, k: int | None = None) -> np.ndarray:
@@ -57,13 +59,14 @@ def acg_at_k(rel: np.ndarray, n_pos: np.ndarray | None, k: int | None = None) ->
     [1.0]
     """
     r = _at(rel, k)
-    acg = r.mean(axis=1)
+    acg: np.ndarray = r.mean(axis=1)
     if n_pos is None:
         return acg
     n = np.asarray(n_pos, dtype=np.float64)
     if (n <= 0).any():
         raise ValueError("normalised ACG needs at least one positive label per query")
-    return acg / n
+    out: np.ndarray = acg / n
+    return out
 
 
 def _discount(k: int) -> np.ndarray:
@@ -77,7 +80,8 @@ def dcg_at_k(rel: np.ndarray, k: int | None = None) -> np.ndarray:
     [3.5]
     """
     r = _at(rel, k)
-    return ((np.exp2(r) - 1.0) * _discount(r.shape[1])).sum(axis=1)
+    out: np.ndarray = ((np.exp2(r) - 1.0) * _discount(r.shape[1])).sum(axis=1)
+    return out
 
 
 def ideal_relevance(
@@ -123,7 +127,8 @@ def ndcg_at_k(rel: np.ndarray, ideal: np.ndarray, k: int | None = None) -> np.nd
     """
     k = np.asarray(rel).shape[1] if k is None else k
     dcg, idcg = dcg_at_k(rel, k), dcg_at_k(ideal, k)
-    return np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+    ndcg: np.ndarray = np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+    return ndcg
 
 
 def precision_curve(rel: np.ndarray, k_max: int | None = None) -> np.ndarray:
@@ -158,7 +163,8 @@ def ndcg_curve(rel: np.ndarray, ideal: np.ndarray, k_max: int | None = None) -> 
     d = _discount(r.shape[1])
     dcg = np.cumsum((np.exp2(r) - 1.0) * d, axis=1)
     idcg = np.cumsum((np.exp2(i) - 1.0) * d, axis=1)
-    return np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+    ndcg: np.ndarray = np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+    return ndcg
 
 
 class Interval(NamedTuple):

@@ -107,8 +107,12 @@ def svg_curves(curves: dict[str, list[float]], title: str, width: int = 460, hei
     left, right, top, bottom = 44, 100, 10, 34
     pw, ph = width - left - right, height - top - bottom
     k_max = max((len(c) for c in curves.values()), default=1)
-    x = lambda k: left + (k - 1) / max(k_max - 1, 1) * pw  # noqa: E731
-    y = lambda v: top + (1.0 - v) * ph  # noqa: E731
+    def x(k: int) -> float:
+        return left + (k - 1) / max(k_max - 1, 1) * pw
+
+    def y(v: float) -> float:
+        return top + (1.0 - v) * ph
+
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'role="img" aria-label="{html.escape(title)}"><title>{html.escape(title)}</title>']
     for v in (0.0, 0.25, 0.5, 0.75, 1.0):

@@ -67,7 +67,8 @@ def synthesise(
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    out: np.ndarray = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return out
 
 
 def from_table(path: Path, n: int | None = None, noise: float = 1.0, seed: int = 0) -> Codes:

@@ -72,7 +72,7 @@ def _stored_range(ds: Any) -> tuple[float, float]:
 
 def _pixels(path: Path, ds: Any) -> np.ndarray:
     """Decoded stored values of a single-frame image; compressed data without a decoder is refused."""
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels.decoders.base import get_decoder
 
     if "PixelData" not in ds:
         raise InputError(f"{path}: DICOM without pixel data")
@@ -120,7 +120,7 @@ def _voi_lut(ds: Any) -> tuple[np.ndarray, int]:
 
 def _to_unit(ds: Any, stored: np.ndarray) -> np.ndarray:
     """Modality then VOI transform of stored values, to [0, 1] (before MONOCHROME1 inversion)."""
-    from pydicom.pixels import apply_modality_lut
+    from pydicom.pixels.processing import apply_modality_lut
 
     grey = ds.get("SamplesPerPixel", 1) == 1
     values = np.asarray(apply_modality_lut(stored, ds) if grey else stored, dtype=np.float64)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from cxrneo.embed import runtime
-from cxrneo.graph import BAND, Edges, Rows, row_range, settle, sorted_pairs
+from cxrneo.graph import BAND, Edges, row_range, settle, sorted_pairs
+from cxrneo.shards import Rows
 
 BLOCK = 4096  # rows per matrix product: 4096 x 112,120 half-precision cosines are 0.9 GB
 PAIRS = 1 << 18  # candidate pairs rechecked in fp32 at a time

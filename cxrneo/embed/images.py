@@ -18,7 +18,8 @@ def _to_grey(img: Image.Image) -> np.ndarray:
     mode = img.mode
     if mode.startswith("I;16") or mode == "I":
         arr = np.asarray(img, dtype=np.float32)
-        return np.clip(arr / 65535.0, 0.0, 1.0)
+        out: np.ndarray = np.clip(arr / 65535.0, 0.0, 1.0)
+        return out
     if mode == "F":
         arr = np.asarray(img, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())

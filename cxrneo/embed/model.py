@@ -44,7 +44,8 @@ class CxrNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, N x labels; apply a sigmoid per label for probabilities."""
-        return self.classifier(self.code(x))
+        logits: torch.Tensor = self.classifier(self.code(x))
+        return logits
 
 
 _PREFIXES = ("module.", "densenet121.", "model.", "backbone.")

@@ -24,7 +24,9 @@ def _ellipse(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, ry: float, rx
 def image(findings: Sequence[str], size: int, rng: np.random.Generator) -> np.ndarray:
     """One size x size uint8 phantom showing the given findings."""
     yy, xx = np.mgrid[0:size, 0:size] / float(size)
-    jitter = lambda s: float(rng.normal(0.0, s))  # noqa: E731 - small local helper
+    def jitter(s: float) -> float:
+        return float(rng.normal(0.0, s))
+
     img = np.full((size, size), 0.55, dtype=np.float64)
     lungs = []
     for cx in (0.31, 0.69):

@@ -182,7 +182,8 @@ class _Step:
         y, known = self.targets[rows].to(self.dev), self.known[rows].to(self.dev)
         loss = weighted_bce(logits, y, known, self.w_pos, self.w_neg)
         self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        scaled: torch.Tensor = self.scaler.scale(loss)
+        scaled.backward()  # type: ignore[no-untyped-call]
         self.scaler.step(self.opt)
         self.scaler.update()
         return loss.item()
