@@ -75,8 +75,9 @@ import sys, torch
 doc = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
 m, c = doc["metrics"], doc["config"]
 print(f"{sys.argv[1]}: trained by `cxrneo train` on {len(doc['split']['train'])} + {len(doc['split']['val'])} images "
-      f"of the sample's database part ({c['size']} px, seed {c['seed']}); best epoch {m['epoch']}, "
-      f"validation mean AUC {m['mean_auc']:.3f}; the evaluation's query patients were never seen")
+      f"of the sample's database part ({c['size']} px, seed {c['seed']}, {c['schedule']} schedule"
+      f"{', augmented' if c['augment'] else ''}); epoch {m['epoch']}, validation mean AUC {m['mean_auc']:.3f}; "
+      f"the evaluation's query patients were never seen (examples/README.md)")
 PY
 fi
 
@@ -84,10 +85,10 @@ step "3/8 1024-d codes of every image"
 cxrneo embed "$ckpt" --labels "$data/Data_Entry_2017.csv" --images "$images" \
   --workers "$workers" --out "$out/codes.npz"
 
-step "4/8 evaluation: patient split, graph of the database part, GDS Louvain, four methods"
+step "4/8 evaluation: patient split, graph of the database part, GDS Louvain, four methods, raw and whitened codes"
 cxrneo db reset --yes
 cxrneo evaluate "$out/codes.npz" --out "$out/report" --queries "$queries" --mean-degree "$degree" \
-  --label-set nih --label-set nih-u --image-root "$images" > "$out/evaluate.log"
+  --label-set nih --label-set nih-u --image-root "$images" --whiten auto > "$out/evaluate.log"
 # the run's facts and the main table (label set nih, abnormal queries: the paper's form)
 awk '/^## / { sec = $0 } sec == "" || sec == "## nih, abnormal queries only"' "$out/evaluate.log"
 echo "(every label set and form, query times: $out/evaluate.log and $out/report/summary.md)"
