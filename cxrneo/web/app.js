@@ -239,7 +239,8 @@ function showResults(answer, query) {
     ? answer.hits.filter((h) => h.labels.some((l) => shared.has(l))).length : null;
   $("summary").textContent = `${answer.hits.length} archived X-rays by ${answer.method} retrieval for ${query.name}`
     + (agree != null ? ` · ${agree} share a finding with the query` : "")
-    + ` · ${answer.query_ms.toFixed(0)} ms · generation ${answer.generation}`;
+    + (answer.method === "knn" ? " · ranked by cosine" : ` · in the order ${answer.method} retrieval grew them (kNN ranks by cosine)`)
+    + ` · ${answer.query_ms.toFixed(0)} ms`;
   answer.hits.forEach((hit, i) => {
     const li = document.createElement("li");
     const card = document.createElement("button");
