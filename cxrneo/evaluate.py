@@ -357,32 +357,38 @@ def _space(
     return results, runs, graph
 
 
-def _whitening(codes: Codes, db_rows: np.ndarray, opts: EvalOptions, label_set: str) -> tuple["Whitening", str, dict[str, float]]:
-    """The transform fitted on the database part; with ``auto`` its dimension and shrinkage are chosen
-    first by kNN precision@k on a patient split of the database part itself (never the queries)."""
+def auto_whitening(codes: Codes, k: int, label_set: str, seed: int = 1) -> tuple["Whitening", str, dict[str, float]]:
+    """A transform fitted on all of ``codes``, its dimension and shrinkage chosen by kNN precision@k
+    (abnormal queries, by their findings) of a patient split of those codes: 20% of the patients as
+    validation queries among the rest. Returns it, how it was chosen, and every candidate's score."""
     from cxrneo.whiten import Spectrum, choose
 
-    db_codes = codes.codes[db_rows]
-    if opts.whiten != "auto":
-        return Spectrum.of(db_codes).whitening(int(opts.whiten), opts.whiten_shrink), "given", {}
-    db_images = [codes.images[i] for i in db_rows]
-    fit_rows, val_rows = patient_split(db_images, max(10, len(db_rows) // 5), seed=opts.seed + 1)
-    ls = lsets.get(label_set)
-    labels = lsets.matrix([r.labels for r in db_images], ls)
+    fit_rows, val_rows = patient_split(codes.images, max(10, len(codes) // 5), seed=seed)
+    labels = lsets.matrix([r.labels for r in codes.images], lsets.get(label_set))
     keep = val_rows[labels[val_rows].any(axis=1)]  # abnormal validation queries, as the main table
-    if keep.size == 0:
-        raise ConfigError("no validation query with a finding: cannot choose the whitening; give --whiten N")
+    if keep.size < 5:
+        raise ConfigError("too few images with a finding to choose the whitening by them: give a dimension")
 
     def score(db_unit: np.ndarray, q_unit: np.ndarray) -> float:
-        top = np.argsort(-(q_unit @ db_unit.T), axis=1, kind="stable")[:, : opts.k]
-        return float(m.precision_at_k(m.relevance(labels[keep], labels[fit_rows], top), opts.k).mean())
+        top = np.argsort(-(q_unit @ db_unit.T), axis=1, kind="stable")[:, :k]
+        return float(m.precision_at_k(m.relevance(labels[keep], labels[fit_rows], top), k).mean())
 
-    choice = choose(db_codes, keep, fit_rows, score)
+    choice = choose(codes.codes, keep, fit_rows, score)
     table = {f"{d}/{a:g}": v for (d, a), v in sorted(choice.scores.items())}
-    w = Spectrum.of(db_codes).whitening(choice.dim, choice.shrink)
-    how = (f"auto: best kNN precision@{opts.k} ({label_set}, abnormal) of {len(keep)} validation queries among "
-           f"{len(fit_rows)} database images (a patient split of the database part)")
-    return w, how, table
+    how = (f"auto: best kNN precision@{k} ({label_set}, abnormal) of {len(keep)} validation queries among "
+           f"{len(fit_rows)} images (a patient split of them): {choice.scores[(choice.dim, choice.shrink)]:.3f}, "
+           f"raw codes {choice.scores[(0, 0.0)]:.3f}")
+    return Spectrum.of(codes.codes).whitening(choice.dim, choice.shrink), how, table
+
+
+def _whitening(codes: Codes, db_rows: np.ndarray, opts: EvalOptions, label_set: str) -> tuple["Whitening", str, dict[str, float]]:
+    """The transform fitted on the database part only (never the queries); with ``auto`` its dimension
+    and shrinkage chosen on a patient split of the database part itself."""
+    from cxrneo.whiten import Spectrum
+
+    if opts.whiten != "auto":
+        return Spectrum.of(codes.codes[db_rows]).whitening(int(opts.whiten), opts.whiten_shrink), "given", {}
+    return auto_whitening(codes.subset(db_rows), opts.k, label_set, seed=opts.seed + 1)
 
 
 def evaluate(

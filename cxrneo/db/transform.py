@@ -61,32 +61,14 @@ def save(db: Database, w: Whitening) -> None:
 
 
 def fit(codes: Codes, whiten: str, shrink: float = 0.0) -> tuple[Whitening, str]:
-    """A new graph's transform from its own codes: `auto` (chosen by findings) or a dimension."""
-    from cxrneo import labels as lsets
-    from cxrneo import metrics as m
-    from cxrneo.evaluate import patient_split
-    from cxrneo.whiten import choose
+    """A new graph's transform from its own codes: `auto` (chosen by their findings) or a dimension."""
+    from cxrneo.evaluate import auto_whitening
 
-    if whiten != "auto":
-        w = Spectrum.of(codes.codes).whitening(int(whiten), shrink)
-        return w, f"whitened to {w.dim} dimensions (shrinkage {shrink:g})"
-    label_set = lsets.get(codes.label_set or "nih")
-    labels = lsets.matrix([r.labels for r in codes.images], label_set)
-    fit_rows, val_rows = patient_split(codes.images, max(10, len(codes) // 5), seed=1)
-    keep = val_rows[labels[val_rows].any(axis=1)]
-    if keep.size < 10:
-        raise ConfigError("--whiten auto chooses by findings, and these codes have too few images with one: "
-                          "give --whiten N (a dimension)")
-
-    def score(db_unit: np.ndarray, q_unit: np.ndarray) -> float:
-        top = np.argsort(-(q_unit @ db_unit.T), axis=1, kind="stable")[:, :AUTO_K]
-        return float(m.precision_at_k(m.relevance(labels[keep], labels[fit_rows], top), AUTO_K).mean())
-
-    choice = choose(codes.codes, keep, fit_rows, score)
-    w = Spectrum.of(codes.codes).whitening(choice.dim, choice.shrink)
-    return w, (f"whitened to {w.dim} dimensions (shrinkage {choice.shrink:g}), chosen by kNN precision@{AUTO_K} "
-               f"of {keep.size} validation images: {choice.scores[(choice.dim, choice.shrink)]:.3f}, raw codes "
-               f"{choice.scores[(0, 0.0)]:.3f}")
+    if whiten == "auto":
+        w, how, _ = auto_whitening(codes, AUTO_K, codes.label_set or "nih")
+        return w, f"whitened to {w.dim} dimensions (shrinkage {w.shrink:g}); {how}"
+    w = Spectrum.of(codes.codes).whitening(int(whiten), shrink)
+    return w, f"whitened to {w.dim} dimensions (shrinkage {shrink:g})"
 
 
 def for_ingest(db: Database, meta: GraphMeta | None, codes: Codes, whiten: str | None,
