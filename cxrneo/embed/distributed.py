@@ -111,12 +111,23 @@ def gather(obj: Any, world: World) -> list[Any]:
     return out
 
 
+def sync_buffers(model: torch.nn.Module, world: World) -> None:
+    """Rank 0's buffers (batch-norm running statistics) on every rank. DDP sends them at the start of
+    each forward pass, but every rank's last training pass then moves its own copy: without this,
+    each rank would validate (and save) a slightly different model."""
+    if not world.many:
+        return
+    for b in model.buffers():
+        dist.broadcast(b, src=0)
+
+
 def check_in_sync(model: torch.nn.Module, world: World, epoch: int) -> None:
-    """Refuse to go on when the processes' weights differ (DDP keeps them equal bit for bit)."""
+    """Refuse to go on when the processes' weights or buffers differ (after sync_buffers they are
+    equal bit for bit)."""
     if not world.many:
         return
     h = hashlib.sha256()
-    for p in model.parameters():
+    for p in [*model.parameters(), *model.buffers()]:
         h.update(p.detach().float().cpu().numpy().tobytes())
     digests = gather(h.hexdigest(), world)
     if len(set(digests)) != 1:

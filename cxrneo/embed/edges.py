@@ -6,6 +6,9 @@ rows after it in half precision; every pair within MARGIN of T (MARGIN bounds th
 error of unit codes) gets its fp32 cosine; those >= T - BAND go to `settle`.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -20,8 +23,23 @@ PAIRS = 1 << 18  # candidate pairs rechecked in fp32 at a time
 def margin(dtype: torch.dtype) -> float:
     """A bound on |half-precision cosine - exact| for unit codes, with room to spare: rounding the
     inputs moves a dot product of unit vectors by at most 2u + u^2, rounding the output by u
-    (u = eps / 2), and fp32 accumulation adds far less; 4 eps covers it twice over."""
+    (u = eps / 2), and fp32 accumulation adds far less; 4 eps covers it twice over. It assumes fp32
+    accumulation, which `fp32_accumulation` makes sure of on CUDA."""
     return 4 * float(torch.finfo(dtype).eps)
+
+
+@contextmanager
+def fp32_accumulation() -> Iterator[None]:
+    """Half-precision matrix products that accumulate in fp32 (what `margin` assumes): cuBLAS may
+    otherwise reduce fp16/bf16 products in reduced precision. The settings are restored after."""
+    m = torch.backends.cuda.matmul
+    saved = (m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction)
+    m.allow_fp16_reduced_precision_reduction = False
+    m.allow_bf16_reduced_precision_reduction = False
+    try:
+        yield
+    finally:
+        m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction = saved
 
 
 def device_edges(
@@ -41,7 +59,7 @@ def device_edges(
     half = full.to(dtype)
     low = threshold - margin(dtype)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), fp32_accumulation():
         for qs in range(a, b, block):
             qe = min(b, qs + block)
             sims = half[qs:qe] @ half[qs:].T  # columns from qs on: the upper triangle and its diagonal block

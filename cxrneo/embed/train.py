@@ -291,6 +291,7 @@ def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World
     with runtime.progress(console) as bar:
         for epoch in range(start, cfg.epochs):
             loss, errors = _epoch(step, train_t, cfg, epoch, bar)
+            distributed.sync_buffers(model, world)  # every rank validates and saves rank 0's model
             distributed.check_in_sync(model, world, epoch + 1)
             skipped.update({train_rows[i]: msg for i, msg in errors})
             scores, errors = _predict(model, val_t, cfg, dev, bar, world)

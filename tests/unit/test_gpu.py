@@ -82,3 +82,4 @@ def test_training_runs_on_cuda_and_keeps_a_checkpoint(tmp_path: Path) -> None:
     weights = doc["model"]
     fresh = CxrNet(13, arch="tiny").state_dict()
     assert any(not torch.equal(weights[k], fresh[k]) for k in fresh if fresh[k].is_floating_point())
+

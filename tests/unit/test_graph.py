@@ -171,3 +171,28 @@ def test_approximate_edges_are_exact_edges_and_find_them_all_when_every_cell_is_
     assert set(_pairs(every)) == exact  # all cells visited: nothing missed
     assert set(_pairs(few)) <= exact and 0.3 < len(_pairs(few)) / len(exact) < 1.0  # misses, never extras
     assert (few.src < few.dst).all() and (np.diff(few.src * 2000 + few.dst) > 0).all()
+
+
+def test_half_precision_edges_accumulate_in_fp32_as_the_margin_assumes() -> None:
+    """`margin` bounds the error of half-precision cosines with fp32 accumulation: the edge search
+    switches cuBLAS's reduced-precision reductions off for its products and restores them after;
+    and on this machine's fp16 products the bound holds."""
+    import numpy as np
+    import torch
+
+    from cxrneo.embed.edges import fp32_accumulation, margin
+
+    m = torch.backends.cuda.matmul
+    m.allow_fp16_reduced_precision_reduction = m.allow_bf16_reduced_precision_reduction = True
+    with fp32_accumulation():
+        assert not m.allow_fp16_reduced_precision_reduction and not m.allow_bf16_reduced_precision_reduction
+    assert m.allow_fp16_reduced_precision_reduction and m.allow_bf16_reduced_precision_reduction
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((256, 1024))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    exact = x @ x.T
+    for dtype in (torch.float16, torch.bfloat16):
+        with fp32_accumulation():
+            h = torch.from_numpy(x).to(dtype)
+            approx = (h @ h.T).double().numpy()
+        assert np.abs(approx - exact).max() <= margin(dtype)
