@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel
 
-from cxrneo.db.connection import Database
+from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
 from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
@@ -68,7 +68,8 @@ class Searcher:
     def connect(
         cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto", images: Path | None = None,
     ) -> "Searcher":
-        return cls(Database.connect(settings), settings.snapshot_dir, checkpoint, device, images)
+        db = Database.connect(settings, retry_seconds=SERVICE_RETRY_SECONDS)  # Neo4j down: a clear 503 at once
+        return cls(db, settings.snapshot_dir, checkpoint, device, images)
 
     def close(self) -> None:
         self.db.close()

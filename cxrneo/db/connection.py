@@ -46,6 +46,8 @@ def _retryable(e: BaseException | None) -> bool:
 
 
 RETRIES = 8  # attempts of one managed transaction beyond the driver's own retries
+RETRY_SECONDS = 30.0  # the driver's default retry window; a service passes less (Database.connect)
+SERVICE_RETRY_SECONDS = 2.0  # what `cxrneo serve` and the in-process query use
 
 
 FAULT_ENV = "CXRNEO_FAULT_AFTER"
@@ -82,24 +84,31 @@ def _quiet(params: dict[str, Any]) -> dict[str, Any]:
 class Database:
     """A connected Neo4j database; run named statements with parameters only."""
 
-    def __init__(self, driver: neo4j.Driver, database: str, uri: str = "", user: str = "") -> None:
+    def __init__(self, driver: neo4j.Driver, database: str, uri: str = "", user: str = "",
+                 retry_seconds: float = RETRY_SECONDS) -> None:
         self._driver = driver
         self.database = database
         self.uri = uri
         self.user = user
+        self.retry_seconds = retry_seconds
 
     @classmethod
-    def connect(cls, settings: Settings) -> "Database":
-        """Open a driver from settings and check it answers (wrong password -> one line)."""
+    def connect(cls, settings: Settings, retry_seconds: float = RETRY_SECONDS) -> "Database":
+        """Open a driver from settings and check it answers (wrong password -> one line).
+
+        ``retry_seconds`` bounds how long one statement is retried on transient errors, the driver's
+        own retries included: writers keep the default (a deadlock or a leader switch passes), a
+        service answering people passes a few seconds (Neo4j down: a 503 at once, not a hang)."""
         uri, user = settings.neo4j_uri, settings.neo4j_user
         try:
             driver = neo4j.GraphDatabase.driver(
-                uri, auth=(user, settings.password()), notifications_min_severity="OFF"
+                uri, auth=(user, settings.password()), notifications_min_severity="OFF",
+                max_transaction_retry_time=retry_seconds,
             )
             driver.verify_connectivity()
         except (nx.Neo4jError, nx.DriverError, OSError, ValueError) as e:
             raise _explain(e, uri, user) from e
-        return cls(driver, settings.neo4j_database, uri, user)
+        return cls(driver, settings.neo4j_database, uri, user, retry_seconds)
 
     def close(self) -> None:
         self._driver.close()
@@ -131,6 +140,7 @@ class Database:
         def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
             return [r.data() for r in tx.run(query, params)]
 
+        t0 = time.monotonic()
         with self._errors():
             for attempt in range(RETRIES):
                 try:
@@ -138,7 +148,8 @@ class Database:
                         rows = s.execute_write(work) if write else s.execute_read(work)
                     break
                 except (nx.Neo4jError, nx.DriverError) as e:
-                    if attempt + 1 == RETRIES or not _retryable(e):
+                    spent = time.monotonic() - t0 >= self.retry_seconds
+                    if attempt + 1 == RETRIES or spent or not _retryable(e):
                         raise
                     time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         _fault_point(name)
