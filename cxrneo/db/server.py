@@ -220,7 +220,8 @@ def _set_initial_password(cfg: ServerConfig, password: str) -> None:
     fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(f"{ADMIN_TOOL}\ndbms\nset-initial-password\n{_argfile_quote(password)}\n")
+            # "--" ends the options: a password may start with "-"
+            f.write(f"{ADMIN_TOOL}\ndbms\nset-initial-password\n--\n{_argfile_quote(password)}\n")
         cmd = [java(), "-cp", f"{cfg.dist / 'lib'}/*", f"-Dbasedir={cfg.home}", "-Dfile.encoding=UTF-8",
                f"@{argfile}"]
         done = subprocess.run(cmd, capture_output=True, text=True, env=admin_env(cfg), umask=0o077)

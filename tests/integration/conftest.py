@@ -118,7 +118,8 @@ def neo4j_settings(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytes
         return
     from cxrneo.db import server
 
-    password += TEST_PASSWORD_EXTRA  # the local server takes any password: quoting is tested too
+    # the local server takes any password: quoting is tested too, and a leading "-" (not an option)
+    password = "-" + password + TEST_PASSWORD_EXTRA
     say = _say(pytestconfig)
     shared = shared_dist(pytestconfig)
     instance = tmp_path_factory.mktemp("neo4j")

@@ -157,7 +157,7 @@ def test_cli_query(clean_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
 
     load(clean_db, clustered(30))
     lent = _Borrowed(clean_db._driver, clean_db.database, clean_db.uri, clean_db.user)
-    monkeypatch.setattr(Database, "connect", classmethod(lambda cls, s: lent))
+    monkeypatch.setattr(Database, "connect", classmethod(lambda cls, s, **_: lent))
     monkeypatch.setenv("CXRNEO_DATA_DIR", str(tmp_path))
     run = CliRunner().invoke
     out = run(app, ["query", "im004", "-k", "5", "--json", "--exclude-patient"])
