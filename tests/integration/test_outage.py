@@ -59,7 +59,7 @@ def test_stopping_neo4j_under_load_gives_503s_and_a_restart_recovers(
         time.sleep(12)
         up = time.monotonic()
         server.start(cfg, s.password())
-        time.sleep(6)
+        time.sleep(10)
         stop.set()
         for t in threads:
             t.join(30)
@@ -67,6 +67,6 @@ def test_stopping_neo4j_under_load_gives_503s_and_a_restart_recovers(
     outage = [x for x in log if down + 4 <= x[0] <= up]  # answered while Neo4j was down
     assert outage and {x[1] for x in outage} == {503}
     assert all(set(json.loads(x[3])) == {"error"} and "\n" not in x[3] for x in outage)
-    assert max(x[2] for x in outage) < 10  # refused quickly, not hung on retries
+    assert max(x[2] for x in outage) < 15  # refused within the 2 s retry window and a connect, not hung for 30 s+
     recovered = [x for x in log if x[0] > log[-1][0] - 3]  # the last seconds, Neo4j back
     assert recovered and {x[1] for x in recovered} == {200}  # the same service, not restarted
