@@ -59,10 +59,12 @@ class EvalOptions(BaseModel):
     @field_validator("whiten")
     @classmethod
     def _whiten_value(cls, v: str) -> str:
-        v = str(v).strip().lower()
-        if v not in ("none", "auto") and not (v.isdigit() and int(v) >= 1):
-            raise ValueError(f"whiten must be none, auto or a dimension, got {v!r}")
-        return v
+        from cxrneo.whiten import option
+
+        try:
+            return option(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
 
     @model_validator(mode="after")
     def _k_within_curves(self) -> "EvalOptions":

@@ -23,6 +23,14 @@ import numpy as np
 from cxrneo.errors import ConfigError
 
 DIMS = (16, 32, 64, 128, 256)
+
+
+def option(value: str) -> str:
+    """A `--whiten` value: none, auto or a dimension (>= 1), normalised; ConfigError otherwise."""
+    v = str(value).strip().lower()
+    if v not in ("none", "auto") and not (v.isdigit() and int(v) >= 1):
+        raise ConfigError(f"--whiten must be none, auto or a dimension, got {value!r}")
+    return v
 SHRINKS = (0.0, 0.1, 1.0)
 
 

@@ -19,7 +19,7 @@ from cxrneo.codes import Codes
 from cxrneo.db.connection import Database
 from cxrneo.db.meta import GraphMeta
 from cxrneo.errors import ConfigError, NotReadyError
-from cxrneo.whiten import Spectrum, Whitening
+from cxrneo.whiten import Spectrum, Whitening, option
 
 AUTO_K = 10  # precision@10 decides `auto`, as the paper's tables
 
@@ -75,8 +75,7 @@ def for_ingest(db: Database, meta: GraphMeta | None, codes: Codes, whiten: str |
                shrink: float = 0.0) -> tuple[Whitening | None, str]:
     """Which transform an ingest of ``codes`` uses (see the module docstring), and a line saying so;
     a newly fitted one is stored before any image is written."""
-    if whiten is not None and whiten != "none" and whiten != "auto" and not (whiten.isdigit() and int(whiten) > 0):
-        raise ConfigError(f"--whiten must be none, auto or a dimension, got {whiten!r}")
+    whiten = option(whiten) if whiten is not None else None
     if meta is not None:
         stored = of_graph(db, meta)
         if stored is None and whiten not in (None, "none"):
