@@ -185,7 +185,8 @@ def bulk_build(
     t5 = time.perf_counter()
     server.start(cfg, password)
     t6 = time.perf_counter()
-    with Database.connect(settings) as db, writer_lease(db, "ingest --bulk"):
+    with Database.connect(settings) as conn, writer_lease(conn, "ingest --bulk") as lease:
+        db = lease.db  # every write fenced by the lease
         db.auto("write_empty_labels")
         ensure_schema(db, wait_seconds=SCHEMA_WAIT_S)
         counts = db.read("count_graph")[0]

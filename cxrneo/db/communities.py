@@ -121,7 +121,7 @@ def detect(db: Database, concurrency: int = 1, seed_from_existing: bool = True) 
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ConfigError(f"--concurrency must be 1 to {MAX_CONCURRENCY} (OpenGDS's limit), got {concurrency}")
     with writer_lease(db, "communities") as lease:
-        return _detect(db, concurrency, seed_from_existing, lease)
+        return _detect(lease.db, concurrency, seed_from_existing, lease)
 
 
 def _detect(db: Database, concurrency: int, seed_from_existing: bool, lease: Lease) -> CommunityReport:

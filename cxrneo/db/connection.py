@@ -3,6 +3,7 @@
 Only this module calls the neo4j driver. Driver errors become DatabaseError with one line.
 """
 
+import copy
 import os
 import random
 import signal
@@ -69,6 +70,16 @@ def _fault_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class LeaseLostError(DatabaseError):
+    """A fenced write found that its writer no longer holds the lease (another writer took it over)."""
+
+
+def _check_fence(tx: "neo4j.ManagedTransaction", owner: str, name: str) -> None:
+    held = tx.run(cypher("check_writer_fence"), {"owner": owner}).single()
+    if held is None or not held["held"]:
+        raise LeaseLostError(f"this writer lost its writer lease to another writer; `{name}` was not committed")
+
+
 class _QuietList(list):  # type: ignore[type-arg]
     """A parameter list with a short repr: the driver formats a debug repr of every parameter even
     when debug logging is off, which costs more than sending 1024-float codes (measured 3x)."""
@@ -85,12 +96,23 @@ class Database:
     """A connected Neo4j database; run named statements with parameters only."""
 
     def __init__(self, driver: neo4j.Driver, database: str, uri: str = "", user: str = "",
-                 retry_seconds: float = RETRY_SECONDS) -> None:
+                 retry_seconds: float = RETRY_SECONDS, fence: str = "") -> None:
         self._driver = driver
         self.database = database
         self.uri = uri
         self.user = user
         self.retry_seconds = retry_seconds
+        self.fence = fence  # the writer lease's owner every write of this handle checks ("" = none)
+
+    def fenced(self, owner: str) -> "Database":
+        """This database (same driver) with every write fenced by the writer lease `owner`: each
+        write transaction first checks, under the lease node's lock, that `owner` still holds the
+        lease, and raises LeaseLostError (the transaction rolled back) when it does not. Auto-commit
+        statements (GDS procedures, CALL IN TRANSACTIONS) cannot share a transaction with the check:
+        it runs in its own transaction immediately before them."""
+        handle = copy.copy(self)
+        handle.fence = owner
+        return handle
 
     @classmethod
     def connect(cls, settings: Settings, retry_seconds: float = RETRY_SECONDS) -> "Database":
@@ -132,12 +154,14 @@ class Database:
 
     def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a write statement in one managed transaction (retried on transient errors)."""
-        return self._managed(name, params, write=True)
+        return self._managed(name, params, write=True, fence=self.fence)
 
-    def _managed(self, name: str, params: dict[str, Any], write: bool) -> list[dict[str, Any]]:
+    def _managed(self, name: str, params: dict[str, Any], write: bool, fence: str = "") -> list[dict[str, Any]]:
         query, params = cypher(name), _quiet(params)
 
         def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            if fence:
+                _check_fence(tx, fence, name)
             return [r.data() for r in tx.run(query, params)]
 
         t0 = time.monotonic()
@@ -167,6 +191,8 @@ class Database:
     def auto(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Run a statement in an auto-commit transaction (GDS procedures, schema, CALL IN TRANSACTIONS)."""
         query = cypher(name)
+        if self.fence and not self._managed("check_writer_fence", {"owner": self.fence}, write=True)[0]["held"]:
+            raise LeaseLostError(f"this writer lost its writer lease to another writer; `{name}` was not started")
         with self._errors(), self._driver.session(database=self.database) as s:
             rows = [r.data() for r in s.run(query, params)]
         _fault_point(name)

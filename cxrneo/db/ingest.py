@@ -193,7 +193,7 @@ def ingest(
     """
     check_batch(batch, writers)
     with writer_lease(db, "ingest") as lease:
-        return _ingest(db, codes, edges, threshold, batch, writers, progress, lease, transform_sha)
+        return _ingest(lease.db, codes, edges, threshold, batch, writers, progress, lease, transform_sha)
 
 
 def _write_all(
@@ -303,6 +303,6 @@ def _ingest(
 
 def reset(db: Database) -> None:
     """Delete the whole graph under the writer lease; GraphMeta goes first, so readers refuse."""
-    with writer_lease(db, "db reset"):
-        db.write("delete_graph_meta")
-        db.auto("delete_everything")
+    with writer_lease(db, "db reset") as lease:
+        lease.db.write("delete_graph_meta")
+        lease.db.auto("delete_everything")

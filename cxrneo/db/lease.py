@@ -5,6 +5,14 @@ refused at once with the holder's command, host, pid and age. A lease left behin
 process is taken over safely: at once when its holder ran on this host and that process is gone
 (pid and process start time checked), else once its heartbeat is older than the TTL (the
 server's clock decides, so clocks of different hosts do not matter).
+
+"This host" means one process table: the hostname together with the boot id and the PID
+namespace, so two containers sharing a hostname never judge each other's pids.
+
+The lease fences its writers: a holder writes through `Lease.db`, whose every write transaction
+first checks, under the lease node's lock, that the holder still owns the lease (cypher/
+check_writer_fence.cypher). A writer paused past the TTL whose lease was taken over cannot commit
+another batch: its next write is rolled back with LeaseLostError.
 """
 
 import os
@@ -16,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from cxrneo.db.connection import Database
+from cxrneo.db.connection import Database, LeaseLostError
 from cxrneo.errors import DatabaseError
 
 TTL_S = 60.0  # a holder on another host whose heartbeat is older than this is presumed dead
@@ -33,16 +41,30 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def process_table() -> str:
+    """Which process table a pid belongs to: hostname, boot id and PID namespace (pids of another
+    boot or another namespace, such as a container with the same hostname, are not ours to judge)."""
+    def read(path: str, link: bool = False) -> str:
+        try:
+            return os.readlink(path) if link else open(path, encoding="ascii").read().strip()
+        except OSError:
+            return "?"
+    namespace = "".join(ch for ch in read("/proc/self/ns/pid", link=True) if ch.isdigit()) or "?"
+    boot = read("/proc/sys/kernel/random/boot_id")[:8]
+    return f"{socket.gethostname()}/{boot}/{namespace}"
+
+
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid()) or '?'}:{uuid.uuid4().hex[:12]}"
+    pid = os.getpid()
+    return f"{process_table()}:{pid}:{_start_time(pid) or '?'}:{uuid.uuid4().hex[:12]}"
 
 
 def holder_is_dead(row: dict[str, Any]) -> bool:
-    """True when the lease holder ran on this host and is provably gone (or is a dropped lease of
-    this very process)."""
+    """True when the lease holder ran in this process table and is provably gone (or is a dropped
+    lease of this very process). A holder elsewhere, or of an unknown format, is judged by the TTL."""
     owner = str(row.get("owner") or "")
     parts = owner.split(":")
-    if len(parts) != 4 or parts[0] != socket.gethostname():
+    if len(parts) != 4 or parts[0] != process_table() or "?" in parts[0]:
         return False
     pid = int(parts[1]) if parts[1].isdigit() else -1
     if pid == os.getpid() and parts[2] == (_start_time(pid) or "?"):
@@ -65,7 +87,8 @@ class LeaseHeldError(DatabaseError):
 
 @dataclass
 class Lease:
-    """A held writer lease; a daemon thread keeps its heartbeat fresh."""
+    """A held writer lease; a daemon thread keeps its heartbeat fresh. Write through `db`: it is
+    fenced by this lease (a write after a takeover raises LeaseLostError, nothing committed)."""
 
     db: Database
     owner: str
@@ -79,6 +102,9 @@ class Lease:
                 if not self.db.write("renew_writer_lease", owner=self.owner)[0]["held"]:
                     self.lost = True
                     return
+            except LeaseLostError:
+                self.lost = True
+                return
             except BaseException:  # noqa: BLE001 - a missed beat is retried; the TTL is 6 beats
                 continue
 
@@ -102,7 +128,7 @@ def claim(db: Database, command: str, ttl_s: float = TTL_S) -> Lease:
             f"(a lease of a killed process on another host expires {ttl_s:.0f} s after its last heartbeat)"
         )
     _ACTIVE.add(owner)
-    lease = Lease(db, owner, command)
+    lease = Lease(db.fenced(owner), owner, command)
     threading.Thread(target=lease._beat, name="cxrneo-lease", daemon=True).start()
     return lease
 

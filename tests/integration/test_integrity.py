@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from cxrneo.codes import Codes, save
 from cxrneo.db.communities import assignments, detect
-from cxrneo.db.connection import FAULT_ENV, Database
+from cxrneo.db.connection import FAULT_ENV, Database, LeaseLostError
 from cxrneo.db.ingest import ingest, reset
 from cxrneo.db.lease import claim, release
 from cxrneo.db.meta import graph_meta, queryable_meta
@@ -214,6 +215,34 @@ def test_communities_do_not_depend_on_the_load_order(
         detect(clean_db)
         found.append(_community_state(clean_db))
     assert found[0] == found[1]  # same partition, same community ids, same statistics
+
+
+def test_a_writer_paused_past_the_ttl_cannot_write_after_a_takeover(
+    clean_db: Database, graph: tuple[Path, Codes, float, Edges]
+) -> None:
+    """The lease fences its writers: every write checks the owner in its own transaction."""
+    _, codes, t, edges = graph
+    ingest(clean_db, codes, edges, t)
+    before = graph_meta(clean_db)
+    paused = claim(clean_db, "communities")
+    paused._stop.set()  # paused: no heartbeat from here (as under SIGSTOP or a long GC pause)
+    time.sleep(2.5)
+    taker = claim(clean_db, "ingest", ttl_s=2.0)  # another writer's TTL has passed: a takeover
+    try:
+        assert not paused.lost  # the paused writer has not noticed: only the fence stops it
+        with pytest.raises(LeaseLostError, match="lost its writer lease"):
+            paused.db.write("begin_graph_write", writing="communities", seeded=False)
+        with pytest.raises(LeaseLostError, match="lost its writer lease"):
+            paused.db.auto("drop_communities")
+        assert graph_meta(clean_db) == before  # nothing of the fenced writes was committed
+        taker.db.write("begin_graph_write", writing="ingest", seeded=False)  # the holder writes
+        after = graph_meta(clean_db)
+        assert after is not None and before is not None
+        assert after.writing == "ingest" and after.generation == before.generation + 1
+    finally:
+        release(taker)
+        release(paused)  # a no-op for the lost lease: it cannot release the taker's
+    assert not clean_db.read("fetch_writer_lease")
 
 
 def test_reset_refuses_while_another_writer_holds_the_lease(clean_db: Database) -> None:

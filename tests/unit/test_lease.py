@@ -9,7 +9,7 @@ from cxrneo.db import lease
 
 
 def _owner(pid: int, start: str | None, host: str | None = None) -> dict[str, object]:
-    return {"owner": f"{host or socket.gethostname()}:{pid}:{start}:abc123", "command": "ingest", "pid": pid,
+    return {"owner": f"{host or lease.process_table()}:{pid}:{start}:abc123", "command": "ingest", "pid": pid,
             "host": host, "since": 1_000, "heartbeat": 4_000, "now": 6_000}
 
 
@@ -30,6 +30,18 @@ def test_a_reused_pid_is_dead() -> None:
 
 def test_another_host_is_never_presumed_dead() -> None:
     assert not lease.holder_is_dead(_owner(1, "1", host="some-other-host"))
+
+
+def test_the_same_hostname_in_another_pid_namespace_is_not_judged_by_our_pids() -> None:
+    """Two containers sharing a hostname: a holder's pid means nothing in our process table, so a
+    pid that is dead (or someone else) here must not make the holder look dead."""
+    host, boot, namespace = lease.process_table().split("/")
+    assert host == socket.gethostname() and namespace.isdigit() and boot != "?"
+    elsewhere = f"{host}/{boot}/{int(namespace) + 1}"
+    assert not lease.holder_is_dead(_owner(1, "1", host=elsewhere))  # pid 1 here started at another time
+    assert not lease.holder_is_dead(_owner(999_999, "1", host=elsewhere))  # no such pid here
+    assert not lease.holder_is_dead(_owner(999_999, "1", host=socket.gethostname()))  # the old format
+    assert lease.holder_is_dead(_owner(999_999, "1"))  # the same process table: provably gone
 
 
 def test_a_dropped_lease_of_this_process_is_dead_a_held_one_is_not() -> None:
