@@ -8,6 +8,13 @@ computing edges, image batches, edge batches, index build, Louvain, materialisat
 the kills instead land right after a random named statement of the command (CXRNEO_FAULT_AFTER).
 
     nice python scripts/chaos.py --codes synth.npz --rounds 50 --yes
+    nice python scripts/chaos.py --codes synth.npz --rounds 50 --live --yes
+
+With --live, one `cxrneo serve` process is started after the clean build and queried without a
+pause for the whole run by --clients threads (every method, diffusion included, with and without
+exclude_patient; its clean answers recorded by a fresh service on the clean build): every answer
+must be a one-line 503 or exactly the clean one, every round must end with it answering, and the
+same process must still be serving at the end (it is never restarted).
 
 A round starts from an empty database (70%: reset, ingest killed up to twice, sometimes with a
 second concurrent ingest, rerun, then communities killed up to twice, rerun) or from the complete
@@ -23,9 +30,13 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -143,6 +154,113 @@ class Tally:
                   f"{self.clean[(qid, method)]}", flush=True)
 
 
+class Live:
+    """One `cxrneo serve` process queried continuously from threads while the writers are killed."""
+
+    METHODS = ("community", "hybrid", "knn", "diffusion")
+
+    def __init__(self, clients: int, k: int, qids: list[str], rng: random.Random) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.k, self.qids, self.clients = k, qids, clients
+        self.seed = rng.randrange(1 << 30)
+        self.proc = subprocess.Popen([*_cxrneo(), "serve", "--port", str(self.port)], env=_env(),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.clean: dict[tuple[str, str, bool], list[str]] = {}
+        self.n: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        self.events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def ask(self, qid: str, method: str, exclude: bool) -> tuple[str, Any]:
+        """('ok', [hit ids]) | ('refused', line) | ('crash', what)."""
+        body = json.dumps({"id": qid, "k": self.k, "method": method, "exclude_patient": exclude}).encode()
+        req = urllib.request.Request(self.url + "/query", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=300) as r:
+                return "ok", [h["image_id"] for h in json.loads(r.read())["hits"]]
+        except urllib.error.HTTPError as e:
+            text = e.read().decode(errors="replace")
+            lines = text.splitlines()
+            try:
+                one = e.code == 503 and len(lines) == 1 and list(json.loads(lines[0])) == ["error"]
+            except ValueError:
+                one = False
+            return ("refused", json.loads(lines[0])["error"]) if one else ("crash", f"{e.code}: {text[:300]}")
+        except (OSError, ValueError) as e:
+            return "crash", f"{type(e).__name__}: {e}"
+
+    def start(self) -> None:
+        """Wait until the service answers, record its clean answers, start the clients."""
+        deadline = time.monotonic() + 300
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"`cxrneo serve` exited with {self.proc.returncode}")
+            kind, _ = self.ask(self.qids[0], "knn", False)
+            if kind == "ok":
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("`cxrneo serve` did not answer within 300 s")
+            time.sleep(0.5)
+        for qid in self.qids:
+            for method in self.METHODS:
+                for exclude in (False, True):
+                    kind, hits = self.ask(qid, method, exclude)
+                    if kind != "ok":
+                        raise SystemExit(f"the live service did not answer {qid} {method} on the clean build: {hits}")
+                    self.clean[(qid, method, exclude)] = hits
+        for i in range(self.clients):
+            th = threading.Thread(target=self._client, args=(random.Random(self.seed + i),), daemon=True)
+            th.start()
+            self.threads.append(th)
+
+    def _client(self, rng: random.Random) -> None:
+        while not self.stop.is_set():
+            key = rng.choice(sorted(self.clean))
+            self.record(key, *self.ask(*key), where="while writers run")
+
+    def record(self, key: tuple[str, str, bool], kind: str, got: Any, where: str) -> str:
+        if kind == "ok":
+            kind = "equal" if got == self.clean[key] else "wrong"
+        with self.lock:
+            self.n[kind] += 1
+            if kind == "refused":
+                self.refusals[str(got)[:60]] += 1
+            elif kind != "equal":
+                self.events.append({"where": where, "query": list(key), "kind": kind, "got": got,
+                                    "clean": self.clean[key]})
+                print(f"  !! live {where}: {key}: {kind}: {str(got)[:300]}", flush=True)
+        return kind
+
+    def answers_at_round_end(self, where: str, wait_s: float = 120) -> None:
+        """Every clean (query, method, exclude) must answer again with its clean hits."""
+        deadline = time.monotonic() + wait_s
+        for key in sorted(self.clean):
+            while True:
+                kind, got = self.ask(*key)
+                if kind != "refused" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            if self.record(key, kind, got, where) != "equal":
+                with self.lock:
+                    self.n["not_answering_at_end"] += 1
+
+    def close(self) -> dict[str, Any]:
+        self.stop.set()
+        for th in self.threads:
+            th.join(600)
+        alive = self.proc.poll() is None
+        self.proc.terminate()
+        self.proc.wait(30)
+        return {"queries": dict(self.n), "refusals": dict(self.refusals), "clients": self.clients,
+                "service_alive_at_end": alive, "service_pid": self.proc.pid, "events": self.events}
+
+
 def counts() -> tuple[int, int, int]:
     from cxrneo.db.connection import Database
     from cxrneo.settings import Settings
@@ -162,6 +280,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=4, help="stored ids whose clean answers are recorded")
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--live", action="store_true", help="also query one running `cxrneo serve` without a pause")
+    ap.add_argument("--clients", type=int, default=4, help="--live: querying threads")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "chaos" / "report.json")
     ap.add_argument("--yes", action="store_true", help="really wipe the database the settings point at")
     a = ap.parse_args()
@@ -203,6 +323,11 @@ def main() -> None:
           f"{clean_counts[2]} communities; {len(clean)} clean answers", flush=True)
 
     tally = Tally(clean, a.k, rng)
+    live = Live(a.clients, a.k, qids, rng) if a.live else None
+    if live is not None:
+        live.start()
+        print(f"live service on {live.url} (pid {live.proc.pid}): {len(live.clean)} clean answers, "
+              f"{a.clients} clients", flush=True)
     kills: Counter[str] = Counter()
     done, bad_counts, round_s = 0, 0, []
     for r in range(a.rounds):
@@ -246,10 +371,13 @@ def main() -> None:
             print(f"  !! round {r}: counts {got} != clean {clean_counts}", flush=True)
         tally.check(f"round {r}: end", must_answer=True)
         tally.check(f"round {r}: end", must_answer=True)
+        if live is not None:
+            live.answers_at_round_end(f"round {r}: end")
         done += 1
         round_s.append(time.monotonic() - t_round)
         print(f"round {r}: {'from empty' if from_empty else 'communities only'}, {round_s[-1]:.0f} s "
-              f"[{'; '.join(steps)}], so far {dict(tally.n)}", flush=True)
+              f"[{'; '.join(steps)}], so far {dict(tally.n)}"
+              f"{f', live {dict(live.n)}' if live is not None else ''}", flush=True)
 
     report = {
         "codes": len(codes), "edges": exact[1], "threshold": t, "communities": clean_counts[2],
@@ -259,11 +387,17 @@ def main() -> None:
         "round_seconds_mean": sum(round_s) / len(round_s) if round_s else None,
         "events": tally.events,
     }
+    if live is not None:
+        report["live"] = live.close()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps({k: v for k, v in report.items() if k != "events"}, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != "events"}, indent=2, default=str)[:4000])
     print(f"report: {a.out}")
     wrong = tally.n["wrong"] + tally.n["crash"] + tally.n["refused_at_end"] + bad_counts
+    if live is not None:
+        n = report["live"]["queries"]
+        wrong += n.get("wrong", 0) + n.get("crash", 0) + n.get("not_answering_at_end", 0)
+        wrong += 0 if report["live"]["service_alive_at_end"] else 1
     sys.exit(1 if wrong else 0)
 
 
