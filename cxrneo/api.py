@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, Response, UploadFile
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,8 +33,9 @@ from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, N
 from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
 from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
+from cxrneo.request import MAX_K, ImageQuery, QueryRequest, from_form, parse
 from cxrneo.retrieval.engine import Method
-from cxrneo.service import MAX_K, QueryAnswer, Searcher, parse_code
+from cxrneo.service import QueryAnswer, Searcher
 from cxrneo.settings import Settings
 
 log = logging.getLogger("cxrneo.api")
@@ -48,25 +49,6 @@ class SubgraphRequest(BaseModel):
     """Images whose neighbourhood to draw (a query's hits, and the query when it is stored)."""
 
     ids: list[str] = Field(min_length=1, max_length=MAX_K + 1, description="Stored image ids.")
-
-
-class QueryRequest(BaseModel):
-    """A stored image id or a code, and how to retrieve."""
-
-    id: str | None = Field(None, description="A stored image id (it and, optionally, its patient are left out).")
-    code: list[float] | None = Field(None, description="A code that is not in the graph (e.g. 1024 floats).")
-    k: int = Field(10, ge=1, le=MAX_K, description="How many images to return.")
-    method: Method = Field(Method.COMMUNITY, description="Retrieval method.")
-    strict: bool = Field(False, description="Stop when weighted modularity stops rising (may return fewer).")
-    exclude_patient: bool = Field(False, description="Also leave out the query patient's other images (id only).")
-
-    @model_validator(mode="after")
-    def _one_target(self) -> "QueryRequest":
-        if (self.id is None) == (self.code is None):
-            raise ValueError("give exactly one of id and code")
-        if self.code is not None and self.exclude_patient:
-            raise ValueError("exclude_patient needs an id (a code has no patient)")
-        return self
 
 
 def _status(e: CxrneoError) -> int:
@@ -179,49 +161,26 @@ def create_app(
         Cypher that shows the same subgraph in Neo4j Browser."""
         return searcher.subgraph(req.ids)
 
-    @app.post(
-        "/query", dependencies=auth, response_model=QueryAnswer,
-        openapi_extra={"requestBody": {"content": {
-            "application/json": {"schema": QueryRequest.model_json_schema()},
-            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-                "file": {"type": "string", "format": "binary"}, "k": {"type": "integer"},
-                "method": {"type": "string"}, "strict": {"type": "boolean"}}}},
-        }, "required": True}},
-    )
+    @app.post("/query", dependencies=auth, response_model=QueryAnswer,
+              openapi_extra=_body_schema(json=QueryRequest, form=ImageQuery))
     async def query(request: Request) -> QueryAnswer:
         """Query by stored id or code (JSON), or by an uploaded image file (multipart, as /query/image)."""
-        kind = request.headers.get("content-type", "")
-        if kind.startswith("multipart/form-data"):
-            form = await request.form()
-            upload = form.get("file")
-            if upload is None or isinstance(upload, str):
-                raise InputError("multipart queries need an image file in the field 'file'")
-            return await _image_query(upload, str(form.get("k", "10")), str(form.get("method", "community")),
-                                      str(form.get("strict", "false")))
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            return await _image_query(request)
         raw = await _body(request)
         try:
-            req = QueryRequest.model_validate(json.loads(raw or b"null"))
+            req = parse(QueryRequest, json.loads(raw or b"null"))
         except json.JSONDecodeError:
             raise InputError("the request body is not JSON (or use multipart with an image file)") from None
         except RecursionError:
             raise InputError("the request body is nested too deeply") from None
-        except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            raise InputError(f"{where + ': ' if where else ''}{first['msg']}") from None
-        if req.id is not None:
-            return await run_in_threadpool(searcher.by_id, req.id, req.k, req.method, req.strict, req.exclude_patient)
-        return await run_in_threadpool(searcher.by_code, parse_code(req.code), req.k, req.method, req.strict)
+        return await run_in_threadpool(searcher.search, req)
 
-    @app.post("/query/image", dependencies=auth, response_model=QueryAnswer)
-    async def query_image(
-        file: Annotated[UploadFile, File(description="A chest X-ray: PNG, JPEG or DICOM.")],
-        k: Annotated[str, Form()] = "10",
-        method: Annotated[str, Form()] = "community",
-        strict: Annotated[str, Form()] = "false",
-    ) -> QueryAnswer:
+    @app.post("/query/image", dependencies=auth, response_model=QueryAnswer,
+              openapi_extra=_body_schema(form=ImageQuery))
+    async def query_image(request: Request) -> QueryAnswer:
         """Query by an uploaded image file, embedded by the service's checkpoint (`serve --checkpoint`)."""
-        return await _image_query(file, k, method, strict)
+        return await _image_query(request)
 
     async def _body(request: Request) -> bytes:
         body = await request.body()  # the gate has bounded it
@@ -237,17 +196,19 @@ def create_app(
             raise InputError("the uploaded file is empty")
         return data
 
-    async def _image_query(upload: Any, k: str, method: str, strict: str) -> QueryAnswer:
-        try:
-            k_int = int(k)
-        except ValueError:
-            raise InputError(f"k must be a whole number, got {k!r}") from None
-        if strict.lower() not in ("true", "false", "1", "0"):
-            raise InputError(f"strict must be true or false, got {strict!r}")
+    async def _image_query(request: Request) -> QueryAnswer:
+        """The one place uploads are read: the form's options validated as the JSON route's, the file
+        bounded and kept in a private temporary file while it is embedded."""
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise InputError("image queries are multipart form data with the image in the field 'file'")
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InputError("multipart queries need an image file in the field 'file'")
+        options = from_form({n: v for n, v in form.items() if n != "file" and isinstance(v, str)})
         with _uploaded(await _upload_bytes(upload), upload) as (path, name):
             try:
-                return await run_in_threadpool(searcher.by_image, path, k_int, method,
-                                               strict.lower() in ("true", "1"), name)
+                return await run_in_threadpool(searcher.search_image, path, options, name)
             except InputError as e:  # name the upload, not the temporary file
                 raise InputError(str(e).replace(str(path), name)) from None
 
@@ -263,6 +224,28 @@ def _uploaded(data: bytes, upload: Any) -> Iterator[tuple[Path, str]]:
         path = Path(tmp) / f"upload{suffix if suffix in IMAGE_SUFFIXES else '.png'}"
         path.write_bytes(data)
         yield path, name
+
+
+def _body_schema(json: type[BaseModel] | None = None, form: type[BaseModel] | None = None) -> dict[str, Any]:
+    """An OpenAPI request body generated from the request models (references inlined)."""
+    def inline(model: type[BaseModel]) -> dict[str, Any]:
+        schema = model.model_json_schema()
+        defs = schema.pop("$defs", {})
+
+        def walk(x: Any) -> Any:
+            if isinstance(x, dict):
+                ref = x.get("$ref")
+                return walk(defs[ref.rsplit("/", 1)[1]]) if isinstance(ref, str) else {k: walk(v) for k, v in x.items()}
+            return [walk(v) for v in x] if isinstance(x, list) else x
+        out: dict[str, Any] = walk(schema)
+        return out
+
+    content = {}
+    if json is not None:
+        content["application/json"] = {"schema": inline(json)}
+    if form is not None:
+        content["multipart/form-data"] = {"schema": inline(form)}
+    return {"requestBody": {"content": content, "required": True}}
 
 
 def _version() -> str:

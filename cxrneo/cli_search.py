@@ -31,22 +31,24 @@ def query_cmd(
     import json
     import time
 
+    from cxrneo.request import QueryOptions, parse
     from cxrneo.service import QueryAnswer
 
     t0 = time.perf_counter()
+    options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient})
     s = settings(ctx)
     url = server or s.server
     if url:
         from cxrneo.client import Client
 
         token = s.api_token.get_secret_value() if s.api_token else None
-        answer = QueryAnswer.model_validate(Client(url, token).query(target, k, method.value, strict, exclude_patient))
+        answer = QueryAnswer.model_validate(Client(url, token).query(target, options))
     else:
         from cxrneo.service import Searcher
 
         searcher = Searcher.connect(s, checkpoint)
         try:
-            answer = searcher.resolve(target, k, method, strict, exclude_patient)
+            answer = searcher.resolve(target, options)
         finally:
             searcher.close()
     answer.total_ms = round((time.perf_counter() - t0) * 1e3, 1)

@@ -1,4 +1,5 @@
-"""A small client of `cxrneo serve` (standard library only): what `cxrneo query --server` uses."""
+"""A small client of `cxrneo serve` (the standard library and the request models): what `cxrneo query --server`
+uses."""
 
 import json
 import urllib.error
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from cxrneo.errors import ConfigError, NotFoundError, ServiceError
+from cxrneo.request import QueryOptions, to_form
 
 
 class Client:
@@ -22,19 +24,19 @@ class Client:
         self.token = token
         self.timeout = timeout
 
-    def query(self, target: str, k: int, method: str, strict: bool, exclude_patient: bool) -> dict[str, Any]:
+    def query(self, target: str, options: QueryOptions) -> dict[str, Any]:
         """A stored id first; an image file on this machine is uploaded when the id is unknown."""
-        body = {"id": target, "k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient}
+        body = {"id": target, **options.model_dump(mode="json", exclude_defaults=True)}
         try:
             return self._call("POST", "/query", json.dumps(body).encode(), "application/json")
         except NotFoundError:
             if not Path(target).is_file():
                 raise
-        return self.query_image(Path(target), k, method, strict)
+        return self.query_image(Path(target), options)
 
-    def query_image(self, path: Path, k: int, method: str, strict: bool) -> dict[str, Any]:
+    def query_image(self, path: Path, options: QueryOptions) -> dict[str, Any]:
         boundary = uuid.uuid4().hex
-        fields = {"k": str(k), "method": method, "strict": str(strict).lower()}
+        fields = to_form(options)
         chunks = [f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
                   for n, v in fields.items()]
         try:

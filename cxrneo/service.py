@@ -20,6 +20,7 @@ from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
 from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
+from cxrneo.request import MAX_K, QueryOptions, QueryRequest
 from cxrneo.retrieval.engine import Method
 from cxrneo.settings import Settings
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from cxrneo.graph import Edges
     from cxrneo.retrieval.engine import Retriever
 
-MAX_K = 1000
 
 
 class QueryAnswer(BaseModel):
@@ -113,17 +113,24 @@ class Searcher:
         code = self.encoder().code(path)
         return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True)
 
-    def resolve(
-        self, target: str, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
-        exclude_patient: bool = False,
-    ) -> QueryAnswer:
+    def search(self, req: QueryRequest) -> QueryAnswer:
+        """Answer one validated query request (a stored id or a code)."""
+        if req.id is not None:
+            return self.by_id(req.id, req.k, req.method, req.strict, req.exclude_patient)
+        return self.by_code(parse_code(req.code), req.k, req.method, req.strict)
+
+    def search_image(self, path: Path, options: QueryOptions, name: str | None = None) -> QueryAnswer:
+        """Answer an image file with validated options."""
+        if options.exclude_patient:
+            raise ConfigError("exclude_patient needs a stored image id (a file has no patient)")
+        return self.by_image(path, options.k, options.method, options.strict, name)
+
+    def resolve(self, target: str, options: QueryOptions) -> QueryAnswer:
         """A stored image id first, else an image file."""
         if target in self.graph.current()[1].graph.row:
-            return self.by_id(target, k, method, strict, exclude_patient)
+            return self.search(QueryRequest(id=target, **options.model_dump()))
         if Path(target).is_file():
-            if exclude_patient:
-                raise ConfigError("--exclude-patient needs a stored image id (a file has no patient)")
-            return self.by_image(Path(target), k, method, strict)
+            return self.search_image(Path(target), options)
         raise NotFoundError(f"{target!r} is neither an image id in the database nor an image file")
 
     # --- pieces ----------------------------------------------------------------------------

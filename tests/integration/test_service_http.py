@@ -20,6 +20,7 @@ from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
 from cxrneo.errors import NotFoundError
 from cxrneo.records import ImageRecord
+from cxrneo.request import QueryOptions
 from cxrneo.retrieval import Method
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
@@ -77,14 +78,14 @@ def test_service_answers_equal_in_process_answers(served: tuple[_Running, Search
     new_code = (codes.codes[3] + 0.5 * rng.standard_normal(CODE_WIDTH)).astype(np.float32)
     for method in Method:
         for strict in (False, True):
-            got = client.query("s007", 6, method.value, strict, exclude_patient=True)
+            got = client.query("s007", _opts(6, method.value, strict, exclude_patient=True))
             want = local.by_id("s007", 6, method, strict, exclude_patient=True)
             assert _hits(got) == _hits(want.model_dump()) and got["excluded"] == 2
             assert np.allclose([h["cosine"] for h in got["hits"]], [h.cosine for h in want.hits])
             status, doc = _post(running.url + "/query", json.dumps(
                 {"code": new_code.tolist(), "k": 9, "method": method.value, "strict": strict}).encode())
             assert status == 200 and _hits(doc) == _hits(local.by_code(new_code, 9, method, strict).model_dump())
-    assert "s007" not in {h["image_id"] for h in client.query("s007", 10, "knn", False, False)["hits"]}
+    assert "s007" not in {h["image_id"] for h in client.query("s007", _opts(10, "knn"))["hits"]}
     rec = json.loads(urllib.request.urlopen(urllib.request.Request(
         running.url + "/images/s004", headers={"Authorization": f"Bearer {TOKEN}"}), timeout=30).read())
     assert rec["id"] == "s004" and rec["labels"] == list(codes.images[4].labels) and rec["patientId"] == "p2"
@@ -97,7 +98,7 @@ def test_concurrent_requests_are_safe(served: tuple[_Running, Searcher, Codes]) 
     jobs = [(i, m) for i in ids[:12] for m in Method] * 3
     client = Client(running.url, TOKEN)
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda job: (job, _hits(client.query(job[0], 5, job[1].value, False, False))), jobs))
+        got = list(pool.map(lambda job: (job, _hits(client.query(job[0], _opts(5, job[1].value)))), jobs))
     assert all(hits == want[job] for job, hits in got)
 
 
@@ -105,13 +106,13 @@ def test_an_ingest_while_serving_is_picked_up(served: tuple[_Running, Searcher, 
                                               tmp_path: Path) -> None:
     running, _, codes = served
     client = Client(running.url, TOKEN)
-    before = client.query("s001", 5, "knn", False, False)
+    before = client.query("s001", _opts(5, "knn"))
     build(clean_db, codes, threshold=T, snapshot_dir=tmp_path / "snap")  # 8 more images
     status, doc = _post(running.url + "/query", json.dumps({"id": "s001", "k": 5}).encode())
     assert status == 503 and "communities" in doc["error"]  # stale communities: refused, not answered
     assert client.health()["status"] == "not ready"
     detect(clean_db)
-    after = client.query("s001", 47, "knn", False, False)
+    after = client.query("s001", _opts(47, "knn"))
     assert after["generation"] > before["generation"] and len(after["hits"]) == 47
     assert {f"s{i:03d}" for i in range(40, 48)} <= {h["image_id"] for h in after["hits"]}
 
@@ -139,9 +140,9 @@ def test_bad_requests_get_one_line_json_errors(served: tuple[_Running, Searcher,
     picture.write_bytes(b"\x89PNG definitely not an image")
     client = Client(running.url, TOKEN)
     with pytest.raises(Exception, match="checkpoint"):  # this service was started without --checkpoint
-        client.query_image(picture, 5, "knn", False)
+        client.query_image(picture, _opts(5, "knn"))
     with pytest.raises(NotFoundError, match="nope"):
-        client.query("nope", 5, "knn", False, False)
+        client.query("nope", _opts(5, "knn"))
 
 
 def test_image_upload_and_cli_through_the_service(clean_db: Database, neo4j_settings: Settings, tmp_path: Path,
@@ -163,7 +164,7 @@ def test_image_upload_and_cli_through_the_service(clean_db: Database, neo4j_sett
     searcher = Searcher.connect(Settings(), ckpt)
     image = sorted((EXAMPLES / "images").glob("*.png"))[2]
     with _Running(create_app(searcher, token=None, max_upload_bytes=1 << 20)) as running:
-        doc = Client(running.url).query_image(image, 3, "knn", False)
+        doc = Client(running.url).query_image(image, _opts(3, "knn"))
         assert doc["hits"][0]["image_id"] == image.name and doc["hits"][0]["cosine"] == pytest.approx(1.0, abs=1e-4)
         status, err = _post(running.url + "/query/image", b"--b\r\nContent-Disposition: form-data; "
                             b'name="file"; filename="x.png"\r\n\r\nnot an image\r\n--b--\r\n',
@@ -179,3 +180,7 @@ def test_image_upload_and_cli_through_the_service(clean_db: Database, neo4j_sett
     searcher.close()
     dead = run(app, ["query", image.name, "--server", f"http://127.0.0.1:{_free_port()}"])
     assert dead.exit_code == 1 and "cannot reach" in dead.output and "Traceback" not in dead.output
+
+
+def _opts(k: int, method: str, strict: bool = False, exclude_patient: bool = False) -> QueryOptions:
+    return QueryOptions(k=k, method=Method(method), strict=strict, exclude_patient=exclude_patient)

@@ -1,0 +1,92 @@
+"""The one query request: what the HTTP API, the client, the CLI and the page all build and validate.
+
+`QueryOptions` says how to retrieve; `QueryRequest` adds the target (a stored id or a code); an
+uploaded image carries the same options as multipart form fields beside its `file`. A new query
+field is one new field of `QueryOptions` (plus its use in the service): the JSON route, the
+multipart routes, their OpenAPI schema, the client and the CLI's validation all follow from it.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cxrneo.errors import InputError
+from cxrneo.retrieval.engine import Method
+
+MAX_K = 1000  # the most images one query may ask for
+
+
+class QueryOptions(BaseModel):
+    """How to retrieve, whatever the target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(10, ge=1, le=MAX_K, description="How many images to return.")
+    method: Method = Field(Method.COMMUNITY, description="Retrieval method.")
+    strict: bool = Field(False, description="Stop when weighted modularity stops rising (may return fewer).")
+    exclude_patient: bool = Field(False, description="Also leave out the query patient's other images (id only).")
+
+
+class QueryRequest(QueryOptions):
+    """A stored image id or a code, and how to retrieve (POST /query as JSON)."""
+
+    id: str | None = Field(None, description="A stored image id (it and, optionally, its patient are left out).")
+    code: list[float] | None = Field(None, description="A code that is not in the graph (e.g. 1024 floats).")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "QueryRequest":
+        if (self.id is None) == (self.code is None):
+            raise ValueError("give exactly one of id and code")
+        if self.code is not None and self.exclude_patient:
+            raise ValueError("exclude_patient needs an id (a code has no patient)")
+        return self
+
+
+class ImageQuery(QueryOptions):
+    """An image file and how to retrieve (multipart form data; described for OpenAPI)."""
+
+    file: bytes = Field(description="A chest X-ray: PNG, JPEG or DICOM.")
+
+    @model_validator(mode="after")
+    def _no_patient(self) -> "ImageQuery":
+        if self.exclude_patient:
+            raise ValueError("exclude_patient needs a stored image id (a file has no patient)")
+        return self
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def parse(model: type[Model], data: object) -> Model:
+    """Validate `data` as `model`; a failure is one line naming the field (InputError)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InputError(f"{where + ': ' if where else ''}{first['msg']}") from None
+
+
+def from_form(fields: Mapping[str, str]) -> QueryOptions:
+    """The options of an image query from its multipart form fields (the file excluded). Scalars come
+    as text; an object-valued field (a filter) comes as JSON text."""
+    data: dict[str, Any] = {}
+    for name, value in fields.items():
+        text = value.strip()
+        try:
+            data[name] = json.loads(text) if text[:1] in "{[" and text else value
+        except json.JSONDecodeError:
+            raise InputError(f"{name}: not valid JSON") from None
+    parse(ImageQuery, {**data, "file": b""})  # the image-only rules
+    return parse(QueryOptions, data)
+
+
+def to_form(options: QueryOptions) -> dict[str, str]:
+    """The options as multipart form fields (what `from_form` reads back)."""
+    fields: dict[str, str] = {}
+    for name, value in options.model_dump(mode="json", exclude_defaults=True).items():
+        fields[name] = json.dumps(value) if isinstance(value, dict | list) else str(value).lower() \
+            if isinstance(value, bool) else str(value)
+    return fields
