@@ -34,7 +34,7 @@ from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
 from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
 from cxrneo.request import MAX_K, ImageQuery, QueryRequest, from_form, parse
-from cxrneo.retrieval.engine import Method
+from cxrneo.retrieval.method import Method
 from cxrneo.service import QueryAnswer, Searcher
 from cxrneo.settings import Settings
 

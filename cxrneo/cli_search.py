@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 
 from cxrneo.cli_support import DeviceOpt, friendly, settings
-from cxrneo.retrieval.engine import Method
+from cxrneo.retrieval.method import Method
 
 
 @friendly

@@ -13,7 +13,7 @@ from cxrneo.codes import Codes
 from cxrneo.errors import ConfigError
 from cxrneo.graph import DEFAULT_MEAN_DEGREE, Edges, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.records import Hit, ImageRecord
-from cxrneo.retrieval.engine import Method
+from cxrneo.retrieval.method import Method
 
 if TYPE_CHECKING:
     from cxrneo.whiten import Whitening

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cxrneo.errors import InputError
-from cxrneo.retrieval.engine import Method
+from cxrneo.retrieval.method import Method
 
 MAX_K = 1000  # the most images one query may ask for
 
@@ -66,7 +66,9 @@ def parse(model: type[Model], data: object) -> Model:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise InputError(f"{where + ': ' if where else ''}{first['msg']}") from None
+        given = first.get("input")
+        got = f", got {given!r}" if isinstance(given, str | int | float) and len(repr(given)) <= 40 else ""
+        raise InputError(f"{where + ': ' if where else ''}{first['msg']}{got}") from None
 
 
 def from_form(fields: Mapping[str, str]) -> QueryOptions:

@@ -21,7 +21,7 @@ from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
 from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
 from cxrneo.request import MAX_K, QueryOptions, QueryRequest
-from cxrneo.retrieval.engine import Method
+from cxrneo.retrieval.method import Method
 from cxrneo.settings import Settings
 
 if TYPE_CHECKING:

@@ -28,8 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-from weakref import WeakKeyDictionary
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,10 +36,8 @@ import scipy.sparse as sp
 from cxrneo.errors import ConfigError
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.ranking import top_by_cosine
-from cxrneo.retrieval.region import Growth, grow
-
-if TYPE_CHECKING:
-    from cxrneo.retrieval.engine import Retriever
+from cxrneo.retrieval.region import grow
+from cxrneo.retrieval.scene import Growth, Scene
 
 BLOCK_CACHE_NNZ = 20_000_000  # adjacency entries of community rows kept for reuse
 Weighting = Literal["unweighted", "cosine"]
@@ -217,50 +214,39 @@ def rank(
 
 
 DEFAULT = DiffusionParams()
-_WALKS: "WeakKeyDictionary[Retriever, dict[Weighting, Walk]]" = WeakKeyDictionary()
 
 
-_WALKS_LOCK = threading.Lock()
+def walk_of(scene: Scene, weighting: Weighting) -> Walk:
+    """The whole-graph walk of a scene's MemoryGraph, kept in the scene's memo (one build per weighting)."""
+    return scene.memo(("diffusion-walk", weighting), lambda: _build_walk(scene, weighting))
 
 
-def walk_of(engine: "Retriever", weighting: Weighting) -> Walk:
-    """The whole-graph walk of a Retriever's MemoryGraph (built once per Retriever and weighting, under a lock)."""
-    with _WALKS_LOCK:
-        return _walk_of(engine, weighting)
-
-
-def _walk_of(engine: "Retriever", weighting: Weighting) -> Walk:
-    cache = _WALKS.setdefault(engine, {})
-    found = cache.get(weighting)
-    if found is None:
-        view = engine.graph.view
-        if not isinstance(view, MemoryGraph):
-            raise ConfigError(
-                f"diffusion needs the graph's adjacency in memory (a MemoryGraph), not {type(view).__name__}"
-            )
-        if view.indptr.size - 1 != len(engine.ids):  # the CSR rows are the retriever's rows
-            raise ConfigError(f"the graph has {view.indptr.size - 1} rows, the retriever {len(engine.ids)} images")
-        codes = engine.codes if weighting == "cosine" else None
-        found = cache[weighting] = Walk(adjacency(view.indptr, view.indices, codes))
-    return found
+def _build_walk(scene: Scene, weighting: Weighting) -> Walk:
+    view = scene.graph.view
+    if not isinstance(view, MemoryGraph):
+        raise ConfigError(f"diffusion needs the graph's adjacency in memory (a MemoryGraph), not {type(view).__name__}")
+    if view.indptr.size - 1 != len(scene.ids):  # the CSR rows are the scene's rows
+        raise ConfigError(f"the graph has {view.indptr.size - 1} rows, the retriever {len(scene.ids)} images")
+    codes = scene.codes if weighting == "cosine" else None
+    return Walk(adjacency(view.indptr, view.indices, codes))
 
 
 def diffuse(
-    engine: "Retriever", sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool,
+    scene: Scene, sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool,
     params: DiffusionParams = DEFAULT,
 ) -> Growth:
     """The k best rows by diffusion for one query (cosines `sims` to every row), as a Growth."""
     out = Growth()
-    taken = np.zeros(len(engine.ids), bool)
+    taken = np.zeros(len(scene.ids), bool)
     taken[blocked] = True
-    nq = np.flatnonzero(sims >= np.float32(engine.threshold))
+    nq = np.flatnonzero(sims >= np.float32(scene.threshold))
     if nq.size:
-        full = walk_of(engine, params.weighting)
+        full = walk_of(scene, params.weighting)
         seeds, weights = seed_vector(sims, nq, params.seeds, params.seed_weights)
         walk: Walk | Restricted = full
         rows = np.arange(len(full), dtype=np.int64)
         if params.scope == "communities":
-            walk = _restricted(engine, full, sims, nq, taken, max(k, params.pool))
+            walk = _restricted(scene, full, sims, nq, taken, max(k, params.pool))
             rows = walk.rows
         local = np.full(len(full), -1, np.int64)
         local[rows] = np.arange(rows.size)
@@ -270,24 +256,24 @@ def diffuse(
         if params.per_degree:
             x = np.where(walk.inv > 0, x * walk.inv, x)
         x[taken[rows]] = 0.0  # excluded rows diffuse but are never returned
-        for row in rank(x, sims, rows, engine.ids, params.mix, k):
+        for row in rank(x, sims, rows, scene.ids, params.mix, k):
             out.add(row, None)
             taken[row] = True
     if not strict and len(out.rows) < k:
-        for row in top_by_cosine(sims, k - len(out.rows), engine.ids, np.flatnonzero(taken)).tolist():
+        for row in top_by_cosine(sims, k - len(out.rows), scene.ids, np.flatnonzero(taken)).tolist():
             out.add(row, None, fallback=True)
     return out
 
 
-def _restricted(engine: "Retriever", walk: Walk, sims: np.ndarray, nq: np.ndarray, excluded: np.ndarray,
+def _restricted(scene: Scene, walk: Walk, sims: np.ndarray, nq: np.ndarray, excluded: np.ndarray,
                 k: int) -> Restricted:
     """The walk inside N(q) and the communities hybrid's step 2a picks for k images."""
-    growth = grow(engine.graph, sims, nq, excluded, k, strict=False, mode="hybrid")
+    growth = grow(scene.graph, sims, nq, excluded, k, strict=False, mode="hybrid")
     chosen = [s.target for s in growth.steps if s.kind == "community"]
     parts = []
     covered = np.zeros(len(walk), bool)
     for c in chosen:
-        rows = engine.graph.block(c).rows
+        rows = scene.graph.block(c).rows
         parts.append((rows, walk.rows(rows, key=c)))
         covered[rows] = True
     extra = nq[~covered[nq]]  # neighbours of q in communities not chosen

@@ -1,36 +1,19 @@
-"""Retriever: answers a query code with Algorithm 2 (community), hybrid, or exact cosine kNN."""
+"""Retriever: one graph snapshot that answers a query code with any method (`strategies.STRATEGIES`)."""
 
-from collections.abc import Callable, Sequence
-from enum import StrEnum
+from collections.abc import Callable, Hashable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from cxrneo.errors import ConfigError, InputError, NotFoundError
 from cxrneo.records import Hit
 from cxrneo.retrieval.indexed import IndexedGraph
-from cxrneo.retrieval.ranking import top_by_cosine
-from cxrneo.retrieval.region import Growth, grow
+from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.scene import Growth, Memo
+from cxrneo.retrieval.strategies import STRATEGIES
 from cxrneo.retrieval.view import GraphView
 
-
-class Method(StrEnum):
-    """The retrieval methods: one entry each, used by the CLI, the HTTP API, evaluate and the report."""
-
-    COMMUNITY = "community"  # the paper's Algorithm 2
-    HYBRID = "hybrid"  # step 2a's communities, members by cosine
-    KNN = "knn"  # exact cosine kNN, the baseline
-    DIFFUSION = "diffusion"  # personalized PageRank from N(q) (retrieval/diffusion.py)
-
-    @classmethod
-    def parse(cls, name: "str | Method") -> "Method":
-        """The method of that name (ConfigError for an unknown one)."""
-        try:
-            return cls(name)
-        except ValueError:
-            raise ConfigError(f"unknown method {name!r}: use one of {', '.join(METHODS)}") from None
-
-
-METHODS: tuple[str, ...] = tuple(m.value for m in Method)
+T = TypeVar("T")
 
 
 class Retriever:
@@ -50,6 +33,11 @@ class Retriever:
         self.threshold = float(threshold)
         self.graph = IndexedGraph(view, ids)
         self.ids = self.graph.ids
+        self._memo = Memo()
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """A structure derived from this snapshot (diffusion's walk), built once per key."""
+        return self._memo.get(key, build)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -84,7 +72,7 @@ class Retriever:
                 image_id=self.ids[row],
                 cosine=float(sims[row]),
                 community=int(com[row]),
-                gain=None if method is Method.KNN else gain,
+                gain=gain,
                 fallback=fb,
             )
             for i, (row, gain, fb) in enumerate(zip(growth.rows, growth.gains, growth.fallback, strict=True))
@@ -113,23 +101,7 @@ class Retriever:
                 f"that may be returned ({blocked.size} excluded)"
             )
         sims = self.scan(self._unit(q_unit))
-        if method is Method.KNN:
-            return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=False)
-        if method is Method.DIFFUSION:
-            from cxrneo.retrieval.diffusion import diffuse  # scipy only when asked for
-
-            return sims, diffuse(self, sims, blocked, k, strict)
-        nq = np.flatnonzero(sims >= np.float32(self.threshold))
-        if nq.size == 0:  # d_q = 0: no community to join, plain cosine ranking
-            return sims, _ranked(top_by_cosine(sims, k, self.ids, blocked), fallback=True)
-        excluded = np.zeros(len(self.ids), bool)
-        excluded[blocked] = True
-        growth = grow(self.graph, sims, nq, excluded, k, strict=strict, mode="hybrid" if method is Method.HYBRID else "community")
-        if not strict and len(growth.rows) < k:  # no unused community touches R any more
-            taken = np.concatenate([blocked, np.array(growth.rows, np.int64)])
-            for row in top_by_cosine(sims, k - len(growth.rows), self.ids, taken).tolist():
-                growth.add(row, None, fallback=True)
-        return sims, growth
+        return sims, STRATEGIES[method].run(self, sims, blocked, k, strict)
 
     def _unit(self, q: np.ndarray) -> np.ndarray:
         v = np.asarray(q, dtype=np.float32).ravel()
@@ -139,10 +111,3 @@ class Retriever:
         if not np.isfinite(norm) or norm == 0.0:
             raise InputError("query code is zero or not finite")
         return (v / np.float32(norm)).astype(np.float32)
-
-
-def _ranked(rows: np.ndarray, fallback: bool) -> Growth:
-    out = Growth()
-    for row in rows.tolist():
-        out.add(row, None, fallback=fallback)
-    return out

@@ -14,7 +14,7 @@ Decisions beyond the SPEC text, all covered by tests:
   cosine ranking (flagged fallback) unless strict.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -22,34 +22,10 @@ import numpy as np
 from cxrneo.retrieval.indexed import Block, IndexedGraph
 from cxrneo.retrieval.modularity import join_gains, merge_gain
 from cxrneo.retrieval.ranking import best_first
+from cxrneo.retrieval.scene import Growth, Step
 
 Mode = Literal["community", "hybrid"]
 TIE_RTOL = 1e-12  # relative: gains equal up to float rounding tie
-
-
-@dataclass(frozen=True)
-class Step:
-    """One decision: a community merged in step 2a, or a node joining R in step 2b."""
-
-    kind: Literal["community", "node"]
-    target: int  # community id, or database row
-    gain: float
-
-
-@dataclass
-class Growth:
-    """The database rows of R in joining order, each with its gain; every step taken."""
-
-    rows: list[int] = field(default_factory=list)
-    gains: list[float | None] = field(default_factory=list)
-    fallback: list[bool] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
-    stopped: bool = False  # strict mode met a gain <= 0
-
-    def add(self, row: int, gain: float | None, fallback: bool = False) -> None:
-        self.rows.append(row)
-        self.gains.append(gain)
-        self.fallback.append(fallback)
 
 
 @dataclass

@@ -169,7 +169,7 @@ def test_cli_query(clean_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
     assert table.exit_code == 0 and "cosine" in table.output
     for args, message in (
         (["query", "nope", "-k", "3"], "neither an image id"),
-        (["query", "im004", "-k", "0"], "between 1 and"),
+        (["query", "im004", "-k", "0"], "k: Input should be greater than or equal to 1, got 0"),
         (["query", "im004", "-k", "30"], "holds only 29"),
     ):
         bad = run(app, args)

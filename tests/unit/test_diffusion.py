@@ -19,7 +19,7 @@ from cxrneo.retrieval.diffusion import (
     rank,
     seed_vector,
 )
-from cxrneo.retrieval.engine import Method
+from cxrneo.retrieval.method import Method
 
 T = 0.6
 

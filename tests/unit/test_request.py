@@ -5,7 +5,7 @@ import pytest
 from cxrneo.api import _body_schema
 from cxrneo.errors import InputError
 from cxrneo.request import ImageQuery, QueryOptions, QueryRequest, from_form, parse, to_form
-from cxrneo.retrieval.engine import Method
+from cxrneo.retrieval.method import Method
 
 
 def test_options_survive_the_multipart_form_round_trip() -> None:

@@ -1,0 +1,79 @@
+"""What a retrieval method sees (`Scene`), what it returns (`Growth`) and what one is (`Strategy`); pure.
+
+A method reads the graph with its communities, the ids and unit codes in row order and T, and may
+keep derived structures (diffusion's walk) in the scene's memo: they belong to the object that
+owns the adjacency, are built once per key under a lock, and go when the scene goes (a new graph
+generation opens a new scene).
+"""
+
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+import numpy as np
+
+from cxrneo.retrieval.indexed import IndexedGraph
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One decision: a community merged in step 2a, or a node joining R in step 2b."""
+
+    kind: Literal["community", "node"]
+    target: int  # community id, or database row
+    gain: float
+
+
+@dataclass
+class Growth:
+    """The database rows of R in joining order, each with its gain; every step taken."""
+
+    rows: list[int] = field(default_factory=list)
+    gains: list[float | None] = field(default_factory=list)
+    fallback: list[bool] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    stopped: bool = False  # strict mode met a gain <= 0
+
+    def add(self, row: int, gain: float | None, fallback: bool = False) -> None:
+        self.rows.append(row)
+        self.gains.append(gain)
+        self.fallback.append(fallback)
+
+
+class Scene(Protocol):
+    """One graph snapshot as retrieval methods read it."""
+
+    @property
+    def graph(self) -> IndexedGraph: ...
+    @property
+    def ids(self) -> Sequence[str]: ...
+    @property
+    def codes(self) -> np.ndarray: ...
+    @property
+    def threshold(self) -> float: ...
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T: ...
+
+
+class Strategy(Protocol):
+    """A retrieval method: the k best rows for one query (cosines `sims` to every row), `blocked`
+    rows never returned; unless `strict`, exactly k rows (the rest by cosine, flagged fallback)."""
+
+    def run(self, scene: Scene, sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool) -> Growth: ...
+
+
+class Memo:
+    """Values built once per key and shared by concurrent queries (a build holds the lock)."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = build()
+            value: T = self._values[key]
+            return value
