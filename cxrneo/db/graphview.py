@@ -9,6 +9,7 @@ import numpy as np
 
 from cxrneo.db import snapshot, transform
 from cxrneo.db.connection import Database
+from cxrneo.db.generations import state_key
 from cxrneo.db.meta import GraphMeta, queryable_meta
 from cxrneo.db.queries import cypher
 from cxrneo.errors import InputError, NotFoundError
@@ -41,10 +42,9 @@ class StoredGraph:
     def current(self) -> tuple[GraphMeta, Retriever]:
         """GraphMeta (checked: complete and current) and the Retriever of that generation."""
         meta = queryable_meta(self.db)
-        key = (meta.graphId, meta.generation, meta.communityGeneration)
         with self._lock:
             old = self.meta
-            if self._retriever is None or old is None or (old.graphId, old.generation, old.communityGeneration) != key:
+            if self._retriever is None or old is None or state_key(old) != state_key(meta):
                 self._retriever = None  # free the old one before opening the new one
                 if meta.transformSha256 and meta.transformSha256 not in self._transforms:
                     self._transforms[meta.transformSha256] = transform.load(self.db, meta.transformSha256)

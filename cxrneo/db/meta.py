@@ -11,7 +11,9 @@ class GraphMeta(BaseModel):
 
     Writers set ``writing`` before their first write and clear it at their verified end, and every
     change to the stored graph moves ``generation`` (ingest, community run) or ``communityGeneration``
-    on, so (graphId, generation, communityGeneration) names one readable state of the graph.
+    on, so (graphId, generation, communityGeneration) names one readable state of the graph. The
+    whole contract (which statement moves what, what readers cache under which key) is
+    `cxrneo.db.generations`.
     """
 
     threshold: float

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrneo.db.connection import Database
+from cxrneo.db.generations import communities_unchanged, data_generation, data_unchanged
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, NotReadyError
 from cxrneo.graph import Edges, normalise
@@ -68,11 +69,6 @@ def _csr(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarr
     order = np.lexsort((tails, heads))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(heads, minlength=n))]).astype(np.int64)
     return indptr, tails[order].astype(np.int32)
-
-
-def data_generation(meta: GraphMeta) -> int:
-    """The generation of the images and edges (older graphs: the generation itself)."""
-    return meta.generation if meta.dataGeneration is None else meta.dataGeneration
 
 
 def folder(cache: Path, meta: GraphMeta) -> Path:
@@ -225,8 +221,7 @@ def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMet
         raise ConfigError(f"image {missing[0]} has no community: run `cxrneo communities`")
     com = np.array([int(r["community"]) for r in got], dtype=np.int64)
     after = graph_meta(db)  # a community run that began meanwhile rewrites Image.community in place
-    if after is None or (after.graphId, after.generation, after.communityGeneration, after.writing) != (
-            meta.graphId, meta.generation, meta.communityGeneration, meta.writing):
+    if not communities_unchanged(meta, after):
         raise NotReadyError("the graph changed while its communities were read: retry")
     if path is not None and path.parent.is_dir():  # kept only under the generation it was read at
         tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
@@ -241,7 +236,7 @@ def open_snapshot(db: Database, meta: GraphMeta, cache: Path | None) -> tuple[Sn
     if snap is None:
         snap = read(db, meta)
         after = graph_meta(db)
-        if after is None or (after.graphId, after.generation, after.writing) != (meta.graphId, meta.generation, None):
+        if not data_unchanged(meta, after):
             raise DatabaseError("the graph changed while it was read: retry")
         if cache is not None:
             save(snap, cache, meta)
