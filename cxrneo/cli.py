@@ -1,16 +1,15 @@
 """The cxrneo command line: thin Typer commands, one library call each."""
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from cxrneo.cli_build import communities_cmd, edges_cmd, embed_cmd, ingest_cmd, merge_cmd, synth_cmd, train_cmd
 from cxrneo.cli_db import db_app
 from cxrneo.cli_search import query_cmd, serve_cmd
-from cxrneo.cli_support import DeviceOpt, friendly, settings
+from cxrneo.cli_support import friendly, settings
 from cxrneo.settings import Settings
 
 app = typer.Typer(
@@ -48,270 +47,15 @@ def main(
         raise typer.Exit(1) from None
 
 
-# --- train / embed (owner: image codes, cxrneo/embed) -------------------------------------
+# --- build (owner: image codes and the graph; cxrneo/cli_build.py) ---------------------------
 
-FormatOpt = Annotated[str, typer.Option("--format", help=(
-    "Label file format: nih (Data_Entry_2017.csv), chexpert "
-    "(train.csv/valid.csv) or csv (path,labels[,patient_id])."
-))]
-LabelsOpt = Annotated[Path, typer.Option("--labels", help="The label file (.csv or .csv.gz).")]
-ImagesOpt = Annotated[Path, typer.Option("--images", help=(
-    "Folder the image paths of the label file are relative to (PNG, JPEG or DICOM files)."
-))]
-MaxImagesOpt = Annotated[int | None, typer.Option(help=(
-    "Use only the first N rows of the label file (quick runs)."
-))]
-WorkersOpt = Annotated[int, typer.Option(help=(
-    "Image-decoding worker processes (0 = decode in the main process)."
-))]
-
-
-@app.command("train")
-@friendly
-def train_cmd(
-    labels: LabelsOpt,
-    images: ImagesOpt,
-    fmt: FormatOpt = "nih",
-    label_set: Annotated[str, typer.Option(help=(
-        "nih (13), nih-u (9), chexpert (9) or chexpert-u (5); see docs/method.md."
-    ))] = "nih",
-    size: Annotated[int, typer.Option(help="Image side in pixels: 224 (LR) or 512 (HR).")] = 224,
-    epochs: Annotated[int, typer.Option(help="Training epochs (the paper: 20).")] = 20,
-    batch_size: Annotated[int, typer.Option(help="Images per batch (the paper: 32).")] = 32,
-    lr: Annotated[float | None, typer.Option(help="Initial learning rate (default 1e-3 for NIH, 1e-4 for CheXpert).")] = None,
-    out: Annotated[Path, typer.Option(help=(
-        "Checkpoint folder: best.pt, last.pt, split.json, auc.md, metrics.json."
-    ))] = Path("checkpoints"),
-    weights: Annotated[Path | None, typer.Option(help=(
-        "Local DenseNet-121 state dict to start from (ImageNet or chest X-ray); "
-        "nothing is downloaded."
-    ))] = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from last.pt in --out.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the patient split, shuffling and flips.")] = 0,
-    val_fraction: Annotated[float, typer.Option(help="Fraction of patients held out for validation.")] = 0.1,
-    max_images: MaxImagesOpt = None,
-    device: DeviceOpt = "auto",
-    workers: WorkersOpt = 2,
-    arch: Annotated[str, typer.Option(hidden=True, help="densenet121, or tiny (tests only).")] = "densenet121",
-    schedule: Annotated[str, typer.Option(help=(
-        "Learning-rate schedule: cosine (decay to lr/100 over --epochs) or plateau (the paper's: x0.1 when the "
-        "validation AUC stops rising)."))] = "cosine",
-    augment: Annotated[bool, typer.Option(help=(
-        "Small rotations, shifts, scaling, contrast and brightness changes (--no-augment: flips only, as the paper)."
-    ))] = True,
-    early_stop: Annotated[int, typer.Option(help="Stop after N epochs without a better validation AUC (0: never).")] = 0,
-) -> None:
-    """Train DenseNet-121 on labelled chest X-rays (PNG, JPEG, DICOM); keeps the best mean validation AUC checkpoint."""
-    from cxrneo.embed.train import make_config, train
-    from cxrneo.text import console
-
-    cfg = make_config(format=fmt, labels=labels, images=images, label_set=label_set, size=size,
-                      epochs=epochs, batch_size=batch_size, lr=lr, out=out, weights=weights, seed=seed,
-                      val_fraction=val_fraction, max_images=max_images, device=device, workers=workers, arch=arch,
-                      schedule=schedule, augment=augment, early_stop=early_stop)
-    train(cfg, resume=resume, console=console())
-
-
-@app.command("embed")
-@friendly
-def embed_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file (best.pt) or the folder `cxrneo train --out` wrote.")],
-    labels: LabelsOpt,
-    images: ImagesOpt,
-    fmt: FormatOpt = "nih",
-    label_set: Annotated[str | None, typer.Option(help="Label set (default: the checkpoint's).")] = None,
-    out: Annotated[Path, typer.Option(help=(
-        "Codes file to write (.npz, N x 1024 float32 with image records)."
-    ))] = Path("codes.npz"),
-    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
-    workers: WorkersOpt = 2,
-    max_images: MaxImagesOpt = None,
-    device: DeviceOpt = "auto",
-    shard: Annotated[str | None, typer.Option(help=(
-        "Embed only shard i/n of the table's rows (e.g. 0/4, one per GPU or machine); "
-        "`cxrneo merge` combines the parts into the unsharded codes file."
-    ))] = None,
-) -> None:
-    """Write the 1024-d code of every readable image (PNG, JPEG or DICOM); resumes when interrupted, lists unreadable images."""
-    from cxrneo import labels as labelsets
-    from cxrneo.embed import checkpoint as ckpt_file
-    from cxrneo.embed.extract import embed
-    from cxrneo.shards import parse_shard
-    from cxrneo.tables.table import read_table
-    from cxrneo.text import console as make_console
-    from cxrneo.text import plural
-
-    part = parse_shard(shard) if shard is not None else None  # refused before the checkpoint is read
-    name = label_set or str(ckpt_file.load(checkpoint)["label_set"])
-    table = read_table(fmt, labels, images, labelsets.get(name), max_images)
-    console = make_console()
-    result = embed(checkpoint, table, out, batch_size=batch_size, workers=workers, device=device,
-                   console=console, shard=part)
-    console.print(f"{plural(result.written, 'code')} written to {result.out}"
-                  + (f" (part {shard}: combine all parts with `cxrneo merge`)" if part else ""))
-    if result.skipped_report is not None:
-        console.print(f"[yellow]{plural(result.skipped, 'unreadable image')} skipped, "
-                      f"listed in {result.skipped_report}")
-
-
-# --- synth, ingest, communities (owner: graph) --------------------------------------------
-
-EdgeDeviceOpt = Annotated[str, typer.Option(help=(
-    "Where the edges are computed: auto (CUDA if present), cpu (FAISS) or cuda (same edges)."))]
-
-
-@app.command("synth")
-@friendly
-def synth_cmd(
-    labels: Annotated[Path, typer.Option(help="NIH label table (Data_Entry_2017*.csv or .csv.gz).")],
-    out: Annotated[Path, typer.Option(help="Codes file to write (.npz).")] = Path("codes.npz"),
-    n: Annotated[int | None, typer.Option(help="Keep the first N rows (default: all).")] = None,
-    noise: Annotated[float, typer.Option(help="Noise norm relative to one label direction.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-) -> None:
-    """Write label-faithful synthetic codes (labels + patient + view + noise) for a label table."""
-    from cxrneo.codes import save
-    from cxrneo.synthetic import from_table
-
-    codes = from_table(labels, n=n, noise=noise, seed=seed)
-    save(out, codes)
-    typer.echo(f"{len(codes)} synthetic codes written to {out}")
-
-
-@app.command("ingest")
-@friendly
-def ingest_cmd(
-    ctx: typer.Context,
-    codes_file: Annotated[Path, typer.Argument(help=(
-        "Codes file from `cxrneo embed` or `cxrneo synth`; to add images, the "
-        "combined file (stored + new)."
-    ))],
-    threshold: Annotated[float | None, typer.Option(help="Cosine threshold T (default: the stored one).")] = None,
-    mean_degree: Annotated[float | None, typer.Option(help="Derive T from this target mean degree (new graph only).")] = None,
-    batch: Annotated[int, typer.Option(help="Edges per transaction (at least 1).")] = 50_000,
-    writers: Annotated[int, typer.Option(help="Write transactions at once (1-8).")] = 2,
-    bulk: Annotated[bool, typer.Option("--bulk", help=(
-        "New graph only, local server only: offline neo4j-admin import (stops and restarts the server)."
-    ))] = False,
-    edges: Annotated[Path | None, typer.Option(help=(
-        "A whole edges file of these codes (`cxrneo edges`, or `cxrneo merge` of its shards) instead of computing them."
-    ))] = None,
-    device: EdgeDeviceOpt = "auto",
-    whiten: Annotated[str | None, typer.Option(help=(
-        "New graph: store codes whitened by a transform learned from them (auto: dimension and shrinkage "
-        "chosen by findings; or a dimension) or none. An existing graph keeps its own."))] = None,
-    whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
-) -> None:
-    """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
-    from cxrneo import jobs
-    from cxrneo.db.ingest import IngestReport
-    from cxrneo.text import console as make_console
-
-    console = make_console()
-    with _bars(console) as progress:
-        stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk, progress,
-                                      edges_file=edges, device=device, writers=writers, whiten=whiten,
-                                      whiten_shrink=whiten_shrink)
-    console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
-                  f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
-    if not isinstance(rep, IngestReport):  # the bulk import's report
-        console.print(f"bulk import in {rep.load_seconds:.1f} s ({rep.rel_per_s:,.0f} rel/s): CSV {rep.csv_seconds:.1f} s, "
-                      f"import {rep.import_seconds:.1f} s, restart {rep.restart_seconds:.1f} s, schema + checks "
-                      f"{rep.schema_seconds:.1f} s; generation {rep.generation}")
-    else:
-        console.print(f"codes: {rep.codes_transform}")
-        console.print(f"wrote {rep.nodes_written} images, {rep.edges_created + rep.edges_merged} edges "
-                      f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
-                      f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"
-                      + ("" if rep.changed else " (nothing changed)"))
-
-
-@app.command("edges")
-@friendly
-def edges_cmd(
-    codes_file: Annotated[Path, typer.Argument(help="Codes file (the whole archive: every shard needs all codes).")],
-    out: Annotated[Path, typer.Option(help="Edges file to write (.npz).")],
-    threshold: Annotated[float | None, typer.Option(help="Cosine threshold T (give the same T to every shard).")] = None,
-    mean_degree: Annotated[float | None, typer.Option(help=(
-        "Derive T from this target mean degree (deterministic: every shard derives the same T)."))] = None,
-    shard: Annotated[str | None, typer.Option(help=(
-        "Shard i/n: a block of source rows holding about 1/n of all pairs."))] = None,
-    rows: Annotated[str | None, typer.Option(help="Source rows a:b instead of a shard (pairs i < j with a <= i < b).")] = None,
-    device: EdgeDeviceOpt = "auto",
-) -> None:
-    """Compute the SIMILAR edges of all codes, or of one shard of source rows, into an edges file (no database)."""
-    from cxrneo import jobs
-
-    part, stats = jobs.edges_of_file(codes_file, out, threshold, mean_degree, shard, rows, device)
-    a, b = part.rows
-    typer.echo(f"T = {part.threshold:.6f}: {len(part.edges)} edges of source rows {a}:{b} of {part.n} written to {out}"
-               + ("" if part.whole else " (a part: combine all parts with `cxrneo merge`)"))
-    if part.whole:
-        typer.echo(f"mean degree {stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
-
-
-@app.command("merge")
-@friendly
-def merge_cmd(
-    parts: Annotated[list[Path], typer.Argument(help=(
-        "The parts: codes files of `embed --shard` or edges files of `edges --shard/--rows`."))],
-    out: Annotated[Path, typer.Option(help="The merged file to write.")],
-) -> None:
-    """Combine the parts of a sharded `cxrneo embed` or `cxrneo edges` into one file, verified: no row lost or doubled."""
-    from cxrneo import jobs
-    from cxrneo.text import plural
-
-    r = jobs.merge_files(parts, out)
-    what = "code" if r.kind == "codes" else "edge"
-    typer.echo(f"{plural(r.parts, 'part')} of {r.rows} rows merged: {plural(r.written, what)} written to {out}")
-    if r.skipped_report is not None:
-        typer.echo(f"{plural(r.rows - r.written, 'unreadable image')} skipped, listed in {r.skipped_report}")
-
-
-@contextmanager
-def _bars(console: Any) -> Iterator[Callable[[str, int, int], None]]:
-    """A progress(phase, done, total) callback drawn as one rich bar per phase."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        tasks: dict[str, Any] = {}
-
-        def show(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
-        yield show
-
-
-@app.command("communities")
-@friendly
-def communities_cmd(
-    ctx: typer.Context,
-    concurrency: Annotated[int, typer.Option(help="GDS threads; 1 is deterministic (OpenGDS caps at 4).")] = 1,
-    reseed: Annotated[bool, typer.Option(help=(
-        "Seed Louvain from the stored communities when new images arrived (stable ids)."
-    ))] = True,
-) -> None:
-    """Run GDS Louvain, write Image.community and materialise Community/LINKED statistics."""
-    from cxrneo import jobs
-    from cxrneo.text import console as make_console
-
-    r = jobs.detect_communities(settings(ctx), concurrency, reseed)
-    console = make_console()
-    if r.recovered:
-        console.print("finished the community run that was interrupted before")
-    if r.stale_projections:
-        console.print(f"dropped {r.stale_projections} GDS projection(s) left by killed runs")
-    console.print(f"{r.communities} communities, modularity {r.modularity:.4f} ({r.levels} levels, "
-                  f"Louvain {r.louvain_seconds:.1f} s, concurrency {r.concurrency}"
-                  + (", seeded" if r.seeded else "") + ")")
-    console.print(f"sizes min/median/max {r.size_min}/{r.size_median:g}/{r.size_max}; "
-                  f"largest {r.top_sizes}; {r.linked_pairs} linked community pairs")
-    if r.changed_fraction is not None:
-        console.print(f"{r.changed_fraction:.2%} of {r.old_images} previously assigned images "
-                      "changed community")
+app.command("train")(train_cmd)
+app.command("embed")(embed_cmd)
+app.command("synth")(synth_cmd)
+app.command("ingest")(ingest_cmd)
+app.command("edges")(edges_cmd)
+app.command("merge")(merge_cmd)
+app.command("communities")(communities_cmd)
 
 
 # --- evaluate (owner: metrics/evaluation) -------------------------------------------------
