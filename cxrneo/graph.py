@@ -1,7 +1,7 @@
 """Codes -> thresholded cosine-similarity edges (exact, FAISS inner products; pure, no database).
 
 One membership rule (`settle`) decides every pair for every backend: FAISS here, numpy and the
-torch device path (cxrneo/embed/edges.py) each find every pair whose fp32 cosine is >= T - BAND,
+torch device path (cxrneo/embed/edges.py) each find every pair whose fp32 cosine is >= T - band(d),
 and `settle` recomputes each one's cosine pair by pair in float64 (exactly, within 1e-9 of T), so
 all give the same edges and cosines.
 """
@@ -20,9 +20,35 @@ from cxrneo.shards import Rows  # source rows [a, b): the pairs (i, j) with a <=
 DEFAULT_BLOCK = 8192
 DEFAULT_MEAN_DEGREE = 50.0  # the target mean degree when a new graph is given neither T nor a degree
 THRESHOLD_TOLERANCE = 1e-9  # a given T this close to the stored one is the same T
-# fp32 dot products of unit codes of width d <= 1024 are within d * 2**-24 (6.1e-5) of the exact
-# value however they are summed, so every pair with cosine >= T has an fp32 cosine >= T - BAND.
-BAND = 1e-4
+BAND = 1e-4  # the candidate band below T for codes up to 1024 wide (see `band`)
+FP32_UNIT = 2.0**-24  # unit roundoff of float32
+
+
+def dot_error_bound(width: int, unit: float = FP32_UNIT) -> float:
+    """How far a floating-point dot product of two codes of `width` values, each of norm at most
+    1 + width * unit (unit codes normalised in that precision), can be from the exact dot product
+    of the same stored values, whatever the summation order.
+
+    Derivation: a sum of d products computed in any order with unit roundoff u is within
+    gamma_d * sum |x_i y_i| of the exact value, gamma_d = d u / (1 - d u) (Higham, Accuracy and
+    Stability of Numerical Algorithms, 2nd ed., section 3.1). By Cauchy-Schwarz sum |x_i y_i| <=
+    |x| |y|, and the stored codes' norms are within d u of 1 (their own normalisation was rounded).
+    Precondition: d u < 1 (else there is no bound)."""
+    du = width * unit
+    if width < 1 or du >= 1:
+        raise ConfigError(f"no rounding bound for codes {width} wide at unit roundoff {unit:g}")
+    return du / (1 - du) * (1 + du) ** 2
+
+
+def band(width: int) -> float:
+    """The candidate band below T: every pair with exact cosine >= T has an fp32 cosine >= T - band,
+    so the backends keep every pair above T - band and `settle` decides each exactly.
+
+    BAND (1e-4) while it covers the fp32 dot-product bound with half again to spare (codes up to
+    1,118 wide; DenseNet's are 1024, bound 6.1e-5); wider codes get twice the bound, so the
+    guarantee never silently lapses."""
+    bound = dot_error_bound(width)
+    return BAND if bound <= BAND / 1.5 else 2 * bound
 
 
 @dataclass(frozen=True)
@@ -105,7 +131,7 @@ def similarity_edges(
         qe = min(b, qs + batch)
         for bs, be in _blocks(n - qs, batch):
             bs, be = bs + qs, be + qs  # lower triangle skipped: every pair is found once, from its smaller row
-            r, c = _range_pairs(x[qs:qe], x[bs:be], threshold - BAND)
+            r, c = _range_pairs(x[qs:qe], x[bs:be], threshold - band(x.shape[1]))
             r, c = r + qs, c + bs
             keep = r < c
             parts.append((r[keep], c[keep]))
@@ -132,7 +158,7 @@ def approximate_edges(
     index.nprobe = nprobe
     found: list[tuple[np.ndarray, np.ndarray]] = []
     for qs in range(0, n, batch):  # every row asks, so a pair is found from either end
-        r, c = _range_pairs_in(index, x[qs : qs + batch], threshold - BAND)
+        r, c = _range_pairs_in(index, x[qs : qs + batch], threshold - band(x.shape[1]))
         r = r + qs
         lo, hi = np.minimum(r, c), np.maximum(r, c)
         keep = (lo < hi) & (lo >= a) & (lo < b)
@@ -163,7 +189,7 @@ def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> 
     parts = []
     for qs, qe in _blocks(n, batch):
         sims = x[qs:qe] @ x[qs:].T
-        r, c = np.nonzero(sims >= np.float32(threshold - BAND))
+        r, c = np.nonzero(sims >= np.float32(threshold - band(x.shape[1])))
         keep = r + qs < c + qs
         r, c = r[keep], c[keep]
         parts.append((r.astype(np.int64) + qs, c.astype(np.int64) + qs))
@@ -172,7 +198,7 @@ def edges_numpy(unit_codes: np.ndarray, threshold: float, batch: int = 2048) -> 
 
 def settle(unit_codes: np.ndarray, src: np.ndarray, dst: np.ndarray, threshold: float) -> Edges:
     """The membership rule of every backend: of the candidate pairs (src, dst) (every pair with fp32
-    cosine >= T - BAND, sorted by (src, dst)), keep those with cosine >= T, and give each its cosine.
+    cosine >= T - band(d), sorted by (src, dst)), keep those with cosine >= T, and give each its cosine.
 
     The cosine of every candidate is recomputed pair by pair in float64 (so it does not depend on
     the backend's blocks, shards or summation order: a sharded run stores the same bits as an

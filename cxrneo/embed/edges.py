@@ -3,7 +3,7 @@
 Kept in embed/ because it imports torch. The membership rule is `cxrneo.graph.settle`, the same as
 FAISS's on the CPU, so both give the same edge set: every block of rows is multiplied against the
 rows after it in half precision; every pair within MARGIN of T (MARGIN bounds the half-precision
-error of unit codes) gets its fp32 cosine; those >= T - BAND go to `settle`.
+error of unit codes) gets its fp32 cosine; those >= T - band(d) go to `settle`.
 """
 
 from collections.abc import Iterator
@@ -13,19 +13,36 @@ import numpy as np
 import torch
 
 from cxrneo.embed import runtime
-from cxrneo.graph import BAND, Edges, row_range, settle, sorted_pairs
+from cxrneo.errors import ConfigError
+from cxrneo.graph import Edges, band, dot_error_bound, row_range, settle, sorted_pairs
 from cxrneo.shards import Rows
 
 BLOCK = 4096  # rows per matrix product: 4096 x 112,120 half-precision cosines are 0.9 GB
 PAIRS = 1 << 18  # candidate pairs rechecked in fp32 at a time
 
 
-def margin(dtype: torch.dtype) -> float:
-    """A bound on |half-precision cosine - exact| for unit codes, with room to spare: rounding the
-    inputs moves a dot product of unit vectors by at most 2u + u^2, rounding the output by u
-    (u = eps / 2), and fp32 accumulation adds far less; 4 eps covers it twice over. It assumes fp32
-    accumulation, which `fp32_accumulation` makes sure of on CUDA."""
-    return 4 * float(torch.finfo(dtype).eps)
+def margin(dtype: torch.dtype, width: int = 1024) -> float:
+    """Twice a bound on |half-precision cosine - exact| for unit codes of `width` values.
+
+    Derivation (u = eps / 2 of `dtype`): rounding both inputs to `dtype` moves each product x_i y_i
+    by at most (2u + u^2) |x_i y_i|, so the dot product by (2u + u^2) sum |x_i y_i| <= 2u + u^2
+    (Cauchy-Schwarz, unit codes); accumulating the d rounded products in fp32 adds at most
+    `dot_error_bound(d)` * (1 + u)^2; rounding the result to `dtype` adds u |result| <= u (1 + ...).
+    Precondition: the products accumulate in fp32 (`fp32_accumulation`, checked by
+    `require_fp32_accumulation`); with reduced-precision reductions the accumulation error is of
+    order d u, far beyond this margin."""
+    u = float(torch.finfo(dtype).eps) / 2
+    products = 2 * u + u * u
+    accumulate = dot_error_bound(width) * (1 + u) ** 2
+    total = products + accumulate
+    return 2 * (total + u * (1 + total))
+
+
+def require_fp32_accumulation() -> None:
+    """Raise when cuBLAS may reduce half-precision products in reduced precision (what `margin` excludes)."""
+    m = torch.backends.cuda.matmul
+    if m.allow_fp16_reduced_precision_reduction or m.allow_bf16_reduced_precision_reduction:
+        raise ConfigError("half-precision edges need fp32 accumulation: run them inside fp32_accumulation()")
 
 
 @contextmanager
@@ -57,9 +74,10 @@ def device_edges(
     dev = device if isinstance(device, torch.device) else runtime.device(device)
     full = torch.from_numpy(x).to(dev)
     half = full.to(dtype)
-    low = threshold - margin(dtype)
+    low = threshold - margin(dtype, x.shape[1])
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     with torch.inference_mode(), fp32_accumulation():
+        require_fp32_accumulation()
         for qs in range(a, b, block):
             qe = min(b, qs + block)
             sims = half[qs:qe] @ half[qs:].T  # columns from qs on: the upper triangle and its diagonal block
@@ -71,6 +89,6 @@ def device_edges(
             for s in range(0, len(first), PAIRS):
                 rr, cc = first[s : s + PAIRS], second[s : s + PAIRS]
                 fp32 = (full[rr] * full[cc]).sum(dim=1)
-                keep = fp32 >= threshold - BAND
+                keep = fp32 >= threshold - band(x.shape[1])
                 parts.append((rr[keep].cpu().numpy(), cc[keep].cpu().numpy()))
     return settle(x, *sorted_pairs(parts), threshold)

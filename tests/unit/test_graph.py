@@ -196,3 +196,45 @@ def test_half_precision_edges_accumulate_in_fp32_as_the_margin_assumes() -> None
             h = torch.from_numpy(x).to(dtype)
             approx = (h @ h.T).double().numpy()
         assert np.abs(approx - exact).max() <= margin(dtype)
+
+
+def test_the_fp32_band_covers_the_rounding_of_any_code_width() -> None:
+    """`band(d)` keeps every pair above T for every width: the measured fp32 error of unit codes stays
+    within `dot_error_bound(d)`, and the band covers that bound with room, also beyond 1024 wide
+    (where a fixed 1e-4 would not)."""
+    import numpy as np
+
+    from cxrneo.graph import BAND, band, dot_error_bound
+
+    rng = np.random.default_rng(7)
+    for width in (64, 1024, 4096):
+        x = rng.standard_normal((64, width)).astype(np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        exact = x.astype(np.float64) @ x.T.astype(np.float64)
+        assert np.abs((x @ x.T).astype(np.float64) - exact).max() <= dot_error_bound(width)
+    for width in (1, 512, 1024, 1118, 1119, 2048, 100_000):
+        assert band(width) >= 1.5 * dot_error_bound(width)
+    assert band(1024) == BAND and band(2048) > BAND
+    with pytest.raises(ConfigError, match="no rounding bound"):
+        dot_error_bound(1 << 24)  # d u >= 1: no bound at all
+
+
+def test_half_precision_edges_refuse_reduced_precision_reductions() -> None:
+    """`margin` holds only with fp32 accumulation: with reduced-precision reductions allowed the
+    precondition check raises, inside `fp32_accumulation` it passes."""
+    pytest.importorskip("torch")
+    import torch
+
+    from cxrneo.embed.edges import fp32_accumulation, margin, require_fp32_accumulation
+
+    m = torch.backends.cuda.matmul
+    saved = (m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction)
+    try:
+        m.allow_fp16_reduced_precision_reduction = True
+        with pytest.raises(ConfigError, match="fp32 accumulation"):
+            require_fp32_accumulation()
+        with fp32_accumulation():
+            require_fp32_accumulation()
+    finally:
+        m.allow_fp16_reduced_precision_reduction, m.allow_bf16_reduced_precision_reduction = saved
+    assert margin(torch.float16, 4096) > margin(torch.float16, 1024) > 0  # wider codes, wider margin
