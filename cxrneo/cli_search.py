@@ -5,7 +5,21 @@ from typing import Annotated, Any
 
 import typer
 
-from cxrneo.cli_support import DeviceOpt, friendly, settings
+from cxrneo.cli_support import (
+    AgeOpt,
+    AnyFindingOpt,
+    CommunityOpt,
+    DeviceOpt,
+    FindingOpt,
+    NotPatientOpt,
+    PatientOpt,
+    SexOpt,
+    SplitOpt,
+    ViewOpt,
+    WithoutOpt,
+    friendly,
+    settings,
+)
 from cxrneo.retrieval.method import Method
 
 
@@ -26,16 +40,23 @@ def query_cmd(
     server: Annotated[str | None, typer.Option(help=(
         "URL of a running `cxrneo serve` (default: $CXRNEO_SERVER); without one the query runs in this process."
     ))] = None,
+    finding: FindingOpt = None, any_finding: AnyFindingOpt = None, without: WithoutOpt = None, sex: SexOpt = None,
+    age: AgeOpt = None, view: ViewOpt = None, split: SplitOpt = None, patient: PatientOpt = None,
+    not_patient: NotPatientOpt = None, community: CommunityOpt = None,
 ) -> None:
-    """Retrieve the images most similar to a stored image or an image file."""
+    """Retrieve the images most similar to a stored image or an image file; the filter flags narrow
+    the search to the images that pass them (exactly K of those, when K pass)."""
     import json
     import time
 
-    from cxrneo.request import QueryOptions, parse
+    from cxrneo.request import QueryOptions, filter_of, parse
     from cxrneo.service import QueryAnswer
 
     t0 = time.perf_counter()
-    options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient})
+    where = filter_of(findings=finding, any_findings=any_finding, without=without, sex=sex, age=age, views=view,
+                      splits=split, patients=patient, not_patients=not_patient, communities=community)
+    options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient,
+                                   "filter": where})
     s = settings(ctx)
     url = server or s.server
     if url:
@@ -75,6 +96,8 @@ def _print_answer(answer: Any, via: str | None) -> None:
     console.print(table)
     if any(h.fallback for h in answer.hits):
         console.print("* plain cosine ranking: no community of the graph reaches the query (fallback)")
+    if answer.passing is not None:
+        console.print(f"filter: {answer.passing} archived image{'s' if answer.passing != 1 else ''} pass")
     where = f"through {via}" if via else "in this process"
     console.print(f"{len(answer.hits)} image{'s' if len(answer.hits) != 1 else ''}: retrieval {answer.query_ms:.1f} ms, "
                   f"{answer.total_ms / 1e3:.2f} s in all ({where})")

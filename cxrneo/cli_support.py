@@ -14,6 +14,20 @@ from cxrneo.settings import Settings
 F = TypeVar("F", bound=Callable[..., Any])
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA if present), cpu or cuda.")]
 
+# The filter flags, one set for every command that narrows a search (query, evaluate).
+FindingOpt = Annotated[list[str] | None, typer.Option("--finding", help=(
+    "Only images that show this finding (repeatable: all of them; 'No Finding' for none)."))]
+AnyFindingOpt = Annotated[list[str] | None, typer.Option("--any-finding", help=(
+    "Only images that show at least one of these findings (repeatable)."))]
+WithoutOpt = Annotated[list[str] | None, typer.Option("--without", help="Never images that show this finding (repeatable).")]
+SexOpt = Annotated[str | None, typer.Option("--sex", help="Only this patient sex: M or F.")]
+AgeOpt = Annotated[str | None, typer.Option("--age", help="Only patients of this age range: 40-60, 60- or -40.")]
+ViewOpt = Annotated[list[str] | None, typer.Option("--view", help="Only this view position (repeatable: any of; PA, AP).")]
+SplitOpt = Annotated[list[str] | None, typer.Option("--split", help="Only this dataset split (repeatable: any of).")]
+PatientOpt = Annotated[list[str] | None, typer.Option("--patient", help="Only this patient's images (repeatable).")]
+NotPatientOpt = Annotated[list[str] | None, typer.Option("--not-patient", help="Never this patient's images (repeatable).")]
+CommunityOpt = Annotated[list[int] | None, typer.Option("--community", help="Only this community (repeatable).")]
+
 
 def settings(ctx: typer.Context) -> Settings:
     """The settings built once in the callback."""

@@ -8,7 +8,7 @@ multipart routes, their OpenAPI schema, the client and the CLI's validation all 
 
 import json
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -16,6 +16,39 @@ from cxrneo.errors import InputError
 from cxrneo.retrieval.method import Method
 
 MAX_K = 1000  # the most images one query may ask for
+
+
+class QueryFilter(BaseModel):
+    """Which archived images may be returned; every given condition must hold (empty = no condition).
+
+    The answer is the K images most similar by the method among the images that pass (see
+    docs/method.md, "Narrowing a search")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    findings: list[str] = Field(default_factory=list, description=(
+        "Findings the image must all show (names of the graph's label set; 'No Finding' matches images without any)."))
+    any_findings: list[str] = Field(default_factory=list, description="Findings of which the image must show at least one.")
+    without: list[str] = Field(default_factory=list, description="Findings the image must not show.")
+    sex: Literal["M", "F"] | None = Field(default=None, description="Patient sex.")
+    age_min: int | None = Field(default=None, ge=0, le=150, description="Youngest patient age (years, inclusive).")
+    age_max: int | None = Field(default=None, ge=0, le=150, description="Oldest patient age (years, inclusive).")
+    views: list[str] = Field(default_factory=list, description="View positions, any of (e.g. PA, AP, LL).")
+    splits: list[str] = Field(default_factory=list, description="Dataset splits, any of (train, val, test).")
+    patients: list[str] = Field(default_factory=list, description="Only these patients' images.")
+    not_patients: list[str] = Field(default_factory=list, description="Never these patients' images.")
+    communities: list[int] = Field(default_factory=list, description="Only images in these Louvain communities.")
+
+    @model_validator(mode="after")
+    def _ages(self) -> "QueryFilter":
+        if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
+            raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
+        self.views = [v.strip().upper() for v in self.views]
+        return self
+
+    def empty(self) -> bool:
+        """True when no condition is given (every image passes)."""
+        return self == QueryFilter()
 
 
 class QueryOptions(BaseModel):
@@ -27,6 +60,7 @@ class QueryOptions(BaseModel):
     method: Method = Field(Method.COMMUNITY, description="Retrieval method.")
     strict: bool = Field(False, description="Stop when weighted modularity stops rising (may return fewer).")
     exclude_patient: bool = Field(False, description="Also leave out the query patient's other images (id only).")
+    filter: QueryFilter | None = Field(None, description="Only images that pass may be returned.")
 
 
 class QueryRequest(QueryOptions):
@@ -92,3 +126,23 @@ def to_form(options: QueryOptions) -> dict[str, str]:
         fields[name] = json.dumps(value) if isinstance(value, dict | list) else str(value).lower() \
             if isinstance(value, bool) else str(value)
     return fields
+
+
+def age_range(text: str) -> tuple[int | None, int | None]:
+    """"40-60", "60-" or "-40" (years, inclusive) as (age_min, age_max)."""
+    low, sep, high = text.strip().partition("-")
+    try:
+        if not sep:
+            raise ValueError
+        return (int(low) if low.strip() else None), (int(high) if high.strip() else None)
+    except ValueError:
+        raise InputError(f"--age takes a range such as 40-60, 60- or -40, got {text!r}") from None
+
+
+def filter_of(**fields: Any) -> QueryFilter | None:
+    """A validated filter from the CLI's flags (None, empty lists and ranges left out); None when empty."""
+    data = {k: v for k, v in fields.items() if v not in (None, [], ())}
+    if "age" in data:
+        data["age_min"], data["age_max"] = age_range(data.pop("age"))
+    f = parse(QueryFilter, data)
+    return None if f.empty() else f

@@ -18,9 +18,10 @@ from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
 from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
+from cxrneo.filters import passing
 from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
-from cxrneo.request import MAX_K, QueryOptions, QueryRequest
+from cxrneo.request import MAX_K, QueryFilter, QueryOptions, QueryRequest
 from cxrneo.retrieval.method import Method
 from cxrneo.settings import Settings
 
@@ -47,6 +48,7 @@ class QueryAnswer(BaseModel):
     query_ms: float
     total_ms: float
     hits: list[Hit]
+    passing: int | None = None  # with a filter: how many archived images pass it
 
 
 class Searcher:
@@ -86,44 +88,44 @@ class Searcher:
 
     def by_id(
         self, image_id: str, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
-        exclude_patient: bool = False,
+        exclude_patient: bool = False, where: QueryFilter | None = None,
     ) -> QueryAnswer:
         """Query with a stored image: its own code; it (and with exclude_patient its patient) left out."""
         t0 = time.perf_counter()
         state = self.graph.current()  # one GraphMeta read per query: the code and the answer share it
         code = state[1].code_of(image_id)
         exclude = self.graph.patient_images(image_id) if exclude_patient else frozenset({image_id})
-        return self._answer(image_id, code, k, method, strict, exclude, t0, state)
+        return self._answer(image_id, code, k, method, strict, exclude, t0, state, where=where)
 
     def by_code(
         self, code: np.ndarray | list[float], k: int, method: Method | str = Method.COMMUNITY,
-        strict: bool = False, name: str = "code",
+        strict: bool = False, name: str = "code", where: QueryFilter | None = None,
     ) -> QueryAnswer:
         """Query with a code that is not in the graph (a new image)."""
         return self._answer(name, np.asarray(code, dtype=np.float32), k, method, strict, frozenset(),
-                            time.perf_counter(), new_code=True)
+                            time.perf_counter(), new_code=True, where=where)
 
     def by_image(
         self, path: Path, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
-        name: str | None = None,
+        name: str | None = None, where: QueryFilter | None = None,
     ) -> QueryAnswer:
         """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
         t0 = time.perf_counter()
         _check_request(k, method)  # before the forward pass
         code = self.encoder().code(path)
-        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True)
+        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True, where=where)
 
     def search(self, req: QueryRequest) -> QueryAnswer:
         """Answer one validated query request (a stored id or a code)."""
         if req.id is not None:
-            return self.by_id(req.id, req.k, req.method, req.strict, req.exclude_patient)
-        return self.by_code(parse_code(req.code), req.k, req.method, req.strict)
+            return self.by_id(req.id, req.k, req.method, req.strict, req.exclude_patient, req.filter)
+        return self.by_code(parse_code(req.code), req.k, req.method, req.strict, where=req.filter)
 
     def search_image(self, path: Path, options: QueryOptions, name: str | None = None) -> QueryAnswer:
         """Answer an image file with validated options."""
         if options.exclude_patient:
             raise ConfigError("exclude_patient needs a stored image id (a file has no patient)")
-        return self.by_image(path, options.k, options.method, options.strict, name)
+        return self.by_image(path, options.k, options.method, options.strict, name, options.filter)
 
     def resolve(self, target: str, options: QueryOptions) -> QueryAnswer:
         """A stored image id first, else an image file."""
@@ -157,15 +159,19 @@ class Searcher:
     def _answer(
         self, name: str, code: np.ndarray, k: int, method: Method | str, strict: bool,
         exclude: frozenset[str], t0: float, state: "tuple[GraphMeta, Retriever] | None" = None,
-        new_code: bool = False,
+        new_code: bool = False, where: QueryFilter | None = None,
     ) -> QueryAnswer:
-        """Answer with ``code``: a stored code, or (``new_code``) one that enters the graph's space first."""
+        """Answer with ``code``: a stored code, or (``new_code``) one that enters the graph's space first;
+        with a filter, among the images that pass it (min(k, passing) of them)."""
         method = _check_request(k, method)
         meta, retriever = state or self.graph.current()
         if new_code:
             code = self.graph.in_graph_space(meta, code)
         t1 = time.perf_counter()
-        hits = retriever.query(code, k, method=method, strict=strict, exclude=exclude)
+        allowed = None
+        if where is not None and not where.empty():
+            allowed = passing(self.graph.facets(retriever), where, retriever.graph.community)
+        hits = retriever.query(code, k, method=method, strict=strict, exclude=exclude, allowed=allowed)
         t2 = time.perf_counter()
         records = self.graph.records([h.image_id for h in hits])
         hits = [h.model_copy(update=_shown(records[h.image_id])) if h.image_id in records else h for h in hits]
@@ -173,6 +179,7 @@ class Searcher:
             query=name, method=method.value, k=k, strict=strict, excluded=len(exclude),
             generation=meta.generation, communityGeneration=meta.communityGeneration,
             query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
+            passing=None if allowed is None else int(allowed.sum()),
         )
 
     def image(self, image_id: str) -> dict[str, Any]:

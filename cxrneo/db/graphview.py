@@ -12,8 +12,10 @@ from cxrneo.db.connection import Database
 from cxrneo.db.generations import state_key
 from cxrneo.db.meta import GraphMeta, queryable_meta
 from cxrneo.db.queries import cypher
-from cxrneo.errors import InputError, NotFoundError
+from cxrneo.errors import InputError, NotFoundError, NotReadyError
+from cxrneo.filters import Facets, cypher_parameters
 from cxrneo.records import ImageRecord
+from cxrneo.request import QueryFilter
 from cxrneo.retrieval.engine import Retriever
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.scan import BatchedScan
@@ -54,6 +56,7 @@ class StoredGraph:
                 view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
                 retriever = Retriever(view, snap.unit, snap.ids, meta.threshold)
                 retriever.scan = BatchedScan(retriever.codes)  # concurrent queries share one pass
+                retriever.memo(FACETS, snap.facets)  # the filter columns of this generation
                 if self.prefetch:
                     retriever.graph.prefetch()
                 patients = dict(zip(snap.ids, snap.patients, strict=True))
@@ -65,6 +68,17 @@ class StoredGraph:
                 self._patients = (patients, by_patient)  # whole, never half filled
                 self.meta = meta
             return meta, self._retriever
+
+    def filtered_knn(self, code: np.ndarray, k: int, exclude: Sequence[str], where: QueryFilter) -> list[dict[str, object]]:
+        """Exact cosine kNN within a filter, answered by Neo4j alone (cypher/filtered_knn.cypher): what a
+        user of Neo4j Browser runs; the service answers the same from its columns."""
+        return self.db.read("filtered_knn", code=[float(x) for x in code], k=k, exclude=list(exclude),
+                            **cypher_parameters(where))
+
+    @staticmethod
+    def facets(retriever: Retriever) -> Facets:
+        """The filter columns of the generation `retriever` answers for."""
+        return retriever.memo(FACETS, _no_facets)
 
     def in_graph_space(self, meta: GraphMeta, code: np.ndarray) -> np.ndarray:
         """A new code (an uploaded image's, a client's) in the space of the stored codes: through the
@@ -128,3 +142,10 @@ def browser_cypher(ids: Sequence[str]) -> str:
 def example_queries(db: Database, n: int = 3) -> list[str]:
     """Ids of stored images with findings and the most neighbours (for demos and smoke tests)."""
     return [str(r["id"]) for r in db.read("find_example_queries", n=n)]
+
+
+FACETS = "facets"  # the key of a Retriever's filter columns in its memo
+
+
+def _no_facets() -> Facets:
+    raise NotReadyError("this graph was opened without its filter columns: retry")

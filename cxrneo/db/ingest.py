@@ -84,8 +84,7 @@ def build(
     stored = graph_meta(db)
     if (snapshot_dir is not None and stored is not None and stored.writing is None
             and (stored.nodes, stored.edges) == (len(codes), len(edges))):
-        patients = [r.patient_id for r in codes.images]
-        snapshot.save(snapshot.from_arrays(codes.ids, patients, codes.codes, edges), snapshot_dir, stored)
+        snapshot.save(snapshot.from_arrays(codes.images, codes.codes, edges), snapshot_dir, stored)
     return stats, report
 
 

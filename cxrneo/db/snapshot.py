@@ -1,6 +1,7 @@
 """Local snapshots of the stored graph, so that a reader opens an archive in milliseconds.
 
-A snapshot holds the image ids (sorted), their patients, their unit codes and the symmetric
+A snapshot holds the image ids (sorted), their patients and filterable metadata (findings,
+view, sex, age, split: the columns filters are evaluated on), their unit codes and the symmetric
 CSR adjacency of the SIMILAR edges, as plain ``.npy`` files under the cache folder, keyed by
 GraphMeta's ``graphId`` and ``dataGeneration`` (the generation at which images or edges last
 changed; community runs do not move it); the communities are one more file keyed by
@@ -16,8 +17,10 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +28,13 @@ from cxrneo.db.connection import Database
 from cxrneo.db.generations import communities_unchanged, data_generation, data_unchanged
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, NotReadyError
+from cxrneo.filters import SEPARATOR, Facets
 from cxrneo.graph import Edges, normalise
+from cxrneo.records import ImageRecord
 
-VERSION = 1
+VERSION = 2  # 2: the filter columns
 PAGE = 2_000
-ARRAYS = ("ids", "patients", "unit", "indptr", "indices")
+ARRAYS = ("ids", "patients", "labels", "views", "sexes", "ages", "splits", "unit", "indptr", "indices")
 
 
 @dataclass(frozen=True)
@@ -41,22 +46,38 @@ class Snapshot:
     unit: np.ndarray  # float32, N x width, unit rows
     indptr: np.ndarray  # int64, N + 1
     indices: np.ndarray  # int32, neighbour rows, ascending within a row; every edge twice
+    labels: list[str] = field(default_factory=list)  # each image's findings joined by "|"
+    views: list[str] = field(default_factory=list)
+    sexes: list[str] = field(default_factory=list)
+    ages: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))  # -1: unknown
+    splits: list[str] = field(default_factory=list)
 
     @property
     def edges(self) -> int:
         return int(self.indices.size // 2)
 
+    def facets(self) -> Facets:
+        """The filter columns (cxrneo/filters.py)."""
+        return Facets.from_columns(self.labels, self.views, self.sexes, self.ages.tolist(), self.splits, self.patients)
 
-def from_arrays(ids: list[str], patients: list[str], codes: np.ndarray, edges: Edges) -> Snapshot:
-    """A snapshot of codes (any row order) and their edges (row pairs), re-ordered by id."""
+
+def from_arrays(records: Sequence[ImageRecord], codes: np.ndarray, edges: Edges) -> Snapshot:
+    """A snapshot of codes with their records (any row order) and their edges (row pairs), re-ordered by id."""
+    ids = [r.id for r in records]
     order = np.argsort(np.array(ids, dtype=str), kind="stable")
     new_row = np.empty(len(ids), np.int64)
     new_row[order] = np.arange(len(ids))
     src, dst = new_row[edges.src], new_row[edges.dst]
     indptr, indices = _csr(len(ids), src, dst)
+    ordered = [records[i] for i in order]
     return Snapshot(
-        ids=[ids[i] for i in order],
-        patients=[patients[i] for i in order],
+        ids=[r.id for r in ordered],
+        patients=[r.patient_id for r in ordered],
+        labels=[SEPARATOR.join(r.labels) for r in ordered],
+        views=[r.view for r in ordered],
+        sexes=[r.sex for r in ordered],
+        ages=np.array([-1 if r.age is None else r.age for r in ordered], np.int32),
+        splits=[r.split for r in ordered],
         unit=normalise(np.asarray(codes)[order]),
         indptr=indptr,
         indices=indices,
@@ -98,6 +119,11 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
         arrays = {
             "ids": np.array(snap.ids, dtype=str),
             "patients": np.array(snap.patients, dtype=str),
+            "labels": np.array(snap.labels, dtype=str),
+            "views": np.array(snap.views, dtype=str),
+            "sexes": np.array(snap.sexes, dtype=str),
+            "ages": np.asarray(snap.ages, dtype=np.int32),
+            "splits": np.array(snap.splits, dtype=str),
             "unit": np.ascontiguousarray(snap.unit, dtype=np.float32),
             "indptr": snap.indptr,
             "indices": snap.indices,
@@ -151,12 +177,19 @@ def load(cache: Path, meta: GraphMeta) -> Snapshot | None:
     snap = Snapshot(
         ids=arrays["ids"].tolist(),
         patients=arrays["patients"].tolist(),
+        labels=arrays["labels"].tolist(),
+        views=arrays["views"].tolist(),
+        sexes=arrays["sexes"].tolist(),
+        ages=np.asarray(arrays["ages"]),
+        splits=arrays["splits"].tolist(),
         unit=arrays["unit"],
         indptr=np.asarray(arrays["indptr"]),
         indices=arrays["indices"],
     )
     n = len(snap.ids)
-    if snap.unit.shape[0] != n or snap.indptr.shape != (n + 1,) or int(snap.indptr[-1]) != snap.indices.size:
+    columns = (snap.patients, snap.labels, snap.views, snap.sexes, snap.ages, snap.splits)
+    if (snap.unit.shape[0] != n or snap.indptr.shape != (n + 1,) or int(snap.indptr[-1]) != snap.indices.size
+            or any(len(c) != n for c in columns)):
         return None
     return snap
 
@@ -165,6 +198,7 @@ def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
     """Read the whole stored graph once, in pages by id, and check it against GraphMeta."""
     ids: list[str] = []
     patients: list[str] = []
+    columns: dict[str, list[Any]] = {"labels": [], "views": [], "sexes": [], "ages": [], "splits": []}
     rows: list[np.ndarray] = []
     outs: list[list[str]] = []
     after = ""
@@ -173,6 +207,11 @@ def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
         for r in got:
             ids.append(r["id"])
             patients.append(r["patientId"] or "")
+            columns["labels"].append(SEPARATOR.join(r["labels"] or ()))
+            columns["views"].append(r["view"] or "")
+            columns["sexes"].append(r["sex"] or "")
+            columns["ages"].append(-1 if r["age"] is None else int(r["age"]))
+            columns["splits"].append(r["split"] or "")
             if r["codeBytes"] is not None:
                 rows.append(np.frombuffer(r["codeBytes"], dtype="<f4"))
             else:
@@ -198,7 +237,9 @@ def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
                             "rerun the interrupted `cxrneo ingest`")
     indptr, indices = _csr(len(ids), src, dst)
     unit = normalise(np.stack(rows)) if rows else np.empty((0, 0), np.float32)
-    return Snapshot(ids=ids, patients=patients, unit=unit, indptr=indptr, indices=indices)
+    return Snapshot(ids=ids, patients=patients, unit=unit, indptr=indptr, indices=indices,
+                    labels=columns["labels"], views=columns["views"], sexes=columns["sexes"],
+                    ages=np.array(columns["ages"], np.int32), splits=columns["splits"])
 
 
 def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMeta) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Retriever: one graph snapshot that answers a query code with any method (`strategies.STRATEGIES`)."""
 
+import hashlib
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
@@ -8,12 +9,14 @@ import numpy as np
 from cxrneo.errors import ConfigError, InputError, NotFoundError
 from cxrneo.records import Hit
 from cxrneo.retrieval.indexed import IndexedGraph
+from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.method import Method
-from cxrneo.retrieval.scene import Growth, Memo
+from cxrneo.retrieval.scene import Growth, Memo, Step
 from cxrneo.retrieval.strategies import STRATEGIES
 from cxrneo.retrieval.view import GraphView
 
 T = TypeVar("T")
+INDUCED_KEPT = 8  # subgraphs of recent filters kept per snapshot (a user narrowing step by step reuses them)
 
 
 class Retriever:
@@ -23,17 +26,31 @@ class Retriever:
     in N(q) but never join R and are never returned.
     """
 
-    def __init__(self, view: GraphView, unit_codes: np.ndarray, ids: Sequence[str], threshold: float) -> None:
-        codes = np.ascontiguousarray(unit_codes, dtype=np.float32)
-        if codes.ndim != 2 or codes.shape[0] != len(ids):
-            raise InputError(f"codes of shape {codes.shape} do not match {len(ids)} image ids")
-        self.codes = codes
+    def __init__(self, view: GraphView, unit_codes: np.ndarray | Callable[[], np.ndarray], ids: Sequence[str],
+                 threshold: float) -> None:
+        """`unit_codes`: the codes in row order, or a function that makes them when first needed."""
+        if callable(unit_codes):
+            self._codes: np.ndarray | None = None
+            self._make_codes = unit_codes
+        else:
+            codes = np.ascontiguousarray(unit_codes, dtype=np.float32)
+            if codes.ndim != 2 or codes.shape[0] != len(ids):
+                raise InputError(f"codes of shape {codes.shape} do not match {len(ids)} image ids")
+            self._codes = codes
         # cosines of a unit query to every row; the stored graph swaps in a BatchedScan
-        self.scan: Callable[[np.ndarray], np.ndarray] = codes.__matmul__
+        self.scan: Callable[[np.ndarray], np.ndarray] = lambda q: self.codes @ q
         self.threshold = float(threshold)
         self.graph = IndexedGraph(view, ids)
         self.ids = self.graph.ids
         self._memo = Memo()
+        self._induced = Memo(keep=INDUCED_KEPT)
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The unit codes in row order (made on first use when given as a function)."""
+        if self._codes is None:
+            self._codes = np.ascontiguousarray(self._make_codes(), dtype=np.float32)
+        return self._codes
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         """A structure derived from this snapshot (diffusion's walk), built once per key."""
@@ -61,10 +78,12 @@ class Retriever:
         method: Method | str = Method.COMMUNITY,
         strict: bool = False,
         exclude: frozenset[str] = frozenset(),
+        allowed: np.ndarray | None = None,
     ) -> list[Hit]:
-        """The top-k database images for a query code, best first."""
+        """The top-k database images for a query code, best first; with `allowed` (a bool per row)
+        the top min(k, allowed and not excluded) among the allowed rows (see `_filtered`)."""
         method = Method.parse(method)
-        sims, growth = self._run(q_unit, k, method, strict, exclude)
+        sims, growth = self._run(q_unit, k, method, strict, exclude, allowed)
         com = self.graph.community
         return [
             Hit(
@@ -85,16 +104,21 @@ class Retriever:
         method: Method | str = Method.COMMUNITY,
         strict: bool = False,
         exclude: frozenset[str] = frozenset(),
+        allowed: np.ndarray | None = None,
     ) -> Growth:
         """Like `query`, but the raw Growth (rows, gains and every step) for inspection."""
-        return self._run(q_unit, k, Method.parse(method), strict, exclude)[1]
+        return self._run(q_unit, k, Method.parse(method), strict, exclude, allowed)[1]
 
     def _run(
-        self, q_unit: np.ndarray, k: int, method: Method, strict: bool, exclude: frozenset[str]
+        self, q_unit: np.ndarray, k: int, method: Method, strict: bool, exclude: frozenset[str],
+        allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, Growth]:
         if k <= 0:
             raise ConfigError(f"k must be at least 1, got {k}")
         blocked = np.array(sorted(self.graph.row[i] for i in exclude if i in self.graph.row), np.int64)
+        if allowed is not None:
+            sims = self.scan(self._unit(q_unit))
+            return sims, self._filtered(sims, blocked, k, method, strict, allowed)
         if k > len(self.ids) - blocked.size:
             raise ConfigError(
                 f"k={k} but the database holds only {len(self.ids) - blocked.size} images "
@@ -102,6 +126,55 @@ class Retriever:
             )
         sims = self.scan(self._unit(q_unit))
         return sims, STRATEGIES[method].run(self, sims, blocked, k, strict)
+
+    def _filtered(
+        self, sims: np.ndarray, blocked: np.ndarray, k: int, method: Method, strict: bool, allowed: np.ndarray,
+    ) -> Growth:
+        """The method among the allowed rows: kNN exactly over them; the graph methods on the subgraph
+        induced by them (its own statistics and communities' restrictions), each falling back to
+        cosine within them unless strict. min(k, allowed rows not blocked) rows."""
+        allowed = np.asarray(allowed, bool)
+        if allowed.shape != (len(self.ids),):
+            raise InputError(f"a filter mask of {allowed.size} rows for {len(self.ids)} images")
+        may = allowed.copy()
+        may[blocked] = False
+        k = min(k, int(may.sum()))
+        if k == 0:
+            return Growth()
+        if method is Method.KNN:
+            return STRATEGIES[method].run(self, sims, np.flatnonzero(~may), k, strict)
+        rows = np.flatnonzero(allowed)
+        sub = self.induced(rows)
+        local = np.searchsorted(rows, blocked[allowed[blocked]])
+        found = STRATEGIES[method].run(sub, sims[rows], local, k, strict)
+        out = Growth(stopped=found.stopped)
+        for row, gain, fallback in zip(found.rows, found.gains, found.fallback, strict=True):
+            out.add(int(rows[row]), gain, fallback)
+        out.steps = [s if s.kind == "community" else Step(s.kind, int(rows[s.target]), s.gain) for s in found.steps]
+        return out
+
+    def induced(self, rows: np.ndarray) -> "Retriever":
+        """A Retriever over the subgraph induced by `rows` (ascending): its own CSR, community
+        statistics and blocks; codes only when a method asks for them. The last few are kept."""
+        view = self.graph.view
+        if not isinstance(view, MemoryGraph) or view.ids != self.ids:
+            raise ConfigError("filters need the graph in memory (a MemoryGraph in the retriever's row order)")
+        key = hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()
+        return self._induced.get(key, lambda: self._build_induced(view, np.asarray(rows, np.int64)))
+
+    def _build_induced(self, view: MemoryGraph, rows: np.ndarray) -> "Retriever":
+        n = len(self.ids)
+        keep = np.zeros(n, bool)
+        keep[rows] = True
+        new = np.full(n, -1, np.int64)
+        new[rows] = np.arange(rows.size)
+        heads = np.repeat(np.arange(n, dtype=np.int64), np.diff(view.indptr))
+        inside = keep[heads] & keep[view.indices]
+        h, t = new[heads[inside]], new[np.asarray(view.indices)[inside]]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(h, minlength=rows.size))]).astype(np.int64)
+        ids = [self.ids[r] for r in rows.tolist()]
+        sub_view = MemoryGraph.from_csr(ids, indptr, t.astype(np.int32), self.graph.community[rows])
+        return Retriever(sub_view, lambda: self.codes[rows], ids, self.threshold)
 
     def _unit(self, q: np.ndarray) -> np.ndarray:
         v = np.asarray(q, dtype=np.float32).ravel()

@@ -7,6 +7,7 @@ generation opens a new scene).
 """
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -65,15 +66,21 @@ class Strategy(Protocol):
 
 
 class Memo:
-    """Values built once per key and shared by concurrent queries (a build holds the lock)."""
+    """Values built once per key and shared by concurrent queries (a build holds the lock); with
+    `keep`, only the most recently used `keep` values stay."""
 
-    def __init__(self) -> None:
-        self._values: dict[Hashable, Any] = {}
+    def __init__(self, keep: int | None = None) -> None:
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+        self._keep = keep
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
         with self._lock:
-            if key not in self._values:
+            if key in self._values:
+                self._values.move_to_end(key)
+            else:
                 self._values[key] = build()
+                while self._keep is not None and len(self._values) > self._keep:
+                    self._values.popitem(last=False)
             value: T = self._values[key]
             return value

@@ -1,0 +1,96 @@
+"""Filtered retrieval against brute-force oracles on random graphs and filters (Hypothesis), and
+the filter columns' rules."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cxrneo.errors import InputError
+from cxrneo.filters import Facets, passing
+from cxrneo.graph import normalise, similarity_edges
+from cxrneo.labels import NO_FINDING
+from cxrneo.request import QueryFilter
+from cxrneo.retrieval import MemoryGraph, Method, Retriever
+
+T = 0.55
+
+
+def _world(seed: int, n: int) -> tuple[Retriever, np.ndarray, list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((5, 12))
+    which = rng.integers(0, 5, n)
+    codes = normalise(centres[which] + 0.7 * rng.standard_normal((n, 12)))
+    ids = [f"i{j:03d}" for j in range(n)]
+    view = MemoryGraph.build(ids, similarity_edges(codes, T), which)
+    return Retriever(view, codes, ids, T), codes, ids, which
+
+
+def _oracle(codes: np.ndarray, ids: list[str], which: np.ndarray, keep: np.ndarray) -> Retriever:
+    """The method's own input, built from scratch: the graph of the passing images only."""
+    rows = np.flatnonzero(keep)
+    sub = codes[rows]
+    return Retriever(MemoryGraph.build([ids[r] for r in rows], similarity_edges(sub, T), which[rows]),
+                     sub, [ids[r] for r in rows], T)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), share=st.floats(0.05, 1.0), k=st.integers(1, 40),
+       method=st.sampled_from(list(Method)), exclude_query=st.booleans())
+def test_a_filtered_query_is_the_method_on_the_passing_images(
+    seed: int, share: float, k: int, method: Method, exclude_query: bool
+) -> None:
+    r, codes, ids, which = _world(seed % 7, 120)
+    rng = np.random.default_rng(seed)
+    keep = rng.random(len(ids)) < share
+    q = int(rng.integers(len(ids)))
+    exclude = frozenset({ids[q]}) if exclude_query else frozenset()
+    got = [h.image_id for h in r.query(codes[q], k, method=method, exclude=exclude, allowed=keep)]
+    may = keep.copy()
+    if exclude_query:
+        may[q] = False
+    assert len(got) == min(k, int(may.sum()))  # exactly min(K, passing)
+    assert all(keep[ids.index(i)] for i in got) and not set(got) & exclude
+    if not may.any():
+        return
+    want = [h.image_id for h in _oracle(codes, ids, which, keep).query(
+        codes[q], min(k, int(may.sum())), method=method, exclude=exclude)]
+    assert got == want
+
+
+def test_knn_filtered_is_exact_over_the_passing_images() -> None:
+    r, codes, ids, _ = _world(1, 200)
+    keep = np.arange(200) % 3 == 0
+    sims = codes @ codes[4]
+    order = [i for i in np.argsort(-sims, kind="stable") if keep[i]][:10]
+    assert [h.image_id for h in r.query(codes[4], 10, method="knn", allowed=keep)] == [ids[i] for i in order]
+
+
+def _facets() -> Facets:
+    return Facets.from_columns(
+        labels=["Effusion|Mass", "", "Effusion", "Nodule", "Mass"],
+        views=["PA", "ap", "PA", "AP", "PA"], sexes=["F", "M", "F", "M", ""], ages=[70, 45, 61, -1, 30],
+        splits=["train", "train", "test", "val", "train"], patients=["p1", "p2", "p1", "p3", "p4"])
+
+
+@pytest.mark.parametrize(("f", "rows"), [
+    (QueryFilter(), [0, 1, 2, 3, 4]),
+    (QueryFilter(findings=["Effusion"]), [0, 2]),
+    (QueryFilter(findings=["Effusion", "Mass"]), [0]),
+    (QueryFilter(any_findings=["Nodule", "Mass"]), [0, 3, 4]),
+    (QueryFilter(without=["Effusion"]), [1, 3, 4]),
+    (QueryFilter(findings=[NO_FINDING]), [1]),
+    (QueryFilter(sex="F", age_min=60), [0, 2]),
+    (QueryFilter(age_max=50), [1, 4]),  # unknown ages never pass an age bound
+    (QueryFilter(views=["ap"]), [1, 3]),
+    (QueryFilter(splits=["train"], not_patients=["p1"]), [1, 4]),
+    (QueryFilter(patients=["p1", "p3"]), [0, 2, 3]),
+    (QueryFilter(communities=[7]), [2, 3]),
+])
+def test_each_condition(f: QueryFilter, rows: list[int]) -> None:
+    assert np.flatnonzero(passing(_facets(), f, np.array([1, 1, 7, 7, 2]))).tolist() == rows
+
+
+def test_an_unknown_finding_is_one_line_naming_the_label_set() -> None:
+    with pytest.raises(InputError, match="unknown finding 'Efusion': this graph's findings are No Finding, Effusion"):
+        passing(_facets(), QueryFilter(findings=["Efusion"]), np.zeros(5, int))
