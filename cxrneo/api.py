@@ -17,7 +17,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +33,7 @@ from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, N
 from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
 from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
-from cxrneo.request import MAX_K, ImageQuery, QueryRequest, from_form, parse
+from cxrneo.request import MAX_EXAMPLES, MAX_K, ImageQuery, QueryRequest, from_form, parse
 from cxrneo.retrieval.method import Method
 from cxrneo.service import QueryAnswer, Searcher
 from cxrneo.settings import Settings
@@ -202,15 +202,28 @@ def create_app(
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise InputError("image queries are multipart form data with the image in the field 'file'")
         form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
+        uploads = [u for u in form.getlist("file") if not isinstance(u, str)]
+        if not uploads:
             raise InputError("multipart queries need an image file in the field 'file'")
+        if len(uploads) > MAX_EXAMPLES:
+            raise InputError(f"at most {MAX_EXAMPLES} image files per query")
         options = from_form({n: v for n, v in form.items() if n != "file" and isinstance(v, str)})
-        with _uploaded(await _upload_bytes(upload), upload) as (path, name):
+        total = 0
+        with ExitStack() as stack:
+            files = []
+            for upload in uploads:
+                data = await _upload_bytes(upload)
+                total += len(data)
+                if total > max_upload_bytes:
+                    raise HTTPException(413, f"uploads larger than {max_upload_bytes} bytes in all")
+                files.append(stack.enter_context(_uploaded(data, upload)))
             try:
-                return await run_in_threadpool(searcher.search_image, path, options, name)
-            except InputError as e:  # name the upload, not the temporary file
-                raise InputError(str(e).replace(str(path), name)) from None
+                return await run_in_threadpool(searcher.search_images, files, options)
+            except InputError as e:  # name the uploads, not the temporary files
+                message = str(e)
+                for path, name in files:
+                    message = message.replace(str(path), name)
+                raise InputError(message) from None
 
     return app
 

@@ -26,7 +26,9 @@ from cxrneo.retrieval.method import Method
 @friendly
 def query_cmd(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(help="A stored image id, or an image file (needs --checkpoint).")],
+    targets: Annotated[list[str], typer.Argument(help=(
+        "A stored image id, or an image file (needs --checkpoint); several: more like these (their mean)."),
+        metavar="TARGET...")],
     k: Annotated[int, typer.Option("-k", "--top-k", help="Number of images to return.")] = 10,
     method: Annotated[Method, typer.Option(help=(
         "community (Algorithm 2), hybrid, knn (exact cosine) or diffusion (personalized PageRank)."
@@ -43,6 +45,8 @@ def query_cmd(
     finding: FindingOpt = None, any_finding: AnyFindingOpt = None, without: WithoutOpt = None, sex: SexOpt = None,
     age: AgeOpt = None, view: ViewOpt = None, split: SplitOpt = None, patient: PatientOpt = None,
     not_patient: NotPatientOpt = None, community: CommunityOpt = None,
+    unlike: Annotated[list[str] | None, typer.Option("--not", help=(
+        "A stored image the answer should be unlike (repeatable; Rocchio, left out of the answer)."))] = None,
 ) -> None:
     """Retrieve the images most similar to a stored image or an image file; the filter flags narrow
     the search to the images that pass them (exactly K of those, when K pass)."""
@@ -56,20 +60,20 @@ def query_cmd(
     where = filter_of(findings=finding, any_findings=any_finding, without=without, sex=sex, age=age, views=view,
                       splits=split, patients=patient, not_patients=not_patient, communities=community)
     options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient,
-                                   "filter": where})
+                                   "filter": where, "not_ids": unlike or []})
     s = settings(ctx)
     url = server or s.server
     if url:
         from cxrneo.client import Client
 
         token = s.api_token.get_secret_value() if s.api_token else None
-        answer = QueryAnswer.model_validate(Client(url, token).query(target, options))
+        answer = QueryAnswer.model_validate(Client(url, token).query(targets, options))
     else:
         from cxrneo.service import Searcher
 
         searcher = Searcher.connect(s, checkpoint)
         try:
-            answer = searcher.resolve(target, options)
+            answer = searcher.resolve(targets, options)
         finally:
             searcher.close()
     answer.total_ms = round((time.perf_counter() - t0) * 1e3, 1)

@@ -24,27 +24,30 @@ class Client:
         self.token = token
         self.timeout = timeout
 
-    def query(self, target: str, options: QueryOptions) -> dict[str, Any]:
-        """A stored id first; an image file on this machine is uploaded when the id is unknown."""
-        body = {"id": target, **options.model_dump(mode="json", exclude_defaults=True)}
+    def query(self, targets: str | list[str], options: QueryOptions) -> dict[str, Any]:
+        """Stored ids first (several: more like these); image files on this machine are uploaded when
+        the ids are unknown."""
+        targets = [targets] if isinstance(targets, str) else targets
+        body = {"ids": targets, **options.model_dump(mode="json", exclude_defaults=True)}
         try:
             return self._call("POST", "/query", json.dumps(body).encode(), "application/json")
         except NotFoundError:
-            if not Path(target).is_file():
+            if not all(Path(t).is_file() for t in targets):
                 raise
-        return self.query_image(Path(target), options)
+        return self.query_image([Path(t) for t in targets], options)
 
-    def query_image(self, path: Path, options: QueryOptions) -> dict[str, Any]:
+    def query_image(self, paths: Path | list[Path], options: QueryOptions) -> dict[str, Any]:
         boundary = uuid.uuid4().hex
         fields = to_form(options)
         chunks = [f'--{boundary}\r\nContent-Disposition: form-data; name="{n}"\r\n\r\n{v}\r\n'.encode()
                   for n, v in fields.items()]
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise NotFoundError(f"{path}: cannot read ({e.strerror})") from None
-        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quote(path.name)}"\r\n'
-                      "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+        for path in [paths] if isinstance(paths, Path) else paths:
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                raise NotFoundError(f"{path}: cannot read ({e.strerror})") from None
+            chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quote(path.name)}"\r\n'
+                          "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
         chunks.append(f"--{boundary}--\r\n".encode())
         return self._call("POST", "/query/image", b"".join(chunks), f"multipart/form-data; boundary={boundary}")
 

@@ -10,12 +10,27 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cxrneo.errors import InputError
 from cxrneo.retrieval.method import Method
 
 MAX_K = 1000  # the most images one query may ask for
+MAX_EXAMPLES = 100  # the most examples (or counter-examples) one query may name
+NEGATIVE_WEIGHT = 0.25  # Rocchio: how far the query moves away from the counter-examples' mean
+
+
+def rocchio(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """The query code of examples (unit codes, one per row): the normalised mean of the positives
+    minus NEGATIVE_WEIGHT times the mean of the negatives (negatives may have no rows). The
+    retriever normalises the result."""
+    q = np.asarray(positives, np.float64).mean(axis=0)
+    q /= max(float(np.linalg.norm(q)), 1e-12)
+    if len(negatives):
+        q = q - NEGATIVE_WEIGHT * np.asarray(negatives, np.float64).mean(axis=0)
+    out: np.ndarray = q.astype(np.float32)
+    return out
 
 
 class QueryFilter(BaseModel):
@@ -61,21 +76,30 @@ class QueryOptions(BaseModel):
     strict: bool = Field(False, description="Stop when weighted modularity stops rising (may return fewer).")
     exclude_patient: bool = Field(False, description="Also leave out the query patient's other images (id only).")
     filter: QueryFilter | None = Field(None, description="Only images that pass may be returned.")
+    not_ids: list[str] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
+        "Stored images the answer should be unlike (Rocchio: the query moves away from their mean; "
+        "they are left out of the answer)."))
 
 
 class QueryRequest(QueryOptions):
-    """A stored image id or a code, and how to retrieve (POST /query as JSON)."""
+    """A stored image id, several (more like these), or a code, and how to retrieve (POST /query as JSON)."""
 
     id: str | None = Field(None, description="A stored image id (it and, optionally, its patient are left out).")
+    ids: list[str] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
+        "More like these: stored image ids whose normalised mean code is the query (all left out)."))
     code: list[float] | None = Field(None, description="A code that is not in the graph (e.g. 1024 floats).")
 
     @model_validator(mode="after")
     def _one_target(self) -> "QueryRequest":
-        if (self.id is None) == (self.code is None):
-            raise ValueError("give exactly one of id and code")
+        if (self.id is not None) + bool(self.ids) + (self.code is not None) != 1:
+            raise ValueError("give exactly one of id, ids and code")
         if self.code is not None and self.exclude_patient:
             raise ValueError("exclude_patient needs an id (a code has no patient)")
         return self
+
+    def examples(self) -> tuple[list[str], list[str]]:
+        """(positive stored ids, negative stored ids) when the query is made of stored examples."""
+        return ([self.id] if self.id is not None else list(self.ids)), list(self.not_ids)
 
 
 class ImageQuery(QueryOptions):

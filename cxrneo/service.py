@@ -21,7 +21,7 @@ from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
 from cxrneo.filters import passing
 from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
-from cxrneo.request import MAX_K, QueryFilter, QueryOptions, QueryRequest
+from cxrneo.request import MAX_K, QueryFilter, QueryOptions, QueryRequest, rocchio
 from cxrneo.retrieval.method import Method
 from cxrneo.settings import Settings
 
@@ -115,25 +115,70 @@ class Searcher:
         code = self.encoder().code(path)
         return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True, where=where)
 
+    def by_examples(
+        self, positives: list[str], negatives: list[str], options: QueryOptions,
+        uploaded: list[np.ndarray] | None = None,
+    ) -> QueryAnswer:
+        """More like these: the Rocchio code of stored (and uploaded) examples, away from the
+        counter-examples (request.rocchio); every example is left out of the answer, and with
+        exclude_patient the positive examples' patients too."""
+        t0 = time.perf_counter()
+        state = self.graph.current()
+        meta, retriever = state
+        pos = [retriever.code_of(i) for i in positives]
+        for code in uploaded or []:
+            v = self.graph.in_graph_space(meta, code)
+            pos.append(v / max(float(np.linalg.norm(v)), 1e-12))
+        neg = [retriever.code_of(i) for i in negatives]
+        if not pos:
+            raise InputError("give at least one example")
+        code = rocchio(np.stack(pos), np.stack(neg) if neg else np.empty((0, len(pos[0])), np.float32))
+        exclude = frozenset(positives) | frozenset(negatives)
+        if options.exclude_patient:
+            for i in positives:
+                exclude |= self.graph.patient_images(i)
+        name = f"{len(pos)} example{'s' if len(pos) != 1 else ''}" + (f", {len(neg)} unlike" if neg else "")
+        return self._answer(name, code, options.k, options.method, options.strict, exclude, t0, state,
+                            where=options.filter)
+
     def search(self, req: QueryRequest) -> QueryAnswer:
-        """Answer one validated query request (a stored id or a code)."""
-        if req.id is not None:
-            return self.by_id(req.id, req.k, req.method, req.strict, req.exclude_patient, req.filter)
-        return self.by_code(parse_code(req.code), req.k, req.method, req.strict, where=req.filter)
+        """Answer one validated query request (a stored id, several, or a code)."""
+        if req.code is not None:
+            if req.not_ids:
+                raise InputError("not_ids needs stored examples (id or ids), not a code")
+            return self.by_code(parse_code(req.code), req.k, req.method, req.strict, where=req.filter)
+        positives, negatives = req.examples()
+        if len(positives) == 1 and not negatives:
+            return self.by_id(positives[0], req.k, req.method, req.strict, req.exclude_patient, req.filter)
+        return self.by_examples(positives, negatives, req)
 
     def search_image(self, path: Path, options: QueryOptions, name: str | None = None) -> QueryAnswer:
         """Answer an image file with validated options."""
+        return self.search_images([(path, name or str(path))], options)
+
+    def search_images(self, files: list[tuple[Path, str]], options: QueryOptions) -> QueryAnswer:
+        """Answer one or more image files (more like these) with validated options."""
         if options.exclude_patient:
             raise ConfigError("exclude_patient needs a stored image id (a file has no patient)")
-        return self.by_image(path, options.k, options.method, options.strict, name, options.filter)
+        if len(files) == 1 and not options.not_ids:
+            path, name = files[0]
+            return self.by_image(path, options.k, options.method, options.strict, name, options.filter)
+        _check_request(options.k, options.method)  # before the forward passes
+        encoder = self.encoder()
+        return self.by_examples([], options.not_ids, options, [encoder.code(p) for p, _ in files])
 
-    def resolve(self, target: str, options: QueryOptions) -> QueryAnswer:
-        """A stored image id first, else an image file."""
-        if target in self.graph.current()[1].graph.row:
-            return self.search(QueryRequest(id=target, **options.model_dump()))
-        if Path(target).is_file():
-            return self.search_image(Path(target), options)
-        raise NotFoundError(f"{target!r} is neither an image id in the database nor an image file")
+    def resolve(self, targets: list[str], options: QueryOptions) -> QueryAnswer:
+        """Stored image ids first, else image files (several targets: more like these; stored ids and
+        files are not mixed)."""
+        stored = self.graph.current()[1].graph.row
+        if all(t in stored for t in targets):
+            return self.search(QueryRequest(ids=targets, **options.model_dump()))
+        missing = [t for t in targets if t not in stored and not Path(t).is_file()]
+        if missing:
+            raise NotFoundError(f"{missing[0]!r} is neither an image id in the database nor an image file")
+        if any(t in stored for t in targets):
+            raise InputError("give stored ids or image files as examples, not both")
+        return self.search_images([(Path(t), t) for t in targets], options)
 
     # --- pieces ----------------------------------------------------------------------------
 

@@ -343,7 +343,8 @@ $("detail").addEventListener("keydown", (e) => {
 });
 $("detail").addEventListener("close", () => {
   const card = document.querySelector(`.card[data-rank="${state.answer && state.answer.hits[state.current].rank}"]`);
-  if (card) card.focus();
+  // after the browser's own focus restoring (to the card that opened the dialog): the one last shown
+  if (card) setTimeout(() => card.focus(), 0);
 });
 
 // --- the neighbourhood --------------------------------------------------------------------------

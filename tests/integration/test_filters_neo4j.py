@@ -88,3 +88,30 @@ def test_the_cli_returns_k_passing_hits_for_every_method(
     assert bad.exit_code == 1 and "unknown finding 'Efusion'" in bad.output
     bad = CliRunner().invoke(app, ["query", codes.ids[8], "--age", "sixty"])
     assert bad.exit_code == 1 and "--age takes a range" in bad.output
+
+
+def test_more_like_these_is_the_rocchio_query_and_leaves_the_examples_out(
+    filtered_graph: tuple[Searcher, Codes], neo4j_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from cxrneo.request import NEGATIVE_WEIGHT, QueryRequest
+
+    searcher, codes = filtered_graph
+    pos, neg = [codes.ids[0], codes.ids[6], codes.ids[12]], [codes.ids[1]]
+    answer = searcher.search(QueryRequest(ids=pos, not_ids=neg, k=10, method=Method.KNN))
+    _, r = searcher.graph.current()
+    q = np.mean([r.code_of(i) for i in pos], axis=0)
+    q = q / np.linalg.norm(q) - NEGATIVE_WEIGHT * r.code_of(neg[0])
+    sims = r.codes @ (q / np.linalg.norm(q))
+    order = [r.ids[i] for i in np.argsort(-sims, kind="stable") if r.ids[i] not in pos + neg][:10]
+    assert [h.image_id for h in answer.hits] == order and answer.query == "3 examples, 1 unlike"
+    for method in Method:
+        got = searcher.search(QueryRequest(ids=pos, not_ids=neg, k=10, method=method,
+                                           filter=QueryFilter(findings=["Effusion"])))
+        assert len(got.hits) == 10 and not {h.image_id for h in got.hits} & set(pos + neg)
+    monkeypatch.setenv("CXRNEO_NEO4J_URI", neo4j_settings.neo4j_uri)
+    monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", neo4j_settings.password())
+    monkeypatch.setenv("CXRNEO_DATA_DIR", str(tmp_path))
+    out = CliRunner().invoke(app, ["query", *pos, "--not", neg[0], "--method", "knn", "-k", "10", "--json"])
+    assert out.exit_code == 0, out.output
+    assert [h["image_id"] for h in json.loads(out.output)["hits"]] == order

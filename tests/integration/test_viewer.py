@@ -261,7 +261,7 @@ def test_a_stored_id_query_shows_the_answer_and_opens_by_keyboard(browser: Any, 
     _wait(browser, lambda d: d.find_element(By.ID, "detail-title").text.startswith("Result 2 of 6"))
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)
     _wait(browser, lambda d: dialog.get_attribute("open") is None)
-    assert browser.switch_to.active_element.get_attribute("data-rank") == "2"  # focus back on the card
+    _wait(browser, lambda d: d.switch_to.active_element.get_attribute("data-rank") == "2")  # focus on the card last shown
     _screenshot(browser, "viewer-results-narrow", 560, 900)
     browser.set_window_size(1280, 800)
     assert _console_errors(browser) == []
