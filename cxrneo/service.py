@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
 from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.meta import graph_meta
-from cxrneo.errors import ConfigError, DatabaseError, InputError, NotFoundError
+from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError
 from cxrneo.filters import passing
 from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
@@ -226,6 +226,13 @@ class Searcher:
             query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
             passing=None if allowed is None else int(allowed.sum()),
         )
+
+    def findings(self) -> list[str]:
+        """The finding names filters accept (the graph's label set); none while the graph cannot be read."""
+        try:
+            return list(self.graph.facets(self.graph.current()[1]).findings)
+        except CxrneoError:
+            return []
 
     def image(self, image_id: str) -> dict[str, Any]:
         return self.graph.image(image_id)

@@ -143,6 +143,7 @@ async function start() {
   $("file").disabled = !files;
   $("file-note").textContent = files ? "PNG, JPEG or DICOM" : "image files need `cxrneo serve --checkpoint`";
   $("browser-link").hidden = !state.config.browser;
+  setUpNarrowing(state.config);
   await refreshHealth();
   const wanted = new URLSearchParams(location.search).get("id");
   if (wanted) { $("image-id").value = wanted; await search(); }
@@ -178,15 +179,19 @@ async function search() {
   $("summary").textContent = "searching…";
   try {
     let answer, query;
+    const filter = currentFilter();
     if (file) {
       const form = new FormData();
       form.append("file", file);
       form.append("k", String(k));
       form.append("method", method);
+      if (filter) form.append("filter", JSON.stringify(filter));
       answer = await json("query/image", { method: "POST", body: form });
       query = { id: null, name: file.name, labels: null, file };
     } else {
-      answer = await post("query", { id, k, method, exclude_patient: $("exclude-patient").checked });
+      const body = { id, k, method, exclude_patient: $("exclude-patient").checked };
+      if (filter) body.filter = filter;
+      answer = await post("query", body);
       const record = await json(`images/${encodeURIComponent(id)}`);
       query = { ...record, name: id };
     }
@@ -240,7 +245,10 @@ function showResults(answer, query) {
   $("summary").textContent = `${answer.hits.length} archived X-rays by ${answer.method} retrieval for ${query.name}`
     + (agree != null ? ` · ${agree} share a finding with the query` : "")
     + (answer.method === "knn" ? " · ranked by cosine" : ` · in the order ${answer.method} retrieval grew them (kNN ranks by cosine)`)
+    + (answer.passing != null ? ` · ${answer.passing} archived X-rays pass the filter` : "")
     + ` · ${answer.query_ms.toFixed(0)} ms`;
+  $("examples-bar").hidden = !(state.config.features || []).includes("examples");
+  updateExamples();
   answer.hits.forEach((hit, i) => {
     const li = document.createElement("li");
     const card = document.createElement("button");
@@ -273,13 +281,108 @@ function showResults(answer, query) {
     body.append(name, list, meta);
     card.append(thumb, body);
     card.addEventListener("click", () => openDetail(i));
-    li.append(card);
+    const pick = document.createElement("label");
+    pick.className = "pick";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.dataset.id = hit.image_id;
+    box.setAttribute("aria-label", `use ${hit.image_id} as an example`);
+    box.addEventListener("change", updateExamples);
+    pick.append(box, document.createTextNode(" like this"));
+    li.append(card, pick);
     grid.append(li);
     blobUrl(`images/${encodeURIComponent(hit.image_id)}/pixels?size=${THUMB}`)
       .then((url) => { img.src = url; })
       .catch((e) => { img.alt = `${hit.image_id}: ${e.message}`; thumb.classList.add("missing"); showError(e.message); });
   });
 }
+
+// --- narrowing: filters and examples ------------------------------------------------------------
+
+const FINDING_STATES = ["", "with", "without"];
+
+function setUpNarrowing(config) {
+  const features = config.features || [];
+  $("narrow").hidden = !features.includes("filters");
+  const box = $("finding-toggles");
+  box.replaceChildren(...(config.findings || []).map((name) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "toggle";
+    b.dataset.finding = name;
+    b.dataset.state = "";
+    b.textContent = name.replaceAll("_", " ");
+    b.setAttribute("aria-label", `${name}: either`);
+    b.addEventListener("click", () => {
+      const next = FINDING_STATES[(FINDING_STATES.indexOf(b.dataset.state) + 1) % FINDING_STATES.length];
+      b.dataset.state = next;
+      b.textContent = (next === "with" ? "✓ " : next === "without" ? "✗ " : "") + name.replaceAll("_", " ");
+      b.setAttribute("aria-label", `${name}: ${next === "with" ? "must show" : next === "without" ? "must not show" : "either"}`);
+    });
+    return b;
+  }));
+}
+
+function currentFilter() {
+  if ($("narrow").hidden) return null;
+  const f = {};
+  const toggles = [...document.querySelectorAll("#finding-toggles .toggle")];
+  const findings = toggles.filter((b) => b.dataset.state === "with").map((b) => b.dataset.finding);
+  const without = toggles.filter((b) => b.dataset.state === "without").map((b) => b.dataset.finding);
+  if (findings.length) f.findings = findings;
+  if (without.length) f.without = without;
+  if ($("f-sex").value) f.sex = $("f-sex").value;
+  for (const [field, id] of [["age_min", "f-age-min"], ["age_max", "f-age-max"]]) {
+    const v = $(id).value.trim();
+    if (v !== "") f[field] = Number(v);
+  }
+  if ($("f-view").value) f.views = [$("f-view").value];
+  return Object.keys(f).length ? f : null;
+}
+
+function clearFilter() {
+  for (const b of document.querySelectorAll("#finding-toggles .toggle")) {
+    b.dataset.state = "";
+    b.textContent = b.dataset.finding.replaceAll("_", " ");
+    b.setAttribute("aria-label", `${b.dataset.finding}: either`);
+  }
+  for (const id of ["f-sex", "f-age-min", "f-age-max", "f-view"]) $(id).value = "";
+}
+
+function selectedExamples() {
+  return [...document.querySelectorAll("#grid .pick input:checked")].map((b) => b.dataset.id);
+}
+
+function updateExamples() {
+  const ids = selectedExamples();
+  $("more-like").disabled = ids.length === 0;
+  $("more-like").textContent = ids.length ? `More like the ${ids.length} selected` : "More like the selected";
+}
+
+async function moreLikeThese() {
+  showError("");
+  const ids = selectedExamples();
+  if (state.query && state.query.id && !ids.includes(state.query.id)) ids.unshift(state.query.id);
+  const body = { ids, k: Number($("k").value), method: $("method").value,
+    exclude_patient: $("exclude-patient").checked };
+  const filter = currentFilter();
+  if (filter) body.filter = filter;
+  $("more-like").disabled = true;
+  try {
+    const answer = await post("query", body);
+    const record = await json(`images/${encodeURIComponent(ids[0])}`);
+    const query = { ...record, name: `more like ${ids.length}: ${ids.join(", ")}`, examples: ids };
+    releaseImages();
+    state.answer = answer;
+    state.query = query;
+    await showQuery(query);
+    showResults(answer, query);
+    drawNeighbourhood(answer, query).catch(fail);
+  } catch (e) { fail(e); } finally { updateExamples(); }
+}
+
+$("clear-filter").addEventListener("click", clearFilter);
+$("more-like").addEventListener("click", moreLikeThese);
 
 // --- the closer look ----------------------------------------------------------------------------
 

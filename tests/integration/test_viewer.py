@@ -347,3 +347,53 @@ def test_the_door_refuses_from_the_headers_on_the_real_service(viewer: Viewer) -
     assert status == 404 and json.loads(body) == {"error": "Not Found"}
     status, body, _ = viewer.call("/query", b"[" * 50_000 + b"]" * 50_000)  # 100 KB of nesting
     assert status == 400 and json.loads(body) == {"error": "the request body is nested too deeply"}
+
+
+def test_the_filters_and_more_like_these_show_the_apis_answers(browser: Any, viewer: Viewer) -> None:
+    """Each narrowing control changes the shown results to the API's answer for the same request."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    config = viewer.json("/config")
+    assert {"filters", "examples"} <= set(config["features"]) and "No Finding" in config["findings"]
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    query = viewer.ids[3]
+    browser.find_element(By.ID, "image-id").send_keys(query)
+    browser.find_element(By.ID, "k").clear()
+    browser.find_element(By.ID, "k").send_keys("5")
+    toggle = browser.find_element(By.CSS_SELECTOR, '#finding-toggles .toggle[data-finding="No Finding"]')
+    toggle.click()
+    toggle.click()  # twice: must not show
+    assert toggle.get_attribute("data-state") == "without" and "must not show" in toggle.get_attribute("aria-label")
+    Select(browser.find_element(By.ID, "f-view")).select_by_value("PA")
+    browser.find_element(By.ID, "f-age-min").send_keys("20")
+    Select(browser.find_element(By.ID, "method")).select_by_value("hybrid")
+    browser.find_element(By.ID, "search").click()
+    want = viewer.json("/query", {"id": query, "k": 5, "method": "hybrid", "exclude_patient": True,
+                                  "filter": {"without": ["No Finding"], "views": ["PA"], "age_min": 20}})
+    cards = _cards(browser, len(want["hits"]))
+    assert [c.get_attribute("data-id") for c in cards] == [h["image_id"] for h in want["hits"]]
+    assert want["passing"] is not None and f"{want['passing']} archived X-rays pass the filter" in \
+        browser.find_element(By.ID, "summary").text
+    _screenshot(browser, "viewer-narrowed", 1280, 900)
+    _screenshot(browser, "viewer-narrowed-narrow", 560, 1100)
+    browser.set_window_size(1280, 900)
+
+    picks = browser.find_elements(By.CSS_SELECTOR, "#grid .pick input")
+    picks[0].click()
+    picks[2].click()
+    more = browser.find_element(By.ID, "more-like")
+    assert more.is_enabled() and "2 selected" in more.text
+    chosen = [picks[0].get_attribute("data-id"), picks[2].get_attribute("data-id")]
+    more.click()
+    want = viewer.json("/query", {"ids": [query, *chosen], "k": 5, "method": "hybrid", "exclude_patient": True,
+                                  "filter": {"without": ["No Finding"], "views": ["PA"], "age_min": 20}})
+    _wait(browser, lambda d: d.find_element(By.ID, "query-name").text.startswith("more like 3"))
+    cards = _cards(browser, len(want["hits"]))
+    assert [c.get_attribute("data-id") for c in cards] == [h["image_id"] for h in want["hits"]]
+    assert not {c.get_attribute("data-id") for c in cards} & {query, *chosen}
+
+    browser.find_element(By.ID, "clear-filter").click()
+    assert toggle.get_attribute("data-state") == "" and browser.find_element(By.ID, "f-age-min").get_attribute("value") == ""
+    assert _console_errors(browser) == []
