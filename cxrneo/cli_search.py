@@ -45,6 +45,9 @@ def query_cmd(
     finding: FindingOpt = None, any_finding: AnyFindingOpt = None, without: WithoutOpt = None, sex: SexOpt = None,
     age: AgeOpt = None, view: ViewOpt = None, split: SplitOpt = None, patient: PatientOpt = None,
     not_patient: NotPatientOpt = None, community: CommunityOpt = None,
+    concept: Annotated[list[str] | None, typer.Option("--concept", help=(
+        "A finding slider, NAME=STEP with STEP from -1 to 1: more (or less) of that finding "
+        "(repeatable; needs --checkpoint in this process, or a service started with one)."))] = None,
     unlike: Annotated[list[str] | None, typer.Option("--not", help=(
         "A stored image the answer should be unlike (repeatable; Rocchio, left out of the answer)."))] = None,
 ) -> None:
@@ -53,14 +56,14 @@ def query_cmd(
     import json
     import time
 
-    from cxrneo.request import QueryOptions, filter_of, parse
+    from cxrneo.request import QueryOptions, concepts_of, filter_of, parse
     from cxrneo.service import QueryAnswer
 
     t0 = time.perf_counter()
     where = filter_of(findings=finding, any_findings=any_finding, without=without, sex=sex, age=age, views=view,
                       splits=split, patients=patient, not_patients=not_patient, communities=community)
     options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient,
-                                   "filter": where, "not_ids": unlike or []})
+                                   "filter": where, "not_ids": unlike or [], "concepts": concepts_of(concept or [])})
     s = settings(ctx)
     url = server or s.server
     if url:

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cxrneo.errors import InputError
 from cxrneo.retrieval.method import Method
 
 MAX_K = 1000  # the most images one query may ask for
 MAX_EXAMPLES = 100  # the most examples (or counter-examples) one query may name
+MAX_CONCEPTS = 32  # the most finding sliders one query may set
+MAX_STEP = 1.0  # a finding slider moves a unit query by at most this much along a unit direction
 NEGATIVE_WEIGHT = 0.25  # Rocchio: how far the query moves away from the counter-examples' mean
 
 
@@ -76,9 +78,20 @@ class QueryOptions(BaseModel):
     strict: bool = Field(False, description="Stop when weighted modularity stops rising (may return fewer).")
     exclude_patient: bool = Field(False, description="Also leave out the query patient's other images (id only).")
     filter: QueryFilter | None = Field(None, description="Only images that pass may be returned.")
+    concepts: dict[str, float] = Field(default_factory=dict, max_length=MAX_CONCEPTS, description=(
+        "Finding sliders: move the query along each finding's classifier direction by this amount, "
+        f"-{MAX_STEP:g} to {MAX_STEP:g} (needs the checkpoint whose codes the graph holds)."))
     not_ids: list[str] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
         "Stored images the answer should be unlike (Rocchio: the query moves away from their mean; "
         "they are left out of the answer)."))
+
+    @field_validator("concepts")
+    @classmethod
+    def _steps(cls, concepts: dict[str, float]) -> dict[str, float]:
+        for name, step in concepts.items():
+            if not -MAX_STEP <= step <= MAX_STEP:
+                raise ValueError(f"{name}: a slider moves by -{MAX_STEP:g} to {MAX_STEP:g}, got {step}")
+        return concepts
 
 
 class QueryRequest(QueryOptions):
@@ -163,6 +176,20 @@ def age_range(text: str) -> tuple[int | None, int | None]:
         raise InputError(f"--age takes a range such as 40-60, 60- or -40, got {text!r}") from None
 
 
+def concepts_of(flags: list[str]) -> dict[str, float]:
+    """The CLI's `--concept NAME=STEP` flags as the request's concepts."""
+    out: dict[str, float] = {}
+    for flag in flags:
+        name, sep, step = flag.rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(step)
+        except ValueError:
+            raise InputError(f"--concept takes NAME=STEP such as Effusion=0.5, got {flag!r}") from None
+    return out
+
+
 def filter_of(**fields: Any) -> QueryFilter | None:
     """A validated filter from the CLI's flags (None, empty lists and ranges left out); None when empty."""
     data = {k: v for k, v in fields.items() if v not in (None, [], ())}
@@ -170,3 +197,21 @@ def filter_of(**fields: Any) -> QueryFilter | None:
         data["age_min"], data["age_max"] = age_range(data.pop("age"))
     f = parse(QueryFilter, data)
     return None if f.empty() else f
+
+
+def steer(code: np.ndarray, directions: dict[str, np.ndarray], concepts: dict[str, float]) -> np.ndarray:
+    """Finding sliders: q' = q/|q| + sum_f a_f * w_f/|w_f|, where w_f is finding f's classifier
+    direction in the graph's code space and a_f in [-MAX_STEP, MAX_STEP]; the retriever normalises q'.
+    A step of +a moves the query towards codes the classifier scores higher for f (a = 1 is as far
+    as the query's own length), -a away from them."""
+    q = np.asarray(code, np.float64)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+    for name, step in concepts.items():
+        if name not in directions:
+            raise InputError(f"unknown finding {name!r} for a slider: the checkpoint's findings are "
+                             f"{', '.join(directions)}")
+        w = np.asarray(directions[name], np.float64)
+        q = q + step * w / max(float(np.linalg.norm(w)), 1e-12)
+    out: np.ndarray = q.astype(np.float32)
+    return out
+

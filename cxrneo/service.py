@@ -21,7 +21,7 @@ from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, N
 from cxrneo.filters import passing
 from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
-from cxrneo.request import MAX_K, QueryFilter, QueryOptions, QueryRequest, rocchio
+from cxrneo.request import MAX_K, QueryFilter, QueryOptions, QueryRequest, rocchio, steer
 from cxrneo.retrieval.method import Method
 from cxrneo.settings import Settings
 
@@ -88,32 +88,34 @@ class Searcher:
 
     def by_id(
         self, image_id: str, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
-        exclude_patient: bool = False, where: QueryFilter | None = None,
+        exclude_patient: bool = False, where: QueryFilter | None = None, concepts: dict[str, float] | None = None,
     ) -> QueryAnswer:
         """Query with a stored image: its own code; it (and with exclude_patient its patient) left out."""
         t0 = time.perf_counter()
         state = self.graph.current()  # one GraphMeta read per query: the code and the answer share it
         code = state[1].code_of(image_id)
         exclude = self.graph.patient_images(image_id) if exclude_patient else frozenset({image_id})
-        return self._answer(image_id, code, k, method, strict, exclude, t0, state, where=where)
+        return self._answer(image_id, code, k, method, strict, exclude, t0, state, where=where, concepts=concepts)
 
     def by_code(
         self, code: np.ndarray | list[float], k: int, method: Method | str = Method.COMMUNITY,
         strict: bool = False, name: str = "code", where: QueryFilter | None = None,
+        concepts: dict[str, float] | None = None,
     ) -> QueryAnswer:
         """Query with a code that is not in the graph (a new image)."""
         return self._answer(name, np.asarray(code, dtype=np.float32), k, method, strict, frozenset(),
-                            time.perf_counter(), new_code=True, where=where)
+                            time.perf_counter(), new_code=True, where=where, concepts=concepts)
 
     def by_image(
         self, path: Path, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
-        name: str | None = None, where: QueryFilter | None = None,
+        name: str | None = None, where: QueryFilter | None = None, concepts: dict[str, float] | None = None,
     ) -> QueryAnswer:
         """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
         t0 = time.perf_counter()
         _check_request(k, method)  # before the forward pass
         code = self.encoder().code(path)
-        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True, where=where)
+        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True, where=where,
+                            concepts=concepts)
 
     def by_examples(
         self, positives: list[str], negatives: list[str], options: QueryOptions,
@@ -139,17 +141,19 @@ class Searcher:
                 exclude |= self.graph.patient_images(i)
         name = f"{len(pos)} example{'s' if len(pos) != 1 else ''}" + (f", {len(neg)} unlike" if neg else "")
         return self._answer(name, code, options.k, options.method, options.strict, exclude, t0, state,
-                            where=options.filter)
+                            where=options.filter, concepts=options.concepts)
 
     def search(self, req: QueryRequest) -> QueryAnswer:
         """Answer one validated query request (a stored id, several, or a code)."""
         if req.code is not None:
             if req.not_ids:
                 raise InputError("not_ids needs stored examples (id or ids), not a code")
-            return self.by_code(parse_code(req.code), req.k, req.method, req.strict, where=req.filter)
+            return self.by_code(parse_code(req.code), req.k, req.method, req.strict, where=req.filter,
+                                concepts=req.concepts)
         positives, negatives = req.examples()
         if len(positives) == 1 and not negatives:
-            return self.by_id(positives[0], req.k, req.method, req.strict, req.exclude_patient, req.filter)
+            return self.by_id(positives[0], req.k, req.method, req.strict, req.exclude_patient, req.filter,
+                              req.concepts)
         return self.by_examples(positives, negatives, req)
 
     def search_image(self, path: Path, options: QueryOptions, name: str | None = None) -> QueryAnswer:
@@ -162,7 +166,8 @@ class Searcher:
             raise ConfigError("exclude_patient needs a stored image id (a file has no patient)")
         if len(files) == 1 and not options.not_ids:
             path, name = files[0]
-            return self.by_image(path, options.k, options.method, options.strict, name, options.filter)
+            return self.by_image(path, options.k, options.method, options.strict, name, options.filter,
+                                 options.concepts)
         _check_request(options.k, options.method)  # before the forward passes
         encoder = self.encoder()
         return self.by_examples([], options.not_ids, options, [encoder.code(p) for p, _ in files])
@@ -197,6 +202,13 @@ class Searcher:
             raise ConfigError(f"{enc.path} is not the checkpoint whose codes the graph holds")
         return enc
 
+    def directions(self, meta: "GraphMeta") -> dict[str, np.ndarray]:
+        """Each finding's classifier direction in the graph's code space (finding sliders)."""
+        if self._checkpoint is None:
+            raise ConfigError("finding sliders need the checkpoint whose codes the graph holds "
+                              "(`cxrneo serve --checkpoint`, `cxrneo query --checkpoint`)")
+        return {name: self.graph.direction_in_graph_space(meta, w) for name, w in self.encoder().directions().items()}
+
     @property
     def checkpoint_sha256(self) -> str:
         return self._encoder.sha256 if self._encoder is not None else ""
@@ -204,7 +216,7 @@ class Searcher:
     def _answer(
         self, name: str, code: np.ndarray, k: int, method: Method | str, strict: bool,
         exclude: frozenset[str], t0: float, state: "tuple[GraphMeta, Retriever] | None" = None,
-        new_code: bool = False, where: QueryFilter | None = None,
+        new_code: bool = False, where: QueryFilter | None = None, concepts: dict[str, float] | None = None,
     ) -> QueryAnswer:
         """Answer with ``code``: a stored code, or (``new_code``) one that enters the graph's space first;
         with a filter, among the images that pass it (min(k, passing) of them)."""
@@ -212,6 +224,8 @@ class Searcher:
         meta, retriever = state or self.graph.current()
         if new_code:
             code = self.graph.in_graph_space(meta, code)
+        if concepts:
+            code = steer(code, self.directions(meta), concepts)
         t1 = time.perf_counter()
         allowed = None
         if where is not None and not where.empty():

@@ -95,6 +95,13 @@ class Whitening:
         out = unit(z @ self.basis.T.astype(np.float64)).astype(np.float32)
         return out
 
+    def direction(self, w: np.ndarray) -> np.ndarray:
+        """A direction of the raw code space (a classifier row w) as the direction of the whitened
+        space along which w . x grows fastest: on the kept subspace x - mean = y B S^-1 B^T, so the
+        gradient of w . x with respect to y is (w B / S) B^T."""
+        out: np.ndarray = ((np.asarray(w, np.float64) @ self.basis) / self.scale) @ self.basis.T
+        return out.astype(np.float32)
+
     def arrays(self) -> dict[str, np.ndarray]:
         """What to store: three float32 arrays and the shrinkage."""
         return {"mean": self.mean, "basis": self.basis, "scale": self.scale,

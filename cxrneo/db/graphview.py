@@ -84,18 +84,29 @@ class StoredGraph:
         """A new code (an uploaded image's, a client's) in the space of the stored codes: through the
         graph's transform when it has one (cxrneo.db.transform), else as it is."""
         code = np.asarray(code, dtype=np.float32).reshape(-1)
-        if not meta.transformSha256:
+        w = self._transform(meta)
+        if w is None:
             return code
+        if code.shape[0] != w.basis.shape[0]:
+            raise InputError(f"code has {code.shape[0]} values, the graph's codes {w.basis.shape[0]}")
+        out: np.ndarray = w.apply(code[None])[0]
+        return out
+
+    def direction_in_graph_space(self, meta: GraphMeta, direction: np.ndarray) -> np.ndarray:
+        """A direction of the raw code space (a classifier row) in the space of the stored codes."""
+        w = self._transform(meta)
+        return np.asarray(direction, np.float32) if w is None else w.direction(direction)
+
+    def _transform(self, meta: GraphMeta) -> Whitening | None:
+        if not meta.transformSha256:
+            return None
         with self._lock:
             w = self._transforms.get(meta.transformSha256)
         if w is None:
             w = transform.load(self.db, meta.transformSha256)
             with self._lock:
                 self._transforms[meta.transformSha256] = w
-        if code.shape[0] != w.basis.shape[0]:
-            raise InputError(f"code has {code.shape[0]} values, the graph's codes {w.basis.shape[0]}")
-        out: np.ndarray = w.apply(code[None])[0]
-        return out
+        return w
 
     def retriever(self) -> Retriever:
         return self.current()[1]

@@ -20,7 +20,13 @@ class Encoder:
         self.size = int(doc["config"]["size"])
         self.device = runtime.device(device)
         self.model = checkpoint.model_from(doc).to(self.device).eval()
+        self.labels = [str(x) for x in doc["labels"]]
         self._lock = threading.Lock()  # one forward pass at a time
+
+    def directions(self) -> dict[str, np.ndarray]:
+        """Each finding's classifier row: the direction in code space along which its logit grows."""
+        weight = self.model.classifier.weight.detach().float().cpu().numpy()
+        return {name: weight[i].copy() for i, name in enumerate(self.labels)}
 
     def code(self, path: Path) -> np.ndarray:
         """The float32 code of one image file (one-line InputError when unreadable)."""

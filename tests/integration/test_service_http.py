@@ -131,6 +131,11 @@ def test_bad_requests_get_one_line_json_errors(served: tuple[_Running, Searcher,
         (b'{"id": "s001"}', "application/json", None, 401, "token"),
         (b'{"id": "s001"}', "application/json", "wrong-token", 401, "token"),
         (b"x" * (65 * 1024), "application/json", TOKEN, 413, "larger"),
+        (b'{"id": "s001", "concepts": {"Effusion": 0.5}}', "application/json", TOKEN, 400,
+         "finding sliders need the checkpoint"),
+        (b'{"id": "s001", "filter": {"findings": ["Efusion"]}}', "application/json", TOKEN, 400, "unknown finding"),
+        (b'{"id": "s001", "filter": {"colour": "red"}}', "application/json", TOKEN, 400, "filter.colour"),
+        (b'{"ids": ["s001", "nope"]}', "application/json", TOKEN, 404, "nope"),
     ]
     for body, kind, token, code, words in cases:
         status, doc = _post(url, body, kind, token)

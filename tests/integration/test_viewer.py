@@ -397,3 +397,15 @@ def test_the_filters_and_more_like_these_show_the_apis_answers(browser: Any, vie
     browser.find_element(By.ID, "clear-filter").click()
     assert toggle.get_attribute("data-state") == "" and browser.find_element(By.ID, "f-age-min").get_attribute("value") == ""
     assert _console_errors(browser) == []
+
+
+def test_finding_sliders_move_the_query_and_refuse_bad_steps(viewer: Viewer) -> None:
+    query = viewer.ids[2]
+    plain = viewer.json("/query", {"id": query, "k": 8, "method": "knn"})
+    moved = viewer.json("/query", {"id": query, "k": 8, "method": "knn", "concepts": {"Effusion": 1.0}})
+    assert len(moved["hits"]) == 8 and query not in {h["image_id"] for h in moved["hits"]}
+    assert [h["image_id"] for h in moved["hits"]] != [h["image_id"] for h in plain["hits"]]  # the query moved
+    for concepts, words in (({"Efusion": 0.5}, "unknown finding 'Efusion' for a slider"),
+                            ({"Effusion": 3}, "a slider moves by -1 to 1")):
+        status, body, _ = viewer.call("/query", json.dumps({"id": query, "concepts": concepts}).encode())
+        assert status == 400 and words in json.loads(body)["error"], body
