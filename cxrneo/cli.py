@@ -9,7 +9,19 @@ import typer
 from cxrneo.cli_build import communities_cmd, edges_cmd, embed_cmd, ingest_cmd, merge_cmd, synth_cmd, train_cmd
 from cxrneo.cli_db import db_app
 from cxrneo.cli_search import query_cmd, serve_cmd
-from cxrneo.cli_support import friendly, settings
+from cxrneo.cli_support import (
+    AgeOpt,
+    AnyFindingOpt,
+    FindingOpt,
+    NotPatientOpt,
+    PatientOpt,
+    SexOpt,
+    SplitOpt,
+    ViewOpt,
+    WithoutOpt,
+    friendly,
+    settings,
+)
 from cxrneo.settings import Settings
 
 app = typer.Typer(
@@ -86,8 +98,12 @@ def evaluate_cmd(
     whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
     image_root: Annotated[Path | None, typer.Option(
         "--image-root", help="Folder that relative image paths start from (gallery thumbnails).")] = None,
+    finding: FindingOpt = None, any_finding: AnyFindingOpt = None, without: WithoutOpt = None, sex: SexOpt = None,
+    age: AgeOpt = None, view: ViewOpt = None, split: SplitOpt = None, patient: PatientOpt = None,
+    not_patient: NotPatientOpt = None,
 ) -> None:
-    """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring).
+    """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring);
+    the filter flags score retrieval within a filter (only passing database images are answers).
 
     By default the database split is ingested into Neo4j (use an empty database) and GDS Louvain finds its communities.
     """
@@ -96,13 +112,16 @@ def evaluate_cmd(
     from cxrneo import jobs, report
     from cxrneo.errors import ConfigError
     from cxrneo.evaluate import EvalOptions
+    from cxrneo.request import filter_of
 
+    where = filter_of(findings=finding, any_findings=any_finding, without=without, sex=sex, age=age, views=view,
+                      splits=split, patients=patient, not_patients=not_patient)
     try:
         opts = EvalOptions(
             label_sets=label_set or [], k=k, k_max=max(k, k_max), n_queries=queries, db_size=db_size,
             seed=seed, threshold=threshold, mean_degree=mean_degree, strict=strict,
             community_backend="networkx Louvain in memory (--no-neo4j; not GDS)" if no_neo4j else "Neo4j GDS Louvain",
-            whiten=whiten, whiten_shrink=whiten_shrink,
+            whiten=whiten, whiten_shrink=whiten_shrink, filter=where,
         )
     except ValueError as e:
         raise ConfigError(f"bad option: {str(e).splitlines()[-1].strip()}") from None

@@ -11,8 +11,11 @@ from cxrneo import labels as lsets
 from cxrneo import metrics as m
 from cxrneo.codes import Codes
 from cxrneo.errors import ConfigError
+from cxrneo.filters import Facets
+from cxrneo.filters import passing as filter_rows
 from cxrneo.graph import DEFAULT_MEAN_DEGREE, Edges, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.records import Hit, ImageRecord
+from cxrneo.request import QueryFilter
 from cxrneo.retrieval.method import Method
 
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ class CommunitiesFn(Protocol):
 class SearcherFactory(Protocol):
     def __call__(
         self, ids: list[str], unit: np.ndarray, edges: Edges, community: np.ndarray, threshold: float,
-        strict: bool,
+        strict: bool, allowed: np.ndarray | None = None,
     ) -> Searcher: ...
 
 
@@ -55,6 +58,14 @@ class EvalOptions(BaseModel):
     community_backend: str = "neo4j-gds-louvain"
     whiten: str = "none"  # none, auto (dim and shrinkage chosen on a split of the database part) or a dimension
     whiten_shrink: float = Field(0.0, ge=0)  # with a given dimension
+    filter: QueryFilter | None = None  # score retrieval within it: only passing database images are answers
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, v: QueryFilter | None) -> QueryFilter | None:
+        if v is not None and v.communities:
+            raise ValueError("evaluate builds its own communities: a community filter has no meaning here")
+        return None if v is None or v.empty() else v
 
     @field_validator("whiten")
     @classmethod
@@ -201,13 +212,15 @@ def patient_split(
 
 
 def random_results(
-    n_db: int, query_groups: np.ndarray, db_groups: np.ndarray, k: int, seed: int = 0
+    n_db: int, query_groups: np.ndarray, db_groups: np.ndarray, k: int, seed: int = 0,
+    passing: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Random retrieval: k distinct database rows per query, never of its own patient; -1 pads."""
+    """Random retrieval: k distinct database rows per query (among `passing` ones), never of its own
+    patient; -1 pads."""
     rng = np.random.default_rng(seed)
     out = np.full((len(query_groups), k), -1, dtype=np.int64)
     for i, g in enumerate(query_groups):
-        allowed = np.flatnonzero(db_groups != g)
+        allowed = np.flatnonzero((db_groups != g) & (True if passing is None else passing))
         take = rng.choice(allowed, min(k, allowed.size), replace=False)
         out[i, : take.size] = take
     return out
@@ -215,9 +228,10 @@ def random_results(
 
 def retriever_searcher(
     ids: list[str], unit: np.ndarray, edges: Edges, community: np.ndarray, threshold: float,
-    strict: bool = False,
+    strict: bool = False, allowed: np.ndarray | None = None,
 ) -> Searcher:
-    """The real engine: cxrneo.retrieval's MemoryGraph + Retriever (the one integration seam)."""
+    """The real engine: cxrneo.retrieval's MemoryGraph + Retriever (the one integration seam); with
+    `allowed`, every method answers among the allowed rows (a filter, as the service does)."""
     from cxrneo.retrieval.engine import Retriever
     from cxrneo.retrieval.memory import MemoryGraph
 
@@ -225,7 +239,7 @@ def retriever_searcher(
     engine = Retriever(view, unit, ids, threshold)
 
     def search(q: np.ndarray, k: int, method: str, exclude: frozenset[str]) -> Sequence[Hit]:
-        return engine.query(q, k, method, strict=strict, exclude=exclude)
+        return engine.query(q, k, method, strict=strict, exclude=exclude, allowed=allowed)
 
     return search
 
@@ -337,7 +351,7 @@ WHITENED = " (whitened)"
 def _space(
     unit: np.ndarray, db_rows: np.ndarray, q_rows: np.ndarray, db_codes: Codes, opts: EvalOptions,
     communities_fn: CommunitiesFn, searcher_factory: SearcherFactory, excludes: list[frozenset[str]],
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], None] | None, passing: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], list[MethodRun], GraphInfo]:
     """Graph, communities and every method's answers in one code space (rows of ``unit``)."""
     db_unit, q_unit = unit[db_rows], unit[q_rows]
@@ -348,7 +362,8 @@ def _space(
     if community.shape != (len(db_rows),):
         raise ConfigError(f"community detection returned {community.shape} labels for {len(db_rows)} images")
     db_ids = db_codes.ids
-    search = searcher_factory(db_ids, db_unit, edges, community, threshold, opts.strict)
+    search = (searcher_factory(db_ids, db_unit, edges, community, threshold, opts.strict) if passing is None
+              else searcher_factory(db_ids, db_unit, edges, community, threshold, opts.strict, allowed=passing))
     results, runs = _run_queries(search, q_unit, excludes, {id_: i for i, id_ in enumerate(db_ids)}, opts, progress)
     stats = degree_stats(len(db_rows), edges, threshold)
     graph = GraphInfo(
@@ -404,9 +419,15 @@ def evaluate(
     db_rows, q_rows = patient_split(codes.images, opts.n_queries, opts.seed, opts.db_size)
     if len(db_rows) < opts.k:
         raise ConfigError(f"the database part holds {len(db_rows)} images, fewer than K = {opts.k}")
-    if len(db_rows) < opts.k_max:  # a small archive: the curves stop at its size
-        opts = opts.model_copy(update={"k_max": len(db_rows)})
     db_codes = codes.subset(db_rows)
+    passing = None
+    if opts.filter is not None:
+        passing = filter_rows(Facets.from_records(db_codes.images), opts.filter, np.zeros(len(db_rows), np.int64))
+        if passing.sum() < opts.k:
+            raise ConfigError(f"{int(passing.sum())} database images pass the filter, fewer than K = {opts.k}")
+    reachable = len(db_rows) if passing is None else int(passing.sum())
+    if reachable < opts.k_max:  # a small archive (or filter): the curves stop at its size
+        opts = opts.model_copy(update={"k_max": reachable})
     db_rec, q_rec = db_codes.images, tuple(codes.images[i] for i in q_rows)
     keys = {k: i for i, k in enumerate(dict.fromkeys(_group_keys(codes.images)))}
     groups = np.array([keys[k] for k in _group_keys(codes.images)], dtype=np.int64)
@@ -415,7 +436,7 @@ def evaluate(
     for i, g in enumerate(dg):
         by_group.setdefault(int(g), []).append(db_codes.ids[i])
     excludes = [frozenset(by_group.get(int(g), ())) for g in qg]
-    space = (db_rows, q_rows, db_codes, opts, communities_fn, searcher_factory, excludes, progress)
+    space = (db_rows, q_rows, db_codes, opts, communities_fn, searcher_factory, excludes, progress, passing)
     results, runs, graph = _space(normalise(codes.codes), *space)
     whitening: WhitenInfo | None = None
     if opts.whiten != "none":
@@ -426,7 +447,7 @@ def evaluate(
         runs += [r.model_copy(update={"method": r.method + WHITENED}) for r in w_runs]
         whitening = WhitenInfo(dim=w.dim, shrink=w.shrink, chosen=how, validation=table, graph=w_graph)
     start = time.perf_counter()
-    results[RANDOM] = random_results(len(db_rows), qg, dg, opts.k_max, opts.seed)
+    results[RANDOM] = random_results(len(db_rows), qg, dg, opts.k_max, opts.seed, passing)
     runs.append(MethodRun(method=RANDOM, seconds=time.perf_counter() - start, fallback=0, short=0))
     scored = [
         _score_set(name, form, q_rec, db_rec, qg, dg, results, opts)

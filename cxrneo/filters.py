@@ -12,6 +12,7 @@ import numpy as np
 
 from cxrneo.errors import InputError
 from cxrneo.labels import NO_FINDING
+from cxrneo.records import ImageRecord
 from cxrneo.request import QueryFilter
 
 SEPARATOR = "|"  # between finding names in the snapshot's label column
@@ -49,6 +50,13 @@ class Facets:
             ages=np.asarray(ages, dtype=np.int32), splits=np.array(splits, dtype=str),
             patients=np.array(patients, dtype=str),
         )
+
+    @classmethod
+    def from_records(cls, records: Sequence[ImageRecord]) -> "Facets":
+        """The columns of image records (what `cxrneo evaluate --filter` filters its database part with)."""
+        return cls.from_columns([SEPARATOR.join(r.labels) for r in records], [r.view for r in records],
+                                [r.sex for r in records], [-1 if r.age is None else r.age for r in records],
+                                [r.split for r in records], [r.patient_id for r in records])
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])

@@ -78,6 +78,9 @@ def _facts(res: EvalResult) -> list[str]:
         f"graph: {_graph_fact(g)}",
         *whitened,
         f"retrieval: {'strict' if o.strict else 'default (always K)'} mode, K = {o.k}, curves to K = {o.k_max}",
+        *([] if o.filter is None else [
+            "within a filter (only passing database images are answers, random among them too): "
+            + o.filter.model_dump_json(exclude_defaults=True)]),
         f"codes checkpoint sha256: {res.checkpoint_sha256 or 'unknown'}",
     ]
 

@@ -12,6 +12,12 @@ file that built it (for query ids and new codes):
 4. in this process: exact kNN on the same snapshot and the same queries, one at a time (the floor).
 
   nice python scripts/bench_serve.py CODES.npz [--queries 1000] [--clients 8] [--cold 5] [--floor-queries 200]
+
+With --filters N, instead: filtered queries in process on the stored graph (its snapshot and filter
+columns), for every method, N stored query ids, each asked unfiltered and under filters passing about
+1%, 10%, 50% and 90% of the archive and a combined one, in alternation (so the ratios to unfiltered
+hold on a noisy machine); p50 per method and filter, its ratio to the same method unfiltered, and
+the first query under each filter (which builds the filter's induced subgraph).
 """
 
 import argparse
@@ -29,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrneo.codes import load
+from cxrneo.request import QueryFilter
 from cxrneo.retrieval import Method
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
@@ -90,7 +97,11 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.5, help="noise norm of new codes, relative to a code")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--floor-queries", type=int, default=200, help="queries of the in-process comparison")
+    ap.add_argument("--filters", type=int, default=0, help="only the filtered in-process runs, with N queries")
     args = ap.parse_args()
+    if args.filters:
+        filtered_runs(args.filters, args.k, args.seed)
+        return
 
     codes = load(args.codes)
     rng = np.random.default_rng(args.seed)
@@ -162,6 +173,55 @@ def main() -> None:
         for (method, kind), xs in times.items():
             ratio = np.median(xs) / np.median(times[("knn", kind)])
             print(f"{method:<10} {kind:<7} p50/p95/p99 ms {pct(xs)}   p50 = {ratio:.2f}x kNN")
+    finally:
+        searcher.close()
+
+
+FILTERS = {  # named by the share of a NIH-table archive they pass (measured and printed below)
+    "~1% (Pneumonia)": QueryFilter(findings=["Pneumonia"]),
+    "~10% (Effusion)": QueryFilter(findings=["Effusion"]),
+    "~50% (sex M)": QueryFilter(sex="M"),
+    "~90% (age 18-80)": QueryFilter(age_min=18, age_max=80),
+    "combined": QueryFilter(findings=["Effusion"], sex="F", age_min=60, views=["PA"]),
+}
+
+
+def filtered_runs(n: int, k: int, seed: int) -> None:
+    searcher = Searcher.connect(Settings())
+    try:
+        t = time.perf_counter()
+        searcher.warm()
+        _, retriever = searcher.graph.current()
+        print(f"{platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; graph of "
+              f"{len(retriever.ids)} images opened in {time.perf_counter() - t:.1f} s; {n} queries per method and "
+              f"filter, k={k}")
+        facets = searcher.graph.facets(retriever)
+        from cxrneo.filters import passing
+
+        shares = {name: float(passing(facets, f, retriever.graph.community).mean()) for name, f in FILTERS.items()}
+        rng = np.random.default_rng(seed)
+        ids = [retriever.ids[int(r)] for r in rng.choice(len(retriever.ids), n, replace=False)]
+        first: dict[tuple[str, str], float] = {}
+        times: dict[tuple[str, str], list[float]] = {}
+        for method in Method:
+            for j, i in enumerate(ids):
+                for name, f in [("none", None), *FILTERS.items()]:
+                    t = time.perf_counter()
+                    answer = searcher.by_id(i, k, method, where=f)
+                    took = time.perf_counter() - t
+                    if j == 0:
+                        first[(method.value, name)] = took  # builds the filter's induced subgraph
+                        continue
+                    passed = answer.passing if answer.passing is not None else len(retriever.ids)
+                    assert len(answer.hits) in (min(k, passed), min(k, passed - 1)), (name, len(answer.hits))
+                    times.setdefault((method.value, name), []).append(took)
+        print("\n| method | filter | passing | p50 ms | p50 / unfiltered | first query ms |")
+        print("|---|---|---|---|---|---|")
+        for (method, name), xs in times.items():
+            base = float(np.median(times[(method, "none")]))
+            share = "100%" if name == "none" else f"{shares[name]:.1%}"
+            print(f"| {method} | {name} | {share} | {np.median(xs) * 1e3:.1f} | {np.median(xs) / base:.2f}x | "
+                  f"{first[(method, name)] * 1e3:.0f} |", flush=True)
     finally:
         searcher.close()
 

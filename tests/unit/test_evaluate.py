@@ -226,3 +226,22 @@ def test_a_small_archive_caps_the_curves_at_its_size() -> None:
     assert len(curve) == 20  # K = 1..20, not 1..50
     with pytest.raises(ConfigError, match="fewer than K"):
         evaluate(codes, EvalOptions(n_queries=4, k=30, k_max=50, n_boot=100), louvain_in_memory, fake_searcher)
+
+
+def test_evaluate_within_a_filter_answers_only_passing_images() -> None:
+    from cxrneo.evaluate import RANDOM
+    from cxrneo.report import to_markdown
+    from cxrneo.retrieval import Method
+    from cxrneo.request import QueryFilter
+
+    codes = make_codes(300, seed=3)
+    where = QueryFilter(views=["PA"])
+    opts = EvalOptions(n_queries=40, k=5, k_max=10, filter=where, n_boot=200, methods=list(Method))
+    result = evaluate(codes, opts, lambda c, e, t: louvain_in_memory(c, e, t, 0))
+    shown = result.examples
+    assert shown and all(r.view == "PA" for ex in shown for hits in ex.results.values() for r in hits)
+    assert {m.method for m in result.runs} >= {*(m.value for m in Method), RANDOM}
+    assert all(r.short == 0 for r in result.runs)  # always K among the passing images
+    assert 'within a filter' in to_markdown(result) and '"views":["PA"]' in to_markdown(result)
+    with pytest.raises(ValueError, match="community filter"):
+        EvalOptions(filter=QueryFilter(communities=[1]))
