@@ -231,8 +231,8 @@ def test_a_small_archive_caps_the_curves_at_its_size() -> None:
 def test_evaluate_within_a_filter_answers_only_passing_images() -> None:
     from cxrneo.evaluate import RANDOM
     from cxrneo.report import to_markdown
-    from cxrneo.retrieval import Method
     from cxrneo.request import QueryFilter
+    from cxrneo.retrieval import Method
 
     codes = make_codes(300, seed=3)
     where = QueryFilter(views=["PA"])
