@@ -142,6 +142,7 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _prune(target.parent, keep=target.name)
+    _prune_graphs(Path(cache), keep=target.parent.name)
     return target
 
 
@@ -154,6 +155,18 @@ def _prune(graph_folder: Path, keep: str) -> None:
     """Drop snapshots of older generations of the same graph (best effort)."""
     for old in graph_folder.glob("g*"):
         if old.name != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _prune_graphs(cache: Path, keep: str) -> None:
+    """Drop the snapshots of other graphs (a `db reset` and a rebuild give a new graphId; the old one's
+    snapshot would stay forever). Only UUID-named folders are touched (best effort; a cache only)."""
+    for old in cache.iterdir():
+        try:
+            canonical = str(uuid.UUID(old.name)) == old.name
+        except ValueError:
+            canonical = False
+        if canonical and old.name != keep and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
 
 

@@ -10,7 +10,7 @@ from cxrneo.db import snapshot
 from cxrneo.db.communities import assignments, detect
 from cxrneo.db.connection import Database
 from cxrneo.db.graphview import StoredGraph
-from cxrneo.db.ingest import build, ingest
+from cxrneo.db.ingest import build, ingest, reset
 from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, NotFoundError, NotReadyError
 from cxrneo.graph import normalise, similarity_edges
@@ -98,6 +98,14 @@ def test_stored_and_memory_agree(clean_db: Database, tmp_path: Path) -> None:
     saved = snapshot.load(tmp_path, meta)
     assert saved is not None and saved.ids == snap.ids and saved.patients == snap.patients
     assert np.array_equal(np.asarray(saved.unit), snap.unit) and np.array_equal(np.asarray(saved.indices), snap.indices)
+    assert (saved.labels, saved.views, saved.sexes, saved.splits) == (snap.labels, snap.views, snap.sexes, snap.splits)
+    assert np.array_equal(np.asarray(saved.ages), snap.ages)  # the filter columns too
+
+    reset(clean_db)  # a rebuilt graph is another graph: the old one's snapshot goes when the new one's is saved
+    build(clean_db, codes, threshold=T, snapshot_dir=tmp_path)
+    fresh = graph_meta(clean_db)
+    assert fresh is not None and fresh.graphId != meta.graphId
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [fresh.graphId]
 
 
 def test_a_snapshot_that_does_not_match_graphmeta_is_not_used(clean_db: Database, tmp_path: Path) -> None:
