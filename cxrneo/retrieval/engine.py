@@ -11,12 +11,14 @@ from cxrneo.records import Hit
 from cxrneo.retrieval.indexed import IndexedGraph
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.ranking import top_by_cosine
 from cxrneo.retrieval.scene import Growth, Memo, Step
-from cxrneo.retrieval.strategies import STRATEGIES
+from cxrneo.retrieval.strategies import STRATEGIES, ranked
 from cxrneo.retrieval.view import GraphView
 
 T = TypeVar("T")
-INDUCED_KEPT = 8  # subgraphs of recent filters kept per snapshot (a user narrowing step by step reuses them)
+INDUCED_KEPT = 16  # subgraphs and code subsets of recent filters kept per snapshot (8 filters' worth)
+SUBSET_SCAN = 0.1  # a filter passing at most this share of the rows scans only their codes
 
 
 class Retriever:
@@ -117,8 +119,7 @@ class Retriever:
             raise ConfigError(f"k must be at least 1, got {k}")
         blocked = np.array(sorted(self.graph.row[i] for i in exclude if i in self.graph.row), np.int64)
         if allowed is not None:
-            sims = self.scan(self._unit(q_unit))
-            return sims, self._filtered(sims, blocked, k, method, strict, allowed)
+            return self._filtered(self._unit(q_unit), blocked, k, method, strict, allowed)
         if k > len(self.ids) - blocked.size:
             raise ConfigError(
                 f"k={k} but the database holds only {len(self.ids) - blocked.size} images "
@@ -128,41 +129,52 @@ class Retriever:
         return sims, STRATEGIES[method].run(self, sims, blocked, k, strict)
 
     def _filtered(
-        self, sims: np.ndarray, blocked: np.ndarray, k: int, method: Method, strict: bool, allowed: np.ndarray,
-    ) -> Growth:
+        self, unit: np.ndarray, blocked: np.ndarray, k: int, method: Method, strict: bool, allowed: np.ndarray,
+    ) -> tuple[np.ndarray, Growth]:
         """The method among the allowed rows: kNN exactly over them; the graph methods on the subgraph
         induced by them (its own statistics and communities' restrictions), each falling back to
-        cosine within them unless strict. min(k, allowed rows not blocked) rows."""
+        cosine within them unless strict. min(k, allowed rows not blocked) rows. A filter passing at
+        most SUBSET_SCAN of the rows scans only their codes (kept for the last few filters)."""
         allowed = np.asarray(allowed, bool)
         if allowed.shape != (len(self.ids),):
             raise InputError(f"a filter mask of {allowed.size} rows for {len(self.ids)} images")
-        may = allowed.copy()
-        may[blocked] = False
-        k = min(k, int(may.sum()))
-        if k == 0:
-            return Growth()
-        if method is Method.KNN:
-            return STRATEGIES[method].run(self, sims, np.flatnonzero(~may), k, strict)
         rows = np.flatnonzero(allowed)
-        sub = self.induced(rows)
-        local = np.searchsorted(rows, blocked[allowed[blocked]])
-        found = STRATEGIES[method].run(sub, sims[rows], local, k, strict)
+        key = hashlib.sha256(rows.tobytes()).hexdigest()
+        if rows.size <= SUBSET_SCAN * len(self.ids):
+            codes = self._induced.get(("codes", key), lambda: np.ascontiguousarray(self.codes[rows]))
+            local_sims = codes @ unit
+            sims = np.full(len(self.ids), -np.inf, np.float32)
+            sims[rows] = local_sims
+        else:
+            codes = None
+            sims = self.scan(unit)
+            local_sims = sims[rows]
+        local_blocked = np.searchsorted(rows, blocked[allowed[blocked]])
+        k = min(k, rows.size - local_blocked.size)
+        if k <= 0:
+            return sims, Growth()
+        if method is Method.KNN:
+            found = ranked(top_by_cosine(local_sims, k, _RowIds(self.ids, rows), local_blocked), fallback=False)
+        else:
+            sub = self._induced.get(("graph", key), lambda: self._build_induced(rows, codes))
+            found = STRATEGIES[method].run(sub, local_sims, local_blocked, k, strict)
         out = Growth(stopped=found.stopped)
         for row, gain, fallback in zip(found.rows, found.gains, found.fallback, strict=True):
             out.add(int(rows[row]), gain, fallback)
         out.steps = [s if s.kind == "community" else Step(s.kind, int(rows[s.target]), s.gain) for s in found.steps]
-        return out
+        return sims, out
 
     def induced(self, rows: np.ndarray) -> "Retriever":
         """A Retriever over the subgraph induced by `rows` (ascending): its own CSR, community
         statistics and blocks; codes only when a method asks for them. The last few are kept."""
+        rows = np.asarray(rows, np.int64)
+        key = hashlib.sha256(rows.tobytes()).hexdigest()
+        return self._induced.get(("graph", key), lambda: self._build_induced(rows, None))
+
+    def _build_induced(self, rows: np.ndarray, codes: np.ndarray | None) -> "Retriever":
         view = self.graph.view
         if not isinstance(view, MemoryGraph) or view.ids != self.ids:
             raise ConfigError("filters need the graph in memory (a MemoryGraph in the retriever's row order)")
-        key = hashlib.sha256(np.asarray(rows, np.int64).tobytes()).hexdigest()
-        return self._induced.get(key, lambda: self._build_induced(view, np.asarray(rows, np.int64)))
-
-    def _build_induced(self, view: MemoryGraph, rows: np.ndarray) -> "Retriever":
         n = len(self.ids)
         keep = np.zeros(n, bool)
         keep[rows] = True
@@ -174,7 +186,7 @@ class Retriever:
         indptr = np.concatenate([[0], np.cumsum(np.bincount(h, minlength=rows.size))]).astype(np.int64)
         ids = [self.ids[r] for r in rows.tolist()]
         sub_view = MemoryGraph.from_csr(ids, indptr, t.astype(np.int32), self.graph.community[rows])
-        return Retriever(sub_view, lambda: self.codes[rows], ids, self.threshold)
+        return Retriever(sub_view, (lambda: self.codes[rows]) if codes is None else codes, ids, self.threshold)
 
     def _unit(self, q: np.ndarray) -> np.ndarray:
         v = np.asarray(q, dtype=np.float32).ravel()
@@ -184,3 +196,17 @@ class Retriever:
         if not np.isfinite(norm) or norm == 0.0:
             raise InputError("query code is zero or not finite")
         return (v / np.float32(norm)).astype(np.float32)
+
+
+class _RowIds(Sequence[str]):
+    """The ids of some rows, as a sequence (no copy of the id list per query)."""
+
+    def __init__(self, ids: Sequence[str], rows: np.ndarray) -> None:
+        self._ids, self._rows = ids, rows
+
+    def __len__(self) -> int:
+        return int(self._rows.size)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return self._ids[int(self._rows[i])]
+
