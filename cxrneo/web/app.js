@@ -186,17 +186,22 @@ async function search() {
       form.append("k", String(k));
       form.append("method", method);
       if (filter) form.append("filter", JSON.stringify(filter));
+      const concepts = currentConcepts();
+      if (concepts) form.append("concepts", JSON.stringify(concepts));
       answer = await json("query/image", { method: "POST", body: form });
       query = { id: null, name: file.name, labels: null, file };
     } else {
       const body = { id, k, method, exclude_patient: $("exclude-patient").checked };
       if (filter) body.filter = filter;
+      const concepts = currentConcepts();
+      if (concepts) body.concepts = concepts;
       answer = await post("query", body);
       const record = await json(`images/${encodeURIComponent(id)}`);
       query = { ...record, name: id };
     }
     releaseImages();
     state.answer = answer;
+    state.concepts = currentConcepts();
     state.query = query;
     await showQuery(query);
     showResults(answer, query);
@@ -246,6 +251,7 @@ function showResults(answer, query) {
     + (agree != null ? ` · ${agree} share a finding with the query` : "")
     + (answer.method === "knn" ? " · ranked by cosine" : ` · in the order ${answer.method} retrieval grew them (kNN ranks by cosine)`)
     + (answer.passing != null ? ` · ${answer.passing} archived X-rays pass the filter` : "")
+    + (state.concepts ? ` · steered: ${Object.entries(state.concepts).map(([f, v]) => `${f} ${v > 0 ? "+" : ""}${v}`).join(", ")}` : "")
     + ` · ${answer.query_ms.toFixed(0)} ms`;
   $("examples-bar").hidden = !(state.config.features || []).includes("examples");
   updateExamples();
@@ -304,6 +310,9 @@ const FINDING_STATES = ["", "with", "without"];
 function setUpNarrowing(config) {
   const features = config.features || [];
   $("narrow").hidden = !features.includes("filters");
+  $("slider-row").hidden = !features.includes("sliders");
+  $("concept").replaceChildren(new Option("none", ""),
+    ...(config.findings || []).filter((f) => f !== NO_FINDING).map((f) => new Option(f.replaceAll("_", " "), f)));
   const box = $("finding-toggles");
   box.replaceChildren(...(config.findings || []).map((name) => {
     const b = document.createElement("button");
@@ -321,6 +330,11 @@ function setUpNarrowing(config) {
     });
     return b;
   }));
+}
+
+function currentConcepts() {
+  const name = $("concept").value, step = Number($("concept-step").value);
+  return !$("slider-row").hidden && name && step !== 0 ? { [name]: step } : null;
 }
 
 function currentFilter() {
@@ -346,7 +360,9 @@ function clearFilter() {
     b.textContent = b.dataset.finding.replaceAll("_", " ");
     b.setAttribute("aria-label", `${b.dataset.finding}: either`);
   }
-  for (const id of ["f-sex", "f-age-min", "f-age-max", "f-view"]) $(id).value = "";
+  for (const id of ["f-sex", "f-age-min", "f-age-max", "f-view", "concept"]) $(id).value = "";
+  $("concept-step").value = "0";
+  $("concept-value").textContent = "0";
 }
 
 function selectedExamples() {
@@ -367,6 +383,8 @@ async function moreLikeThese() {
     exclude_patient: $("exclude-patient").checked };
   const filter = currentFilter();
   if (filter) body.filter = filter;
+  const concepts = currentConcepts();
+  if (concepts) body.concepts = concepts;
   $("more-like").disabled = true;
   try {
     const answer = await post("query", body);
@@ -374,6 +392,7 @@ async function moreLikeThese() {
     const query = { ...record, name: `more like ${ids.length}: ${ids.join(", ")}`, examples: ids };
     releaseImages();
     state.answer = answer;
+    state.concepts = currentConcepts();
     state.query = query;
     await showQuery(query);
     showResults(answer, query);
@@ -382,6 +401,10 @@ async function moreLikeThese() {
 }
 
 $("clear-filter").addEventListener("click", clearFilter);
+$("concept-step").addEventListener("input", () => {
+  const v = Number($("concept-step").value);
+  $("concept-value").textContent = v > 0 ? `+${v}` : String(v);
+});
 $("more-like").addEventListener("click", moreLikeThese);
 
 // --- the closer look ----------------------------------------------------------------------------

@@ -409,3 +409,46 @@ def test_finding_sliders_move_the_query_and_refuse_bad_steps(viewer: Viewer) -> 
                             ({"Effusion": 3}, "a slider moves by -1 to 1")):
         status, body, _ = viewer.call("/query", json.dumps({"id": query, "concepts": concepts}).encode())
         assert status == 400 and words in json.loads(body)["error"], body
+
+
+def test_the_finding_slider_and_several_uploads_show_the_apis_answers(
+    browser: Any, viewer: Viewer, tmp_path: Path
+) -> None:
+    """The page's finding slider sends the API's concepts; several uploaded files are one query."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    assert "sliders" in viewer.json("/config")["features"]  # the service holds the graph's checkpoint
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    query = viewer.ids[7]
+    browser.find_element(By.ID, "image-id").send_keys(query)
+    browser.find_element(By.ID, "k").clear()
+    browser.find_element(By.ID, "k").send_keys("6")
+    Select(browser.find_element(By.ID, "method")).select_by_value("knn")
+    Select(browser.find_element(By.ID, "concept")).select_by_value("Effusion")
+    step = browser.find_element(By.ID, "concept-step")
+    browser.execute_script("arguments[0].value = '0.75'; arguments[0].dispatchEvent(new Event('input'))", step)
+    assert browser.find_element(By.ID, "concept-value").text == "+0.75"
+    browser.find_element(By.ID, "search").click()
+    want = viewer.json("/query", {"id": query, "k": 6, "method": "knn", "exclude_patient": True,
+                                  "concepts": {"Effusion": 0.75}})
+    _wait(browser, lambda d: "steered: Effusion +0.75" in d.find_element(By.ID, "summary").text)
+    cards = _cards(browser, 6)
+    assert [c.get_attribute("data-id") for c in cards] == [h["image_id"] for h in want["hits"]]
+    _screenshot(browser, "viewer-slider", 1280, 900)
+    browser.set_window_size(1280, 800)
+    assert _console_errors(browser) == []
+
+    two = [IMAGES / viewer.ids[0], IMAGES / viewer.ids[1]]
+    parts = [b'--b0\r\nContent-Disposition: form-data; name="k"\r\n\r\n5\r\n',
+             b'--b0\r\nContent-Disposition: form-data; name="method"\r\n\r\nknn\r\n',
+             b'--b0\r\nContent-Disposition: form-data; name="not_ids"\r\n\r\n["' + viewer.ids[2].encode() + b'"]\r\n']
+    for path in two:
+        parts.append(f'--b0\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n\r\n'.encode()
+                     + path.read_bytes() + b"\r\n")
+    status, body, _ = viewer.call("/query", b"".join(parts) + b"--b0--\r\n", "multipart/form-data; boundary=b0")
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["query"] == "2 examples, 1 unlike" and len(answer["hits"]) == 5
+    assert viewer.ids[2] not in {h["image_id"] for h in answer["hits"]}
