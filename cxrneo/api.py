@@ -116,7 +116,8 @@ def create_app(
         return {
             "version": _version(), "methods": [m.value for m in Method], "max_k": MAX_K,
             "image_queries": searcher.image_queries, "pixels": searcher.files.root is not None,
-            "browser": browser_url, "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else [])], "findings": searcher.findings(),
+            "browser": browser_url, "findings": searcher.findings(),
+            "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else [])],
         }
 
     @app.get("/health")
