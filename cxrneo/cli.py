@@ -6,22 +6,11 @@ from typing import Annotated
 
 import typer
 
+from cxrneo import cli_support as flag
 from cxrneo.cli_build import communities_cmd, edges_cmd, embed_cmd, ingest_cmd, merge_cmd, synth_cmd, train_cmd
 from cxrneo.cli_db import db_app
 from cxrneo.cli_search import query_cmd, serve_cmd
-from cxrneo.cli_support import (
-    AgeOpt,
-    AnyFindingOpt,
-    FindingOpt,
-    NotPatientOpt,
-    PatientOpt,
-    SexOpt,
-    SplitOpt,
-    ViewOpt,
-    WithoutOpt,
-    friendly,
-    settings,
-)
+from cxrneo.cli_support import friendly, settings
 from cxrneo.settings import Settings
 
 app = typer.Typer(
@@ -98,9 +87,10 @@ def evaluate_cmd(
     whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
     image_root: Annotated[Path | None, typer.Option(
         "--image-root", help="Folder that relative image paths start from (gallery thumbnails).")] = None,
-    finding: FindingOpt = None, any_finding: AnyFindingOpt = None, without: WithoutOpt = None, sex: SexOpt = None,
-    age: AgeOpt = None, view: ViewOpt = None, split: SplitOpt = None, patient: PatientOpt = None,
-    not_patient: NotPatientOpt = None,
+    finding: flag.FindingOpt = None, any_finding: flag.AnyFindingOpt = None, without: flag.WithoutOpt = None,
+    sex: flag.SexOpt = None, age: flag.AgeOpt = None, view: flag.ViewOpt = None, split: flag.SplitOpt = None,
+    patient: flag.PatientOpt = None,
+    not_patient: flag.NotPatientOpt = None,
 ) -> None:
     """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring);
     the filter flags score retrieval within a filter (only passing database images are answers).
@@ -112,10 +102,8 @@ def evaluate_cmd(
     from cxrneo import jobs, report
     from cxrneo.errors import ConfigError
     from cxrneo.evaluate import EvalOptions
-    from cxrneo.request import filter_of
-
-    where = filter_of(findings=finding, any_findings=any_finding, without=without, sex=sex, age=age, views=view,
-                      splits=split, patients=patient, not_patients=not_patient)
+    where = flag.where(finding=finding, any_finding=any_finding, without=without, sex=sex, age=age, view=view,
+                       split=split, patient=patient, not_patient=not_patient)
     try:
         opts = EvalOptions(
             label_sets=label_set or [], k=k, k_max=max(k, k_max), n_queries=queries, db_size=db_size,

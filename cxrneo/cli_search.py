@@ -5,21 +5,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cxrneo.cli_support import (
-    AgeOpt,
-    AnyFindingOpt,
-    CommunityOpt,
-    DeviceOpt,
-    FindingOpt,
-    NotPatientOpt,
-    PatientOpt,
-    SexOpt,
-    SplitOpt,
-    ViewOpt,
-    WithoutOpt,
-    friendly,
-    settings,
-)
+from cxrneo import cli_support as flag
+from cxrneo.cli_support import DeviceOpt, friendly, settings
 from cxrneo.retrieval.method import Method
 
 
@@ -42,9 +29,10 @@ def query_cmd(
     server: Annotated[str | None, typer.Option(help=(
         "URL of a running `cxrneo serve` (default: $CXRNEO_SERVER); without one the query runs in this process."
     ))] = None,
-    finding: FindingOpt = None, any_finding: AnyFindingOpt = None, without: WithoutOpt = None, sex: SexOpt = None,
-    age: AgeOpt = None, view: ViewOpt = None, split: SplitOpt = None, patient: PatientOpt = None,
-    not_patient: NotPatientOpt = None, community: CommunityOpt = None,
+    finding: flag.FindingOpt = None, any_finding: flag.AnyFindingOpt = None, without: flag.WithoutOpt = None,
+    sex: flag.SexOpt = None, age: flag.AgeOpt = None, view: flag.ViewOpt = None, split: flag.SplitOpt = None,
+    patient: flag.PatientOpt = None,
+    not_patient: flag.NotPatientOpt = None, community: flag.CommunityOpt = None,
     concept: Annotated[list[str] | None, typer.Option("--concept", help=(
         "A finding slider, NAME=STEP with STEP from -1 to 1: more (or less) of that finding "
         "(repeatable; needs --checkpoint in this process, or a service started with one)."))] = None,
@@ -56,12 +44,12 @@ def query_cmd(
     import json
     import time
 
-    from cxrneo.request import QueryOptions, concepts_of, filter_of, parse
+    from cxrneo.request import QueryOptions, concepts_of, parse
     from cxrneo.service import QueryAnswer
 
     t0 = time.perf_counter()
-    where = filter_of(findings=finding, any_findings=any_finding, without=without, sex=sex, age=age, views=view,
-                      splits=split, patients=patient, not_patients=not_patient, communities=community)
+    where = flag.where(finding=finding, any_finding=any_finding, without=without, sex=sex, age=age, view=view,
+                       split=split, patient=patient, not_patient=not_patient, community=community)
     options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient,
                                    "filter": where, "not_ids": unlike or [], "concepts": concepts_of(concept or [])})
     s = settings(ctx)

@@ -3,12 +3,15 @@
 import os
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
 
 from cxrneo.errors import CxrneoError
+
+if TYPE_CHECKING:
+    from cxrneo.request import QueryFilter
 from cxrneo.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,3 +65,13 @@ def friendly(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def where(**flags: Any) -> "QueryFilter | None":
+    """The filter of the shared filter flags (finding, any_finding, without, sex, age, view, split,
+    patient, not_patient, community), validated; None when none is given."""
+    from cxrneo.request import filter_of
+
+    names = {"finding": "findings", "any_finding": "any_findings", "view": "views", "split": "splits",
+             "patient": "patients", "not_patient": "not_patients", "community": "communities"}
+    return filter_of(**{names.get(k, k): v for k, v in flags.items()})

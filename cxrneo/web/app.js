@@ -179,39 +179,37 @@ async function search() {
   $("summary").textContent = "searching…";
   try {
     let answer, query;
-    const filter = currentFilter();
     if (file) {
       const form = new FormData();
       form.append("file", file);
-      form.append("k", String(k));
-      form.append("method", method);
-      if (filter) form.append("filter", JSON.stringify(filter));
-      const concepts = currentConcepts();
-      if (concepts) form.append("concepts", JSON.stringify(concepts));
+      // the same fields as a JSON query; objects (filter, concepts) as JSON text
+      for (const [name, value] of Object.entries(narrowed({ k, method }))) {
+        form.append(name, typeof value === "object" ? JSON.stringify(value) : String(value));
+      }
       answer = await json("query/image", { method: "POST", body: form });
       query = { id: null, name: file.name, labels: null, file };
     } else {
-      const body = { id, k, method, exclude_patient: $("exclude-patient").checked };
-      if (filter) body.filter = filter;
-      const concepts = currentConcepts();
-      if (concepts) body.concepts = concepts;
-      answer = await post("query", body);
+      answer = await post("query", narrowed({ id, k, method, exclude_patient: $("exclude-patient").checked }));
       const record = await json(`images/${encodeURIComponent(id)}`);
       query = { ...record, name: id };
     }
-    releaseImages();
-    state.answer = answer;
-    state.concepts = currentConcepts();
-    state.query = query;
-    await showQuery(query);
-    showResults(answer, query);
-    drawNeighbourhood(answer, query).catch(fail);
+    await present(answer, query);
   } catch (e) {
     $("summary").textContent = "";
     fail(e);
   } finally {
     $("search").disabled = false;
   }
+}
+
+async function present(answer, query) {
+  releaseImages();
+  state.answer = answer;
+  state.concepts = currentConcepts();
+  state.query = query;
+  await showQuery(query);
+  showResults(answer, query);
+  drawNeighbourhood(answer, query).catch(fail);
 }
 
 async function queryImageUrl(query, size) {
@@ -332,6 +330,11 @@ function setUpNarrowing(config) {
   }));
 }
 
+function narrowed(body) {
+  const filter = currentFilter(), concepts = currentConcepts();
+  return { ...body, ...(filter ? { filter } : {}), ...(concepts ? { concepts } : {}) };
+}
+
 function currentConcepts() {
   const name = $("concept").value, step = Number($("concept-step").value);
   return !$("slider-row").hidden && name && step !== 0 ? { [name]: step } : null;
@@ -379,24 +382,14 @@ async function moreLikeThese() {
   showError("");
   const ids = selectedExamples();
   if (state.query && state.query.id && !ids.includes(state.query.id)) ids.unshift(state.query.id);
-  const body = { ids, k: Number($("k").value), method: $("method").value,
-    exclude_patient: $("exclude-patient").checked };
-  const filter = currentFilter();
-  if (filter) body.filter = filter;
-  const concepts = currentConcepts();
-  if (concepts) body.concepts = concepts;
+  const body = narrowed({ ids, k: Number($("k").value), method: $("method").value,
+    exclude_patient: $("exclude-patient").checked });
   $("more-like").disabled = true;
   try {
     const answer = await post("query", body);
     const record = await json(`images/${encodeURIComponent(ids[0])}`);
     const query = { ...record, name: `more like ${ids.length}: ${ids.join(", ")}`, examples: ids };
-    releaseImages();
-    state.answer = answer;
-    state.concepts = currentConcepts();
-    state.query = query;
-    await showQuery(query);
-    showResults(answer, query);
-    drawNeighbourhood(answer, query).catch(fail);
+    await present(answer, query);
   } catch (e) { fail(e); } finally { updateExamples(); }
 }
 
