@@ -7,6 +7,7 @@ GET  /images/{id}  the stored record of one image
 GET  /images/{id}/pixels?size=N  a stored image as a PNG (files only under `serve --images DIR`)
 POST /images/render  an uploaded image as a PNG, as the model reads it
 POST /subgraph   the SIMILAR edges among some images, with the Cypher for Neo4j Browser
+GET  /explain?query=ID&hit=ID  where two stored images are alike (similarity maps, PNG or JSON)
 GET  /config     what this service offers the viewer
 GET  /health     Neo4j reachable, generations, checkpoint hash
 
@@ -19,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -29,9 +30,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cxrneo.embed.images import read_grey
 from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, NotReadyError
 from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
+from cxrneo.overlay import pair_png, scale_of, side_png
 from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
 from cxrneo.request import MAX_EXAMPLES, MAX_K, ImageQuery, QueryRequest, from_form, parse
 from cxrneo.retrieval.method import Method
@@ -117,7 +120,8 @@ def create_app(
             "version": _version(), "methods": [m.value for m in Method], "max_k": MAX_K,
             "image_queries": searcher.image_queries, "pixels": searcher.files.root is not None,
             "browser": browser_url, "findings": searcher.findings(),
-            "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else [])],
+            "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else []),
+                         *(["maps"] if searcher.image_queries and searcher.files.root is not None else [])],
         }
 
     @app.get("/health")
@@ -155,6 +159,30 @@ def create_app(
             except InputError as e:
                 raise HTTPException(422, str(e).replace(str(path), name)) from None
         return Response(png, media_type="image/png")
+
+    @app.get("/explain", dependencies=auth, response_model=None,
+             responses={200: {"content": {"image/png": {}, "application/json": {}},
+                              "description": "The pair as a PNG, one side's overlay, or the grids as JSON."}})
+    def explain(
+        query: Annotated[str, Query(description="A stored image id.")],
+        hit: Annotated[str, Query(description="Another stored image id.")],
+        form: Annotated[Literal["png", "json"], Query(alias="format")] = "png",
+        side: Annotated[Literal["pair", "query", "hit"], Query(description="Both images, or one with its map.")] = "pair",
+        size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 320,
+    ) -> Response | dict[str, Any]:
+        """Where two archived X-rays are alike: each image's map of per-cell contributions to their
+        cosine (the maps sum to it exactly), drawn over the image (`serve --checkpoint` and `--images`)."""
+        maps, qpath, hpath = searcher.explain(query, hit)
+        if form == "json":
+            return {"query": query, "hit": hit, "cosine": maps.cosine, "grid": list(maps.query.shape),
+                    "query_map": maps.query.tolist(), "hit_map": maps.hit.tolist()}
+        greys = [read_grey(p, size) for p in (qpath, hpath)]
+        if side == "pair":
+            png = pair_png(greys[0], greys[1], maps, (query, hit))
+        else:
+            png = side_png(*((greys[0], maps.query) if side == "query" else (greys[1], maps.hit)), scale_of(maps))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300",
+                                                               "X-Cosine": f"{maps.cosine:.6f}"})
 
     @app.post("/subgraph", dependencies=auth)
     def subgraph(req: SubgraphRequest) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import typer
 from cxrneo import cli_support as flag
 from cxrneo.cli_build import communities_cmd, edges_cmd, embed_cmd, ingest_cmd, merge_cmd, synth_cmd, train_cmd
 from cxrneo.cli_db import db_app
-from cxrneo.cli_search import query_cmd, serve_cmd
+from cxrneo.cli_search import explain_cmd, query_cmd, serve_cmd
 from cxrneo.cli_support import friendly, settings
 from cxrneo.settings import Settings
 
@@ -127,6 +127,7 @@ def evaluate_cmd(
 
 app.command("query")(query_cmd)
 app.command("serve")(serve_cmd)
+app.command("explain")(explain_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ import typer
 
 from cxrneo import cli_support as flag
 from cxrneo.cli_support import DeviceOpt, friendly, settings
+from cxrneo.errors import InputError
 from cxrneo.retrieval.method import Method
 
 
@@ -72,6 +73,50 @@ def query_cmd(
         typer.echo(json.dumps(answer.model_dump(mode="json")))
     else:
         _print_answer(answer, via=url)
+
+
+@friendly
+def explain_cmd(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="An image file, or a stored image id (with --images).")],
+    hit: Annotated[str, typer.Argument(help="Another image file or stored image id.")],
+    checkpoint: Annotated[Path, typer.Option(help="The checkpoint whose codes to explain (of the graph's codes).")],
+    out: Annotated[Path, typer.Option("--out", help="The PNG to write: both images with their maps.")] = Path("pair.png"),
+    images: Annotated[Path | None, typer.Option(help="Folder of the archived image files (for stored ids).")] = None,
+    size: Annotated[int, typer.Option(help="Side of each drawn image in pixels (64-1024).")] = 320,
+    device: DeviceOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Also print the cosine and both grids as JSON.")] = False,
+) -> None:
+    """Show where two X-rays are alike: each image's map of per-cell contributions to their cosine
+    (the two maps each sum to it exactly), drawn over the images, one forward pass."""
+    import json
+
+    from cxrneo.embed.images import read_grey
+    from cxrneo.overlay import pair_png
+    from cxrneo.pixels import check_size
+
+    check_size(size)
+    if Path(query).is_file() and Path(hit).is_file():  # two files: no database needed
+        from cxrneo.embed.encoder import Encoder
+
+        maps, qpath, hpath = Encoder(checkpoint, device).explain(Path(query), Path(hit)), Path(query), Path(hit)
+    else:
+        from cxrneo.service import Searcher
+
+        searcher = Searcher.connect(settings(ctx), checkpoint, device, images)
+        try:
+            maps, qpath, hpath = searcher.explain(query, hit, files=True)
+        finally:
+            searcher.close()
+    png = pair_png(read_grey(qpath, size), read_grey(hpath, size), maps, (Path(query).name, Path(hit).name))
+    try:
+        out.write_bytes(png)
+    except OSError as e:
+        raise InputError(f"{out}: cannot write ({e.strerror})") from None
+    if as_json:
+        typer.echo(json.dumps({"cosine": maps.cosine, "query_map": maps.query.tolist(), "hit_map": maps.hit.tolist()}))
+    typer.echo(f"cosine {maps.cosine:.4f} (each map sums to it: {maps.query.sum():.4f}, {maps.hit.sum():.4f}); "
+               f"maps {maps.query.shape[0]}x{maps.query.shape[1]}; wrote {out}")
 
 
 def _print_answer(answer: Any, via: str | None) -> None:

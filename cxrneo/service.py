@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cxrneo.evaluate import CommunitiesFn
     from cxrneo.graph import Edges
     from cxrneo.retrieval.engine import Retriever
+    from cxrneo.similarity import SimilarityMaps
 
 
 
@@ -240,6 +241,18 @@ class Searcher:
             query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
             passing=None if allowed is None else int(allowed.sum()),
         )
+
+    def explain(self, query: str, hit: str, files: bool = False) -> "tuple[SimilarityMaps, Path, Path]":
+        """Where two images are alike (cxrneo.similarity) and their files: stored ids, whose files are
+        read only under the image folder, or (``files``: the CLI) image files on this machine."""
+        if self._checkpoint is None:
+            raise ConfigError("similarity maps need the checkpoint whose codes the graph holds (--checkpoint)")
+        paths = [Path(t) if files and Path(t).is_file() else self.image_file(t) for t in (query, hit)]
+        return self.encoder().explain(paths[0], paths[1]), paths[0], paths[1]
+
+    def image_file(self, image_id: str) -> Path:
+        """The file of a stored image, inside the image folder (NotFoundError otherwise)."""
+        return self.files.locate(image_id, str(self.graph.image(image_id).get("path") or ""))
 
     def findings(self) -> list[str]:
         """The finding names filters accept (the graph's label set); none while the graph cannot be read."""

@@ -1,6 +1,12 @@
 """Benchmark code extraction: cxrneo's extractor vs plain torchvision eager DenseNet-121, same run.
 
 Usage:  nice python scripts/bench_embed.py --n 64 --sizes 224 512 [--device auto] [--batch-size 16]
+        nice python scripts/bench_embed.py --explain 20 [--checkpoint examples/checkpoint/best.pt]
+
+With --explain N: N similarity explanations of pairs of sample images at the checkpoint's size (one
+forward pass for both images, the maps and the overlay PNG, what `cxrneo explain` and
+`GET /explain` do) against embedding the same two images one by one (`Encoder.code`), alternating;
+medians and their ratio.
 
 Rows per image size:
   * ``cxrneo embed``: files -> decode -> DenseNet-121 codes (DataLoader workers; AMP and
@@ -125,7 +131,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="default 16 on CPU, 128 on CUDA")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--explain", type=int, default=0, help="time N explanations against embedding their pairs")
+    ap.add_argument("--checkpoint", type=Path, default=SAMPLE.parent / "checkpoint" / "best.pt")
     args = ap.parse_args()
+    if args.explain:
+        explain_bench(args.checkpoint, args.explain, args.device)
+        return
     dev = runtime.device(args.device)
     batch = args.batch_size or (128 if dev.type == "cuda" else 16)
     rows: list[tuple[str, ...]] = []
@@ -141,6 +152,30 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
+
+
+def explain_bench(ckpt: Path, n: int, device: str) -> None:
+    from cxrneo.embed.encoder import Encoder
+    from cxrneo.overlay import pair_png
+
+    enc = Encoder(ckpt, device)
+    images = sorted((SAMPLE / "images").glob("*.png"))
+    enc.explain(images[0], images[1])  # warm-up
+    explain_s, embed_s = [], []
+    for i in range(n):
+        a, b = images[(2 * i) % len(images)], images[(2 * i + 1) % len(images)]
+        t = time.perf_counter()
+        enc.code(a)
+        enc.code(b)
+        embed_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        maps = enc.explain(a, b)
+        pair_png(read_grey(a, enc.size), read_grey(b, enc.size), maps, (a.name, b.name))
+        explain_s.append(time.perf_counter() - t)
+    e, m = float(np.median(embed_s)), float(np.median(explain_s))
+    print(f"device: {runtime.device_name(enc.device)}; {n} pairs at {enc.size} px")
+    print(f"embed the two images: median {e * 1e3:.0f} ms; explain them (maps + overlay PNG): median "
+          f"{m * 1e3:.0f} ms = {m / e:.2f}x")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import torch
 
 from cxrneo.embed import checkpoint, runtime
 from cxrneo.embed.images import read_grey
+from cxrneo.similarity import SimilarityMaps, similarity_maps
 
 
 class Encoder:
@@ -27,6 +28,21 @@ class Encoder:
         """Each finding's classifier row: the direction in code space along which its logit grows."""
         weight = self.model.classifier.weight.detach().float().cpu().numpy()
         return {name: weight[i].copy() for i, name in enumerate(self.labels)}
+
+    def cells(self, paths: list[Path]) -> np.ndarray:
+        """The last feature maps after the ReLU (images x channels x rows x columns), one forward pass
+        for all the files; their means over the grid are the images' codes."""
+        grey = np.stack([read_grey(Path(p), self.size) for p in paths])
+        x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[:, None], self.device)
+        with self._lock, torch.inference_mode(), runtime.autocast(self.device):
+            cells = self.model.cells(x)
+        out: np.ndarray = cells.float().cpu().numpy()
+        return out
+
+    def explain(self, query: Path, hit: Path) -> SimilarityMaps:
+        """Where two image files are alike (cxrneo.similarity), from one forward pass."""
+        a, b = self.cells([query, hit])
+        return similarity_maps(a, b)
 
     def code(self, path: Path) -> np.ndarray:
         """The float32 code of one image file (one-line InputError when unreadable)."""

@@ -38,9 +38,13 @@ class CxrNet(nn.Module):
     def code_width(self) -> int:
         return self.classifier.in_features
 
+    def cells(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map after its ReLU, N x code_width x rows x columns (7 x 7 at 224 px)."""
+        return F.relu(self.features(x))
+
     def code(self, x: torch.Tensor) -> torch.Tensor:
-        """The image codes, N x code_width (1024 for DenseNet-121)."""
-        return F.adaptive_avg_pool2d(F.relu(self.features(x)), 1).flatten(1)
+        """The image codes, N x code_width (1024 for DenseNet-121): the cells' mean."""
+        return F.adaptive_avg_pool2d(self.cells(x), 1).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, N x labels; apply a sigmoid per label for probabilities."""

@@ -429,6 +429,7 @@ async function openDetail(i) {
     ]);
     if (hits[state.current] !== hit) return; // stepped on meanwhile
     h.src = url;
+    await showMaps(hit);
     const rows = [["findings", findingsText(full.labels)], ["patient", full.patientId], ["age", full.age],
       ["sex", full.sex], ["view", full.view], ["community", full.community], ["split", full.split],
       ["cosine", hit.cosine.toFixed(4)], ["method", state.answer.method]];
@@ -440,6 +441,28 @@ async function openDetail(i) {
     }
   } catch (e) { fail(e); }
 }
+
+// similarity maps: where the query and this result are alike (GET /explain), over both images
+function mapsAvailable() {
+  return (state.config.features || []).includes("maps") && state.query && state.query.id && !state.query.examples;
+}
+
+async function showMaps(hit) {
+  $("maps-toggle").hidden = !mapsAvailable();
+  const on = mapsAvailable() && $("show-maps").checked;
+  $("maps-note").hidden = !on;
+  if (!on) return;
+  $("maps-note").textContent = "loading where they are alike…";
+  const base = `explain?query=${encodeURIComponent(state.query.id)}&hit=${encodeURIComponent(hit.image_id)}&size=${PREVIEW}`;
+  const [q, h] = await Promise.all([blobUrl(`${base}&side=query`), blobUrl(`${base}&side=hit`)]);
+  if (state.answer.hits[state.current] !== hit || !$("show-maps").checked) return;
+  $("detail-query").src = q;
+  $("detail-hit").src = h;
+  $("maps-note").textContent = "Where they are alike: each image's cells coloured by their share of the two "
+    + "codes' cosine (each map sums to it exactly) · brighter = more of the similarity · one scale for both";
+}
+
+$("show-maps").addEventListener("change", () => openDetail(state.current));
 
 function applyLook() {
   const filter = `contrast(${$("contrast").value}%) brightness(${$("brightness").value}%)`;

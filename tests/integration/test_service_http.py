@@ -141,6 +141,11 @@ def test_bad_requests_get_one_line_json_errors(served: tuple[_Running, Searcher,
         status, doc = _post(url, body, kind, token)
         assert status == code and words in doc["error"], (body[:40], status, doc)
         assert set(doc) == {"error"} and "\n" not in doc["error"] and "Traceback" not in doc["error"]
+    req = urllib.request.Request(running.url + "/explain?query=s001&hit=s002",
+                                 headers={"Authorization": f"Bearer {TOKEN}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=30)
+    assert refused.value.code == 400 and "need the checkpoint" in json.loads(refused.value.read())["error"]
     picture = tmp_path / "scan.png"
     picture.write_bytes(b"\x89PNG definitely not an image")
     client = Client(running.url, TOKEN)

@@ -452,3 +452,56 @@ def test_the_finding_slider_and_several_uploads_show_the_apis_answers(
     answer = json.loads(body)
     assert answer["query"] == "2 examples, 1 unlike" and len(answer["hits"]) == 5
     assert viewer.ids[2] not in {h["image_id"] for h in answer["hits"]}
+
+
+def test_explain_returns_the_maps_as_png_and_json(viewer: Viewer) -> None:
+    a, b = viewer.ids[0], viewer.ids[4]
+    status, png, kind = viewer.call(f"/explain?query={a}&hit={b}")
+    assert status == 200 and kind == "image/png" and png[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = viewer.json(f"/explain?query={a}&hit={b}&format=json")
+    assert doc["grid"] == [2, 2] and len(doc["query_map"]) == 2  # the test checkpoint reads 64 px: a 2 x 2 grid
+    assert sum(map(sum, doc["query_map"])) == pytest.approx(doc["cosine"], abs=1e-5)
+    assert sum(map(sum, doc["hit_map"])) == pytest.approx(doc["cosine"], abs=1e-5)
+    for side in ("query", "hit"):
+        status, png, kind = viewer.call(f"/explain?query={a}&hit={b}&side={side}&size=256")
+        assert status == 200 and kind == "image/png"
+    for path, code, words in ((f"/explain?query={a}&hit=nope.png", 404, "nope.png"),
+                              (f"/explain?query={a}&hit={b}&side=left", 422, "side")):
+        status, body, _ = viewer.call(path)
+        assert status == code and words in json.loads(body)["error"], body
+    assert viewer.call(f"/explain?query={a}&hit={b}", token=None)[0] == 401
+
+
+def test_the_large_view_overlays_where_query_and_hit_are_alike(browser: Any, viewer: Viewer) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    assert "maps" in viewer.json("/config")["features"]
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    query = viewer.ids[6]
+    field = browser.find_element(By.ID, "image-id")
+    field.send_keys(query)
+    browser.find_element(By.ID, "k").clear()
+    browser.find_element(By.ID, "k").send_keys("4")
+    field.send_keys(Keys.ENTER)
+    cards = _cards(browser, 4)
+    cards[1].click()
+    dialog = browser.find_element(By.ID, "detail")
+    _wait(browser, lambda d: dialog.get_attribute("open") is not None)
+    toggle = browser.find_element(By.ID, "show-maps")
+    _wait(browser, lambda d: d.find_element(By.ID, "maps-toggle").is_displayed())
+    plain = browser.find_element(By.ID, "detail-hit").get_attribute("src")
+    toggle.click()
+    _wait(browser, lambda d: "share of the two codes' cosine" in d.find_element(By.ID, "maps-note").text)
+    for name in ("detail-query", "detail-hit"):
+        _wait(browser, lambda d, n=name: d.execute_script(f"return document.getElementById('{n}').naturalWidth") > 0)
+    hit = cards[1].get_attribute("data-id")
+    status, png, _ = viewer.call(f"/explain?query={query}&hit={hit}&side=hit&size=512")
+    assert browser.find_element(By.ID, "detail-hit").get_attribute("src") != plain
+    assert status == 200 and _blob_bytes(browser, browser.find_element(By.ID, "detail-hit")) == png  # the API's overlay
+    _screenshot(browser, "viewer-maps", 1280, 800)
+    toggle.click()
+    _wait(browser, lambda d: not d.find_element(By.ID, "maps-note").is_displayed())
+    browser.set_window_size(1280, 800)
+    assert _console_errors(browser) == []
