@@ -87,6 +87,8 @@ def evaluate_cmd(
     whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
     image_root: Annotated[Path | None, typer.Option(
         "--image-root", help="Folder that relative image paths start from (gallery thumbnails).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help=(
+        "The checkpoint that made the codes: the gallery draws each hit with its similarity map."))] = None,
     finding: flag.FindingOpt = None, any_finding: flag.AnyFindingOpt = None, without: flag.WithoutOpt = None,
     sex: flag.SexOpt = None, age: flag.AgeOpt = None, view: flag.ViewOpt = None, split: flag.SplitOpt = None,
     patient: flag.PatientOpt = None,
@@ -118,7 +120,7 @@ def evaluate_cmd(
     with Progress(transient=True) as bar:
         task = bar.add_task("queries", total=opts.n_queries * len(opts.methods) * (1 if opts.whiten == "none" else 2))
         result = jobs.evaluate_file(settings(ctx), codes_file, opts, no_neo4j, lambda n: bar.advance(task, n))
-    paths = report.write(result, out, image_root)
+    paths = report.write(result, out, image_root, jobs.map_drawer(checkpoint) if checkpoint else None)
     typer.echo(paths["md"].read_text(encoding="utf-8"))
     typer.echo(f"report: {paths['html']}")
 

@@ -225,6 +225,25 @@ def detect_communities(s: Settings, concurrency: int, reseed: bool) -> "Communit
         return detect(db, concurrency=concurrency, seed_from_existing=reseed)
 
 
+def map_drawer(checkpoint: Path, size: int = 128) -> Callable[[Path, Path], bytes]:
+    """(query file, hit file) -> the hit drawn with its similarity map (the report's gallery), one
+    forward pass per pair, each pair drawn once."""
+    from functools import lru_cache
+
+    from cxrneo.embed.encoder import Encoder
+    from cxrneo.embed.images import read_grey
+    from cxrneo.overlay import scale_of, side_png
+
+    encoder = Encoder(checkpoint, "auto")
+
+    @lru_cache(maxsize=512)
+    def draw(query: Path, hit: Path) -> bytes:
+        maps = encoder.explain(query, hit)
+        return side_png(read_grey(hit, size), maps.hit, scale_of(maps))
+
+    return draw
+
+
 def evaluate_file(
     s: Settings, codes_file: Path, opts: "EvalOptions", in_memory: bool, progress: Callable[[int], None]
 ) -> "EvalResult":

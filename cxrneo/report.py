@@ -3,7 +3,7 @@
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -178,9 +178,16 @@ def _resolve(record: ImageRecord, image_root: Path | None) -> Path | None:
     return p if p.is_file() else None
 
 
-def _figure(record: ImageRecord, query: ImageRecord | None, image_root: Path | None) -> str:
+Explainer = Callable[[Path, Path], bytes]  # (query file, hit file) -> the hit's similarity-map PNG
+
+
+def _figure(record: ImageRecord, query: ImageRecord | None, image_root: Path | None,
+            explain: Explainer | None = None) -> str:
     path = _resolve(record, image_root)
     uri = thumbnail(path) if path else None
+    query_path = _resolve(query, image_root) if query is not None and explain is not None else None
+    if path and query_path and explain is not None:
+        uri = "data:image/png;base64," + base64.b64encode(explain(query_path, path)).decode("ascii")
     img = (f'<img src="{uri}" alt="{html.escape(record.id)}">' if uri
            else f'<div class="ph">{html.escape(record.id)}</div>')
     shared = set(query.labels) if query else set()
@@ -190,11 +197,11 @@ def _figure(record: ImageRecord, query: ImageRecord | None, image_root: Path | N
     return f'<figure>{img}<figcaption>{html.escape(record.id)}<br>{labels}</figcaption></figure>'
 
 
-def _gallery(res: EvalResult, image_root: Path | None) -> str:
+def _gallery(res: EvalResult, image_root: Path | None, explain: Explainer | None = None) -> str:
     rows = []
     for ex in res.examples:
         for method, hits in ex.results.items():
-            cells = "".join(_figure(h, ex.query, image_root) for h in hits)
+            cells = "".join(_figure(h, ex.query, image_root, explain) for h in hits)
             rows.append(f'<div class="row"><div class="m">{html.escape(method)}</div>'
                         f'{_figure(ex.query, None, image_root)}<div class="sep">→</div>{cells}</div>')
         rows.append("<hr>")
@@ -212,8 +219,9 @@ b{color:#0a7a2f}figure.plot{font-size:13px;margin:0}figure.plot figcaption{margi
 overflow-wrap:anywhere}figure.plot svg{display:block}.t{font-weight:bold}"""
 
 
-def to_html(res: EvalResult, image_root: Path | None = None) -> str:
-    """The whole report as one self-contained HTML page."""
+def to_html(res: EvalResult, image_root: Path | None = None, explain: Explainer | None = None) -> str:
+    """The whole report as one self-contained HTML page; with `explain`, each example hit is drawn
+    with its similarity map (where it is like the query)."""
     metrics, cmp_head, run_head = _heads(res)
     body = ["<h1>cxrneo retrieval evaluation</h1><ul>"] + [f"<li>{html.escape(f)}</li>" for f in _facts(res)]
     body.append("</ul><h2>Precision at K</h2><div class='plots'>")
@@ -230,18 +238,22 @@ def to_html(res: EvalResult, image_root: Path | None = None) -> str:
             body.append(_html_table(cmp_head, _cmp_rows(r)))
     body.append("<h2>Query time</h2>" + _html_table(run_head, _run_rows(res)))
     body.append("<h2>Examples: query, then its top 5 (labels shared with the query in bold)</h2>")
-    body.append(_gallery(res, image_root))
+    if explain is not None:
+        body.append("<p>Each hit is drawn with its similarity map: its cells coloured by their share of its "
+                    "cosine to the query (dark to bright: less to more of the similarity).</p>")
+    body.append(_gallery(res, image_root, explain))
     body.append("<h2>Scoring</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in NOTES) + "</ul>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>cxrneo evaluation</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
 
 
-def write(res: EvalResult, out_dir: Path, image_root: Path | None = None) -> dict[str, Path]:
+def write(res: EvalResult, out_dir: Path, image_root: Path | None = None,
+          explain: Explainer | None = None) -> dict[str, Path]:
     """Write summary.json, summary.md and report.html into ``out_dir``; their paths by name."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "summary.json", "md": out_dir / "summary.md", "html": out_dir / "report.html"}
     paths["json"].write_text(res.model_dump_json(indent=2), encoding="utf-8")
     paths["md"].write_text(to_markdown(res), encoding="utf-8")
-    paths["html"].write_text(to_html(res, image_root), encoding="utf-8")
+    paths["html"].write_text(to_html(res, image_root, explain), encoding="utf-8")
     return paths

@@ -88,3 +88,26 @@ def test_cxrneo_explain_writes_the_overlay_for_two_bundled_images(tmp_path: Path
     bad = CliRunner().invoke(app, ["explain", str(IMAGES[0]), str(tmp_path / "none.png"), "--checkpoint",
                                    str(tmp_path / "none.pt"), "--out", str(out)])
     assert bad.exit_code == 1 and bad.output.startswith("error:") and len(bad.output.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_evaluation_gallery_draws_each_hit_with_its_map(tmp_path: Path) -> None:
+    from cxrneo import report
+    from cxrneo.cli import app
+    from cxrneo.codes import load
+    from cxrneo.evaluate import EvalOptions, evaluate, louvain_in_memory
+    from cxrneo.jobs import map_drawer
+
+    sample = ROOT / "examples" / "nih-sample"
+    done = CliRunner().invoke(app, ["embed", str(CHECKPOINT), "--labels", str(sample / "Data_Entry_2017.csv"),
+                                    "--images", str(sample / "images"), "--out", str(tmp_path / "codes.npz"),
+                                    "--workers", "0", "--max-images", "60", "--device", "cpu"])
+    assert done.exit_code == 0, done.output
+    opts = EvalOptions(n_queries=12, k=5, k_max=10, n_boot=100, n_examples=2, mean_degree=6)
+    result = evaluate(load(tmp_path / "codes.npz"), opts, lambda c, e, t: louvain_in_memory(c, e, t, 0))
+    plain = report.to_html(result, sample / "images")
+    drawn = report.write(result, tmp_path / "report", sample / "images", map_drawer(CHECKPOINT))["html"].read_text()
+    assert "drawn with its similarity map" in drawn and "similarity map" not in plain
+    hits = sum(len(h) for ex in result.examples for h in ex.results.values())
+    assert hits > 0 and drawn.count("data:image/png;base64,") == plain.count("data:image/png;base64,")
+    assert drawn != plain  # the hits' pictures are the overlays
