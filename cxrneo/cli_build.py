@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cxrneo.cli_support import DeviceOpt, friendly, settings
+from cxrneo.errors import InputError
 
 # --- train / embed (owner: image codes, cxrneo/embed) -------------------------------------
 
@@ -74,9 +75,12 @@ def train_cmd(
 
 @friendly
 def embed_cmd(
+    ctx: typer.Context,
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file (best.pt) or the folder `cxrneo train --out` wrote.")],
-    labels: LabelsOpt,
-    images: ImagesOpt,
+    labels: Annotated[Path | None, typer.Option("--labels", help="The label file (.csv or .csv.gz).")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help=(
+        "Folder the image paths of the label file are relative to (PNG, JPEG or DICOM files); with "
+        "--dicomweb, where the retrieved instances are kept (default: beside --out)."))] = None,
     fmt: FormatOpt = "nih",
     label_set: Annotated[str | None, typer.Option(help="Label set (default: the checkpoint's).")] = None,
     out: Annotated[Path, typer.Option(help=(
@@ -90,8 +94,15 @@ def embed_cmd(
         "Embed only shard i/n of the table's rows (e.g. 0/4, one per GPU or machine); "
         "`cxrneo merge` combines the parts into the unsharded codes file."
     ))] = None,
+    dicomweb: Annotated[str | None, typer.Option(help=(
+        "A PACS's DICOMweb root (e.g. http://pacs:8042/dicom-web): embed its images instead of a label "
+        "file's (read only; CXRNEO_PACS_USER / CXRNEO_PACS_PASSWORD)."))] = None,
+    modality: Annotated[str, typer.Option(help="With --dicomweb: the modalities to embed.")] = "CR,DX",
+    since: Annotated[str | None, typer.Option(help="With --dicomweb: studies from this date (YYYYMMDD).")] = None,
+    ca_bundle: Annotated[Path | None, typer.Option(help="With --dicomweb: a CA bundle to trust (a hospital CA).")] = None,
 ) -> None:
-    """Write the 1024-d code of every readable image (PNG, JPEG or DICOM); resumes when interrupted, lists unreadable images."""
+    """Write the 1024-d code of every readable image (PNG, JPEG or DICOM, or a PACS's over DICOMweb);
+    resumes when interrupted, lists unreadable images."""
     from cxrneo import labels as labelsets
     from cxrneo.embed import checkpoint as ckpt_file
     from cxrneo.embed.extract import embed
@@ -102,7 +113,20 @@ def embed_cmd(
 
     part = parse_shard(shard) if shard is not None else None  # refused before the checkpoint is read
     name = label_set or str(ckpt_file.load(checkpoint)["label_set"])
-    table = read_table(fmt, labels, images, labelsets.get(name), max_images)
+    if dicomweb is not None:
+        from cxrneo.dicomweb import DicomWeb
+        from cxrneo.tables.pacs import pacs_table
+
+        s = settings(ctx)
+        client = DicomWeb(dicomweb, s.pacs_user, s.pacs_password.get_secret_value() if s.pacs_password else None,
+                          ca_bundle)
+        folder = images or out.with_name(out.stem + "-dicom")
+        table = pacs_table(client, folder, labelsets.get(name), tuple(m.strip().upper() for m in modality.split(",")),
+                           since, max_images)
+    elif labels is None or images is None:
+        raise InputError("give --labels and --images (a label file and its image folder), or --dicomweb URL")
+    else:
+        table = read_table(fmt, labels, images, labelsets.get(name), max_images)
     console = make_console()
     result = embed(checkpoint, table, out, batch_size=batch_size, workers=workers, device=device,
                    console=console, shard=part)

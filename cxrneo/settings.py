@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     debug: bool = False
     api_token: SecretStr | None = None  # bearer token of `cxrneo serve` (and sent by `query --server`)
     server: str | None = None  # URL of a running `cxrneo serve`: `cxrneo query` goes through it
+    pacs_user: str | None = None  # DICOMweb (PACS) credentials: environment only, never argv
+    pacs_password: SecretStr | None = None
 
     @property
     def snapshot_dir(self) -> Path:

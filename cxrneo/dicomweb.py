@@ -1,0 +1,137 @@
+"""A read-only DICOMweb client (standard library only): QIDO-RS to search, WADO-RS to retrieve.
+
+cxrneo never stores or deletes anything in a PACS. The user and password come from the settings
+(CXRNEO_PACS_USER, CXRNEO_PACS_PASSWORD), never from argv, and are never logged; TLS certificates
+are verified (a hospital CA can be added with a CA bundle). Each instance is retrieved on its own
+and written to disk as it arrives, so memory stays bounded by one instance (at most
+MAX_INSTANCE_BYTES); transient failures (connection resets, 5xx, 429) are retried with back-off.
+"""
+
+import base64
+import json
+import re
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from cxrneo.errors import ConfigError, InputError, ServiceError
+
+MAX_INSTANCE_BYTES = 512 << 20  # one DICOM instance larger than this is refused
+RETRIES = 4
+PAGE = 1000  # QIDO-RS results per request (limit/offset)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One image in the PACS, by its UIDs."""
+
+    study: str
+    series: str
+    sop: str
+
+
+def _tag(doc: dict[str, Any], tag: str) -> str:
+    value = (doc.get(tag) or {}).get("Value") or [""]
+    return str(value[0])
+
+
+class DicomWeb:
+    """One DICOMweb service root (e.g. http://pacs:8042/dicom-web)."""
+
+    def __init__(self, url: str, user: str | None = None, password: str | None = None,
+                 ca_bundle: Path | None = None, timeout: float = 60.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"--dicomweb must be an http(s) URL of a DICOMweb root, got {url!r}")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._auth = ("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()) if user else None
+        self._tls = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+
+    def _open(self, path: str, accept: str) -> Any:
+        req = urllib.request.Request(self.url + path, headers={"Accept": accept})
+        if self._auth:
+            req.add_header("Authorization", self._auth)
+        for attempt in range(RETRIES):
+            try:
+                return urllib.request.urlopen(req, timeout=self.timeout, context=self._tls)
+            except urllib.error.HTTPError as e:
+                if e.code in (401, 403):
+                    raise ConfigError(f"the PACS at {self.url} refused the credentials (HTTP {e.code}): "
+                                      "check CXRNEO_PACS_USER and CXRNEO_PACS_PASSWORD") from None
+                if e.code == 404:
+                    raise InputError(f"the PACS at {self.url} has no {path.split('?')[0]}") from None
+                if e.code < 500 and e.code != 429 or attempt + 1 == RETRIES:
+                    raise ServiceError(f"the PACS at {self.url} answered HTTP {e.code} to {path.split('?')[0]}") from None
+            except (urllib.error.URLError, OSError) as e:
+                if attempt + 1 == RETRIES:
+                    reason = getattr(e, "reason", e)
+                    raise ServiceError(f"cannot reach the PACS at {self.url} ({reason})") from None
+            time.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _json(self, path: str) -> list[dict[str, Any]]:
+        with self._open(path, "application/dicom+json") as r:
+            body = r.read()
+        try:
+            doc = json.loads(body) if body.strip() else []
+        except ValueError:
+            raise ServiceError(f"the PACS at {self.url} sent something other than DICOM JSON for {path}") from None
+        return doc if isinstance(doc, list) else []
+
+    def _pages(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self._json(f"{path}?{urlencode({**query, 'limit': PAGE, 'offset': offset})}")
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+    def instances(self, modalities: tuple[str, ...] = ("CR", "DX"), since: str | None = None) -> Iterator[Instance]:
+        """Every instance of the series of those modalities, in studies since a date (YYYYMMDD)."""
+        query = {"StudyDate": f"{since}-"} if since else {}
+        for study in self._pages("/studies", query):
+            suid = _tag(study, "0020000D")
+            for series in self._pages(f"/studies/{quote(suid)}/series", {}):
+                if modalities and _tag(series, "00080060") not in modalities:
+                    continue
+                seuid = _tag(series, "0020000E")
+                for inst in self._pages(f"/studies/{quote(suid)}/series/{quote(seuid)}/instances", {}):
+                    yield Instance(suid, seuid, _tag(inst, "00080018"))
+
+    def retrieve(self, inst: Instance, dest: Path) -> Path:
+        """WADO-RS: the instance as a DICOM file at ``dest`` (written to a temporary name, then renamed)."""
+        path = f"/studies/{quote(inst.study)}/series/{quote(inst.series)}/instances/{quote(inst.sop)}"
+        with self._open(path, 'multipart/related; type="application/dicom"') as r:
+            kind = r.headers.get("Content-Type", "")
+            body = r.read(MAX_INSTANCE_BYTES + 1)
+        if len(body) > MAX_INSTANCE_BYTES:
+            raise InputError(f"instance {inst.sop} is larger than {MAX_INSTANCE_BYTES >> 20} MB")
+        data = _single_part(body, kind)
+        tmp = dest.with_name(f".part-{dest.name}")
+        tmp.write_bytes(data)
+        tmp.replace(dest)
+        return dest
+
+
+def _single_part(body: bytes, kind: str) -> bytes:
+    """The first part of a multipart/related body (WADO-RS sends one instance per part)."""
+    found = re.search(r'boundary="?([^";]+)"?', kind)
+    if not found:
+        return body  # a plain application/dicom answer
+    boundary = b"--" + found.group(1).encode()
+    parts = body.split(boundary)
+    for part in parts[1:]:
+        if part.startswith(b"--"):
+            break
+        head, sep, data = part.partition(b"\r\n\r\n")
+        if sep:
+            return data[:-2] if data.endswith(b"\r\n") else data
+    raise ServiceError("the PACS sent an empty multipart answer")
