@@ -70,6 +70,7 @@ def _one_line(text: str) -> str:
 
 def create_app(
     searcher: Searcher, token: str | None = None, max_upload_bytes: int = 20 << 20, browser_url: str | None = None,
+    viewer_url: str | None = None,
 ) -> FastAPI:
     """The app around one shared Searcher (which follows the graph's generations per request)."""
     app = FastAPI(title="cxrneo", summary="Content-based chest X-ray retrieval over a Neo4j graph",
@@ -119,7 +120,7 @@ def create_app(
         return {
             "version": _version(), "methods": [m.value for m in Method], "max_k": MAX_K,
             "image_queries": searcher.image_queries, "pixels": searcher.files.root is not None,
-            "browser": browser_url, "findings": searcher.findings(),
+            "browser": browser_url, "viewer_url": viewer_url, "findings": searcher.findings(),
             "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else []),
                          *(["maps"] if searcher.image_queries and searcher.files.root is not None else [])],
         }
@@ -310,8 +311,10 @@ class ServeOptions(BaseModel):
     blas_threads: int = 1
     images: Path | None = None
     browser_url: str | None = None  # None: the local server's Browser when Neo4j is on loopback; "": no link
+    viewer_url: str | None = None  # a study viewer's address with {StudyInstanceUID} (and {SeriesInstanceUID})
 
     def check(self) -> None:
+        check_viewer_url(self.viewer_url)
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
         if self.blas_threads < 1:
@@ -320,6 +323,24 @@ class ServeOptions(BaseModel):
             raise ConfigError(f"--max-upload-mb must be positive, got {self.max_upload_mb}")
         if self.images is not None and not self.images.is_dir():
             raise ConfigError(f"--images: {self.images} is not a folder")
+
+
+VIEWER_FIELDS = ("{StudyInstanceUID}", "{SeriesInstanceUID}", "{SOPInstanceUID}")
+
+
+def check_viewer_url(template: str | None) -> None:
+    """A viewer URL template is an http(s) address naming {StudyInstanceUID}, with no other field."""
+    from urllib.parse import urlsplit
+
+    if template is None:
+        return
+    rest = template
+    for field in VIEWER_FIELDS:
+        rest = rest.replace(field, "")
+    if urlsplit(template).scheme not in ("http", "https") or "{StudyInstanceUID}" not in template \
+            or "{" in rest or "}" in rest:
+        raise ConfigError("--viewer-url must be an http(s) address with {StudyInstanceUID} (and optionally "
+                          "{SeriesInstanceUID}, {SOPInstanceUID}), e.g. http://pacs:8042/ui/app/#/viewer?study={StudyInstanceUID}")
 
 
 def _is_loopback(host: str) -> bool:
@@ -361,7 +382,7 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     except CxrneoError as e:  # not ready yet (no graph, communities pending): serve anyway, /health says why
         warn(str(e))
     app = create_app(searcher, token=token, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),
-                     browser_url=browser_url(settings, opts.browser_url))
+                     browser_url=browser_url(settings, opts.browser_url), viewer_url=opts.viewer_url)
     shown = "localhost" if opts.host in ("127.0.0.1", "::1") else opts.host
     say(f"cxrneo serving on http://{opts.host}:{opts.port} (the viewer: http://{shown}:{opts.port}/ ; OpenAPI at /docs)"
         + (", token required" if token else ""))

@@ -161,6 +161,9 @@ def serve_cmd(
         "Neo4j Browser's address for the viewer's links (default: the local server's when Neo4j is on "
         "loopback; '' for none)."
     ))] = None,
+    viewer_url: Annotated[str | None, typer.Option(help=(
+        "A study viewer's address for images from a PACS, with {StudyInstanceUID} (e.g. an OHIF or Orthanc "
+        "Explorer 2 URL): each such hit links to its study."))] = None,
 ) -> None:
     """Serve retrieval over HTTP: the viewer at /, the API with OpenAPI at /docs; follows ingests and
     community runs without a restart.
@@ -171,5 +174,5 @@ def serve_cmd(
     from cxrneo.api import ServeOptions, serve
 
     opts = ServeOptions(host=host, port=port, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb,
-                        blas_threads=blas_threads, images=images, browser_url=browser_url)
+                        blas_threads=blas_threads, images=images, browser_url=browser_url, viewer_url=viewer_url)
     serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

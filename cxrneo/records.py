@@ -16,6 +16,8 @@ class ImageRecord(BaseModel):
     sex: str = ""
     age: int | None = None
     split: str = ""
+    study_uid: str = ""  # DICOM StudyInstanceUID, for images from a PACS (the link back to the study)
+    series_uid: str = ""  # DICOM SeriesInstanceUID (the id is the SOPInstanceUID)
 
 
 class CommunityStats(BaseModel):
@@ -46,3 +48,5 @@ class Hit(BaseModel):
     view: str | None = None
     sex: str | None = None
     age: int | None = None
+    study_uid: str | None = None  # for images from a PACS: the study and series to open in a viewer
+    series_uid: str | None = None

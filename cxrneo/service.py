@@ -317,7 +317,7 @@ def _check_request(k: int, method: Method | str) -> Method:
 def _shown(record: ImageRecord) -> dict[str, Any]:
     """The fields of a stored record that a hit carries for display."""
     return {"labels": record.labels, "patient_id": record.patient_id, "view": record.view, "sex": record.sex,
-            "age": record.age}
+            "age": record.age, "study_uid": record.study_uid or None, "series_uid": record.series_uid or None}
 
 
 def parse_code(values: object, width: int | None = None) -> np.ndarray:

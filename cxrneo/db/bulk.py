@@ -27,7 +27,7 @@ from cxrneo.settings import Settings
 ARRAY_DELIMITER = ";"
 DATABASE = "neo4j"
 IMAGE_HEADER = ("id:ID(Image)", "path", "labels:string[]", "patientId", "view", "sex", "age:long",
-                "split", "code:float[]")
+                "split", "studyUid", "seriesUid", "code:float[]")
 SIMILAR_HEADER = (":START_ID(Image)", ":END_ID(Image)", "cosine:double")
 CHUNK = 2_000
 SCHEMA_WAIT_S = 3600
@@ -73,7 +73,8 @@ def image_lines(codes: Codes) -> Iterable[str]:
     for r, row in zip(codes.images, codes.codes, strict=True):
         age = "" if r.age is None else str(int(r.age))
         fields = (quote(r.id), quote(r.path), _labels(r.labels), quote(r.patient_id), quote(r.view),
-                  quote(r.sex), age, quote(r.split), fmt % tuple(row.tolist()))
+                  quote(r.sex), age, quote(r.split), quote(r.study_uid), quote(r.series_uid),
+                  fmt % tuple(row.tolist()))
         yield ",".join(fields) + "\n"
 
 

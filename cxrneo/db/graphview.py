@@ -120,7 +120,8 @@ class StoredGraph:
         """Labels, patient, view, sex and age of the given images (for displaying hits)."""
         return {
             r["id"]: ImageRecord(id=r["id"], labels=tuple(r["labels"] or ()), patient_id=r["patientId"] or "",
-                                 view=r["view"] or "", sex=r["sex"] or "", age=r["age"])
+                                 view=r["view"] or "", sex=r["sex"] or "", age=r["age"],
+                                 study_uid=r["studyUid"] or "", series_uid=r["seriesUid"] or "")
             for r in self.db.read("find_images", ids=list(ids))
         }
 

@@ -130,7 +130,8 @@ def _image_row(codes: Codes, i: int) -> dict[str, object]:
     r = codes.images[i]
     return {
         "id": r.id, "path": r.path, "labels": list(r.labels), "patientId": r.patient_id,
-        "view": r.view, "sex": r.sex, "age": r.age, "split": r.split,
+        "view": r.view, "sex": r.sex, "age": r.age, "split": r.split, "studyUid": r.study_uid,
+        "seriesUid": r.series_uid,
         "code": codes.codes[i].tolist(),
         "codeBytes": np.ascontiguousarray(codes.codes[i], dtype="<f4").tobytes(),
     }

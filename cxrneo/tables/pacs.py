@@ -27,7 +27,9 @@ def record_of(path: Path) -> ImageRecord:
     uid = str(ds.get("SOPInstanceUID", "") or path.stem)
     return ImageRecord(id=uid, path=str(path), patient_id=str(ds.get("PatientID", "") or uid),
                        view=str(ds.get("ViewPosition", "") or ""), sex=str(ds.get("PatientSex", "") or ""),
-                       age=parse_age(str(ds.get("PatientAge", "") or "")))
+                       age=parse_age(str(ds.get("PatientAge", "") or "")),
+                       study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+                       series_uid=str(ds.get("SeriesInstanceUID", "") or ""))
 
 
 def pacs_table(client: DicomWeb, folder: Path, label_set: LabelSet, modalities: tuple[str, ...],

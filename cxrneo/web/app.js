@@ -294,11 +294,30 @@ function showResults(answer, query) {
     box.addEventListener("change", updateExamples);
     pick.append(box, document.createTextNode(" like this"));
     li.append(card, pick);
+    const study = studyLink(hit);
+    if (study) li.append(study);
     grid.append(li);
     blobUrl(`images/${encodeURIComponent(hit.image_id)}/pixels?size=${THUMB}`)
       .then((url) => { img.src = url; })
       .catch((e) => { img.alt = `${hit.image_id}: ${e.message}`; thumb.classList.add("missing"); showError(e.message); });
   });
+}
+
+// --- the link back to the PACS: a study viewer's address for images that came from one ---------
+
+function studyLink(hit) {
+  const template = state.config.viewer_url;
+  if (!template || !hit.study_uid) return null;
+  const a = document.createElement("a");
+  a.className = "study";
+  a.href = template.replaceAll("{StudyInstanceUID}", encodeURIComponent(hit.study_uid))
+    .replaceAll("{SeriesInstanceUID}", encodeURIComponent(hit.series_uid || ""))
+    .replaceAll("{SOPInstanceUID}", encodeURIComponent(hit.image_id));
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  a.textContent = "open the study";
+  a.setAttribute("aria-label", `open the study of ${hit.image_id} in the image viewer`);
+  return a;
 }
 
 // --- narrowing: filters and examples ------------------------------------------------------------

@@ -11,15 +11,23 @@ import urllib.request
 from base64 import b64encode
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cxrneo.api import create_app
 from cxrneo.cli import app
 from cxrneo.codes import load
+from cxrneo.db.communities import detect
+from cxrneo.db.connection import Database
+from cxrneo.db.ingest import build
+from cxrneo.service import Searcher
+from cxrneo.settings import Settings
 from tests.integration.test_query_image import EXAMPLES, _checkpoint
-from tests.serving import free_port
+from tests.integration.test_viewer import _wait, browser  # noqa: F401 - the browser fixture
+from tests.serving import Running, free_port
 
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 IMAGES = sorted((EXAMPLES / "images").glob("*.png"))[:9]
@@ -99,16 +107,23 @@ def _film(png: Path, out: Path, study: str, series: str, patient: str, k: int) -
     return out / f"{ds.SOPInstanceUID}.dcm"
 
 
-def test_embedding_from_dicomweb_equals_embedding_the_same_files(pacs: Pacs, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def _studies(folder: Path, images: list[Path], per_study: int = 3, first: int = 0) -> list[Path]:
+    """DICOM files of the images, `per_study` per study (one series each), patients numbered from `first`."""
     from pydicom.uid import generate_uid
 
-    films = tmp_path / "films"
-    films.mkdir()
+    folder.mkdir(exist_ok=True)
     files = []
-    for s in range(3):
+    for s in range(0, len(images), per_study):
         study, series = generate_uid(), generate_uid()
-        files += [_film(p, films, study, series, f"patient{s}", k) for k, p in enumerate(IMAGES[3 * s: 3 * s + 3])]
+        files += [_film(p, folder, study, series, f"patient{first + s // per_study}", k)
+                  for k, p in enumerate(images[s: s + per_study])]
+    return files
+
+
+def test_embedding_from_dicomweb_equals_embedding_the_same_files(pacs: Pacs, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    films = tmp_path / "films"
+    files = _studies(films, IMAGES)
     pacs.stow(files)
     ckpt = _checkpoint(tmp_path / "best.pt")
     table = tmp_path / "films.csv"
@@ -144,3 +159,53 @@ def test_embedding_from_dicomweb_equals_embedding_the_same_files(pacs: Pacs, tmp
     down = run(app, ["embed", str(ckpt), "--dicomweb", pacs.root, "--out", str(tmp_path / "y.npz")])
     assert down.exit_code == 1 and "cannot reach the PACS" in down.output
     assert os.stat(tmp_path / "orthanc.json").st_mode & 0o077 == 0  # the PACS password file is private
+
+
+@pytest.mark.neo4j
+def test_hits_from_a_pacs_carry_their_study_and_link_to_it(
+    pacs: Pacs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_db: Database, neo4j_settings: Settings,
+    browser: Any,  # noqa: F811 - the fixture imported above
+) -> None:
+    from pydicom import dcmread
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    files = _studies(tmp_path / "films", IMAGES)
+    pacs.stow(files)
+    ckpt = _checkpoint(tmp_path / "best.pt")
+    monkeypatch.setenv("CXRNEO_PACS_USER", pacs.user)
+    monkeypatch.setenv("CXRNEO_PACS_PASSWORD", pacs.password)
+    run = CliRunner().invoke
+    done = run(app, ["embed", str(ckpt), "--dicomweb", pacs.root, "--out", str(tmp_path / "pacs.npz"), "--workers", "0"])
+    assert done.exit_code == 0, done.output
+    build(clean_db, load(tmp_path / "pacs.npz"), mean_degree=3)
+    detect(clean_db)
+    tags = {f.stem: dcmread(f, stop_before_pixels=True) for f in files}
+    searcher = Searcher.connect(neo4j_settings.model_copy(update={"data_dir": tmp_path}), ckpt,
+                                images=tmp_path / "pacs-dicom")
+    try:
+        query = files[0].stem
+        answer = searcher.by_id(query, 4, "knn")
+        assert len(answer.hits) == 4
+        for h in answer.hits:
+            assert (h.study_uid, h.series_uid) == (tags[h.image_id].StudyInstanceUID, tags[h.image_id].SeriesInstanceUID)
+        template = "http://viewer.example/study/{StudyInstanceUID}?series={SeriesInstanceUID}"
+        with Running(create_app(searcher, viewer_url=template)) as running:
+            with urllib.request.urlopen(running.url + "/config", timeout=30) as r:
+                assert json.loads(r.read())["viewer_url"] == template
+            browser.get(running.url + "/")
+            _wait(browser, lambda d: "archived images" in d.find_element(By.ID, "status").text)
+            browser.find_element(By.ID, "exclude-patient").click()  # all 9 images are of 3 patients
+            browser.find_element(By.ID, "k").clear()
+            browser.find_element(By.ID, "k").send_keys("4")
+            Select(browser.find_element(By.ID, "method")).select_by_value("knn")
+            browser.find_element(By.ID, "image-id").send_keys(query + "\n")
+            links = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#grid a.study"))
+            hrefs = {a.get_attribute("href") for a in links}
+            want = {template.format(StudyInstanceUID=h.study_uid, SeriesInstanceUID=h.series_uid)
+                    for h in answer.hits}
+            assert len(links) == 4 and hrefs == want  # each hit links to its own study
+    finally:
+        searcher.close()
+    bad = run(app, ["serve", "--viewer-url", "http://viewer.example/{PatientName}"])
+    assert bad.exit_code == 1 and "--viewer-url must be" in bad.output
