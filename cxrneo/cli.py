@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from cxrneo import cli_support as flag
-from cxrneo.cli_build import communities_cmd, edges_cmd, embed_cmd, ingest_cmd, merge_cmd, synth_cmd, train_cmd
+from cxrneo.cli_build import (
+    communities_cmd,
+    edges_cmd,
+    embed_cmd,
+    ingest_cmd,
+    merge_cmd,
+    synth_cmd,
+    train_cmd,
+    watch_cmd,
+)
 from cxrneo.cli_db import db_app
 from cxrneo.cli_search import explain_cmd, query_cmd, serve_cmd
 from cxrneo.cli_support import friendly, settings
@@ -57,6 +66,7 @@ app.command("ingest")(ingest_cmd)
 app.command("edges")(edges_cmd)
 app.command("merge")(merge_cmd)
 app.command("communities")(communities_cmd)
+app.command("watch")(watch_cmd)
 
 
 # --- evaluate (owner: metrics/evaluation) -------------------------------------------------

@@ -137,6 +137,46 @@ def embed_cmd(
                       f"listed in {result.skipped_report}")
 
 
+@friendly
+def watch_cmd(
+    ctx: typer.Context,
+    dicomweb: Annotated[str, typer.Option(help="The PACS's DICOMweb root (read only; CXRNEO_PACS_USER / _PASSWORD).")],
+    checkpoint: Annotated[Path, typer.Option(help="The checkpoint whose codes the graph holds.")],
+    codes: Annotated[Path, typer.Option(help="The archive's codes file: new images are appended to it.")],
+    images: Annotated[Path | None, typer.Option(help=(
+        "Where the retrieved instances are kept (default: beside --codes); `serve --images` shows them."))] = None,
+    modality: Annotated[str, typer.Option(help="The modalities to follow.")] = "CR,DX",
+    since: Annotated[str | None, typer.Option(help="Only studies from this date (YYYYMMDD).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 300.0,
+    once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False,
+    mean_degree: Annotated[float | None, typer.Option(help="T of a new graph from this mean degree.")] = None,
+    device: DeviceOpt = "auto",
+    ca_bundle: Annotated[Path | None, typer.Option(help="A CA bundle to trust (a hospital CA).")] = None,
+) -> None:
+    """Keep the graph up with a PACS: poll it, embed new images, ingest them and update the communities
+    (seeded), under the one-writer lease; stopping and restarting loses and doubles nothing."""
+    import time
+
+    from cxrneo import jobs
+    from cxrneo.dicomweb import DicomWeb
+
+    s = settings(ctx)
+    if interval <= 0:
+        raise InputError(f"--interval must be positive, got {interval}")
+    client = DicomWeb(dicomweb, s.pacs_user, s.pacs_password.get_secret_value() if s.pacs_password else None,
+                      ca_bundle)
+    folder = images or codes.with_name(codes.stem + "-dicom")
+    while True:
+        r = jobs.watch_once(s, client, checkpoint, codes, folder, tuple(m.strip().upper() for m in modality.split(",")),
+                            since, mean_degree, device)
+        typer.echo(f"{time.strftime('%H:%M:%S')} {r.instances} instances in the PACS, {r.new} new; the graph holds "
+                   f"{r.images} images, generation {r.generation}"
+                   + ("; communities updated" if r.communities_run else ""))
+        if once:
+            return
+        time.sleep(interval)
+
+
 # --- synth, ingest, communities (owner: graph) --------------------------------------------
 
 EdgeDeviceOpt = Annotated[str, typer.Option(help=(

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrneo.errors import InputError
+from cxrneo.errors import ConfigError, InputError
 from cxrneo.records import ImageRecord
 from cxrneo.shards import check_partition
 
@@ -193,6 +193,15 @@ def load(path: Path, part_ok: bool = False) -> Codes:
         labels=tuple(str(x) for x in meta.get("labels", ())),
         extra=extra,
     )
+
+
+def append(base: Codes, more: Codes) -> Codes:
+    """The codes of ``base`` followed by those of ``more`` (same checkpoint and label set; no id twice)."""
+    if (base.checkpoint_sha256, base.label_set) != (more.checkpoint_sha256, more.label_set):
+        raise ConfigError("the new codes come from another checkpoint or label set than the codes file")
+    return Codes(codes=np.concatenate([base.codes, more.codes]), images=base.images + more.images,
+                 checkpoint_sha256=base.checkpoint_sha256, label_set=base.label_set, labels=base.labels,
+                 extra=dict(base.extra))
 
 
 def merge_parts(parts: list[Codes], names: list[str]) -> Codes:

@@ -5,6 +5,7 @@ options that need knowledge of the system, and run the library. Query jobs live 
 cxrneo/service.py.
 """
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from cxrneo.db.communities import CommunityReport
     from cxrneo.db.ingest import IngestReport
     from cxrneo.db.server import ServerConfig
+    from cxrneo.dicomweb import DicomWeb
     from cxrneo.edgefile import EdgePart
     from cxrneo.evaluate import EvalOptions, EvalResult
     from cxrneo.graph import EdgeFn, Edges, GraphStats
@@ -214,6 +216,65 @@ def merge_files(parts: list[Path], out: Path) -> MergeReport:
     codes_io.save(out, merged)
     report = codes_io.write_skipped(out, [(i, path, msg) for _, i, path, msg in skipped])
     return MergeReport("codes", len(parts), len(merged) + len(skipped), len(merged), report)
+
+
+@dataclass(frozen=True)
+class WatchReport:
+    """One poll of `cxrneo watch`."""
+
+    instances: int  # in the PACS (of the watched modalities)
+    new: int  # embedded and ingested in this poll
+    images: int  # in the graph afterwards
+    generation: int
+    communities_run: bool
+
+
+def watch_once(
+    s: Settings, client: "DicomWeb", checkpoint: Path, codes_file: Path, folder: Path, modalities: tuple[str, ...],
+    since: str | None = None, mean_degree: float | None = None, device: str = "auto",
+) -> WatchReport:
+    """One poll: retrieve the PACS's instances not retrieved yet, embed those not in the codes file,
+    append them to it, bring the graph up to the codes file (incremental ingest under the writer
+    lease) and its communities up to the graph (the seeded update). Every step is idempotent and
+    resumes, so a poll killed anywhere is completed by the next one: nothing lost, nothing doubled."""
+    from cxrneo import codes as codes_io
+    from cxrneo import labels as lsets
+    from cxrneo.db.communities import detect
+    from cxrneo.db.ingest import build
+    from cxrneo.db.meta import graph_meta
+    from cxrneo.embed import checkpoint as ckpt_file
+    from cxrneo.embed.extract import embed
+    from cxrneo.tables.pacs import pacs_table
+
+    existing = codes_io.load(codes_file) if codes_file.is_file() else None
+    known = set(existing.ids) if existing is not None else set()
+    label_set = lsets.get(str(ckpt_file.load(checkpoint)["label_set"]))
+    table = pacs_table(client, folder, label_set, modalities, since)
+    new_rows = [i for i, r in enumerate(table.records) if r.id not in known]
+    codes = existing
+    if new_rows:
+        part = codes_file.with_name(f"{codes_file.stem}-new.npz")
+        embed(checkpoint, table.subset(new_rows), part, workers=0, device=device)
+        more = codes_io.load(part)
+        codes = more if existing is None else codes_io.append(existing, more)
+        tmp = codes_file.with_name(f".{codes_file.stem}-{os.getpid()}.npz")
+        codes_io.save(tmp, codes)
+        os.replace(tmp, codes_file)  # the codes file is whole before and after
+        part.unlink(missing_ok=True)
+    assert codes is not None  # pacs_table refuses an empty PACS
+    ran = False
+    with Database.connect(s) as db:
+        meta = graph_meta(db)
+        if meta is None or meta.writing is not None or meta.nodes != len(codes):
+            build(db, codes, mean_degree=mean_degree if meta is None else None, snapshot_dir=s.snapshot_dir)
+            meta = graph_meta(db)
+        if meta is not None and (meta.writing is not None or meta.communityGeneration != meta.generation):
+            detect(db)
+            ran = True
+            meta = graph_meta(db)
+        assert meta is not None
+        return WatchReport(instances=len(table), new=len(new_rows), images=meta.nodes, generation=meta.generation,
+                           communities_run=ran)
 
 
 def detect_communities(s: Settings, concurrency: int, reseed: bool) -> "CommunityReport":

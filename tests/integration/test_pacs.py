@@ -209,3 +209,54 @@ def test_hits_from_a_pacs_carry_their_study_and_link_to_it(
         searcher.close()
     bad = run(app, ["serve", "--viewer-url", "http://viewer.example/{PatientName}"])
     assert bad.exit_code == 1 and "--viewer-url must be" in bad.output
+
+
+@pytest.mark.neo4j
+def test_watch_keeps_up_with_new_studies_and_a_kill_loses_and_doubles_nothing(
+    pacs: Pacs, tmp_path: Path, clean_db: Database, neo4j_settings: Settings,
+) -> None:
+    import signal
+    import sys
+
+    from cxrneo.db.connection import FAULT_ENV
+    from cxrneo.db.meta import graph_meta
+    from cxrneo.graph import normalise, similarity_edges
+
+    images = sorted((EXAMPLES / "images").glob("*.png"))[:12]
+    ckpt = _checkpoint(tmp_path / "best.pt")
+    env = {**os.environ, "CXRNEO_NEO4J_URI": neo4j_settings.neo4j_uri, "CXRNEO_NEO4J_PASSWORD": neo4j_settings.password(),
+           "CXRNEO_NEO4J_DATABASE": neo4j_settings.neo4j_database, "CXRNEO_DATA_DIR": str(tmp_path / "data"),
+           "CXRNEO_PACS_USER": pacs.user, "CXRNEO_PACS_PASSWORD": pacs.password}
+    env.pop(FAULT_ENV, None)
+    codes_file = tmp_path / "archive.npz"
+    watch = [sys.executable, "-m", "cxrneo.cli", "watch", "--dicomweb", pacs.root, "--checkpoint", str(ckpt),
+             "--codes", str(codes_file), "--once", "--mean-degree", "3"]
+
+    def poll(fault: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(watch, env={**env, **({FAULT_ENV: fault} if fault else {})}, capture_output=True,
+                              text=True, timeout=600)
+
+    pacs.stow(_studies(tmp_path / "films", images[:6]))
+    first = poll()
+    assert first.returncode == 0 and "6 new; the graph holds 6 images" in first.stdout, first.stderr
+    pacs.stow(_studies(tmp_path / "films", images[6:9], first=2))
+    second = poll()
+    assert second.returncode == 0 and "3 new; the graph holds 9 images" in second.stdout, second.stderr
+    meta = graph_meta(clean_db)
+    assert meta is not None and meta.communityGeneration == meta.generation and meta.writing is None
+
+    pacs.stow(_studies(tmp_path / "films", images[9:], first=3))
+    killed = poll(fault="merge_images")  # kill -9 right after the new images' batch is written
+    assert killed.returncode == -signal.SIGKILL
+    meta = graph_meta(clean_db)
+    assert meta is not None and meta.writing == "ingest"  # readers refuse until the next poll completes it
+    again = poll()
+    assert again.returncode == 0 and "0 new; the graph holds 12 images" in again.stdout, again.stderr
+    codes = load(codes_file)
+    assert len(codes) == len(set(codes.ids)) == 12  # nothing doubled in the codes file
+    counts = clean_db.read("count_graph")[0]
+    meta = graph_meta(clean_db)
+    assert meta is not None and meta.writing is None and meta.communityGeneration == meta.generation
+    assert (counts["nodes"], counts["edges"]) == (12, len(similarity_edges(normalise(codes.codes), meta.threshold)))
+    quiet = poll()
+    assert quiet.returncode == 0 and "0 new" in quiet.stdout and graph_meta(clean_db) == meta  # nothing moved
