@@ -77,7 +77,9 @@ def train_cmd(
 def embed_cmd(
     ctx: typer.Context,
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file (best.pt) or the folder `cxrneo train --out` wrote.")],
-    labels: Annotated[Path | None, typer.Option("--labels", help="The label file (.csv or .csv.gz).")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help=(
+        "The label file (.csv or .csv.gz); with --dicomweb optional: columns id (SOPInstanceUID or accession "
+        "number) and labels."))] = None,
     images: Annotated[Path | None, typer.Option("--images", help=(
         "Folder the image paths of the label file are relative to (PNG, JPEG or DICOM files); with "
         "--dicomweb, where the retrieved instances are kept (default: beside --out)."))] = None,
@@ -122,7 +124,7 @@ def embed_cmd(
                           ca_bundle)
         folder = images or out.with_name(out.stem + "-dicom")
         table = pacs_table(client, folder, labelsets.get(name), tuple(m.strip().upper() for m in modality.split(",")),
-                           since, max_images)
+                           since, max_images, labels=labels)
     elif labels is None or images is None:
         raise InputError("give --labels and --images (a label file and its image folder), or --dicomweb URL")
     else:

@@ -1,7 +1,9 @@
 """A table from a PACS: instances retrieved over DICOMweb into a folder, their records from the tags.
 
 Images are keyed by SOPInstanceUID; patient, sex, age and view come from the DICOM header. An
-archive has no findings: the table's labels are empty (retrieval works; evaluation needs labels).
+archive has no findings: the table's labels are empty (retrieval works; evaluation needs labels),
+unless a CSV with columns `id` (SOPInstanceUID or accession number) and `labels` (findings joined
+by |) adds them.
 Instances already in the folder are not retrieved again, so an interrupted run resumes.
 """
 
@@ -12,12 +14,12 @@ from cxrneo.dicomweb import DicomWeb
 from cxrneo.errors import InputError
 from cxrneo.labels import LabelSet
 from cxrneo.records import ImageRecord
-from cxrneo.tables.rows import RawRow, parse_age
+from cxrneo.tables.rows import RawRow, parse_age, positive_findings, read_rows
 from cxrneo.tables.table import Table, build
 
 
-def record_of(path: Path) -> ImageRecord:
-    """The record of one DICOM file from its header (no pixels read)."""
+def record_of(path: Path) -> tuple[ImageRecord, str]:
+    """The record of one DICOM file from its header (no pixels read), and its accession number."""
     import pydicom
 
     try:
@@ -29,15 +31,22 @@ def record_of(path: Path) -> ImageRecord:
                        view=str(ds.get("ViewPosition", "") or ""), sex=str(ds.get("PatientSex", "") or ""),
                        age=parse_age(str(ds.get("PatientAge", "") or "")),
                        study_uid=str(ds.get("StudyInstanceUID", "") or ""),
-                       series_uid=str(ds.get("SeriesInstanceUID", "") or ""))
+                       series_uid=str(ds.get("SeriesInstanceUID", "") or "")), str(ds.get("AccessionNumber", "") or "")
+
+
+def findings_of(labels: Path) -> dict[str, dict[str, int]]:
+    """SOPInstanceUID or accession number -> findings, from a CSV with `id` and `labels` columns."""
+    return {row["id"].strip(): positive_findings(row.get("labels") or "")
+            for row in read_rows(labels, ("id", "labels"), None) if (row.get("id") or "").strip()}
 
 
 def pacs_table(client: DicomWeb, folder: Path, label_set: LabelSet, modalities: tuple[str, ...],
                since: str | None = None, limit: int | None = None,
-               progress: Callable[[int], None] | None = None) -> Table:
+               progress: Callable[[int], None] | None = None, labels: Path | None = None) -> Table:
     """Retrieve every matching instance into ``folder`` (skipping those already there) and read
-    their records."""
+    their records (with findings from ``labels`` when given)."""
     folder.mkdir(parents=True, exist_ok=True)
+    known = findings_of(labels) if labels is not None else {}
     rows = []
     for n, inst in enumerate(client.instances(modalities, since)):
         if limit is not None and n >= limit:
@@ -45,7 +54,8 @@ def pacs_table(client: DicomWeb, folder: Path, label_set: LabelSet, modalities: 
         dest = folder / f"{inst.sop}.dcm"
         if not dest.is_file():
             client.retrieve(inst, dest)
-        rows.append(RawRow(record_of(dest)))
+        record, accession = record_of(dest)
+        rows.append(RawRow(record, known.get(record.id) or known.get(accession) or {}))
         if progress:
             progress(n + 1)
     if not rows:

@@ -151,6 +151,23 @@ def test_embedding_from_dicomweb_equals_embedding_the_same_files(pacs: Pacs, tmp
     assert again.exit_code == 0, again.output  # the kept instances: nothing retrieved twice, same codes
     assert np.array_equal(load(tmp_path / "again.npz").codes, remote.codes)
 
+    broken = _film(IMAGES[0], tmp_path, files[0].stem[:-1] + "9", files[0].stem[:-1] + "8", "patient9", 0)
+    from pydicom import dcmread
+
+    ds = dcmread(broken)
+    ds.PixelData = ds.PixelData[:100]  # a corrupt instance: its pixels cut short
+    ds.save_as(broken)
+    pacs.stow([broken])
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"id,labels\n{files[0].stem},Effusion|Mass\n{files[1].stem},No Finding\n")
+    labelled = run(app, ["embed", str(ckpt), "--dicomweb", pacs.root, "--labels", str(labels),
+                         "--out", str(tmp_path / "labelled.npz"), "--images", str(tmp_path / "pacs-dicom"), "--workers", "0"])
+    assert labelled.exit_code == 0, labelled.output
+    assert "1 unreadable image skipped" in labelled.output  # listed, not fatal
+    got = {r.id: r.labels for r in load(tmp_path / "labelled.npz").images}
+    assert len(got) == len(files) and broken.stem not in got
+    assert got[files[0].stem] == ("Effusion", "Mass") and got[files[1].stem] == () and got[files[2].stem] == ()
+
     monkeypatch.setenv("CXRNEO_PACS_PASSWORD", "wrong-password")
     bad = run(app, ["embed", str(ckpt), "--dicomweb", pacs.root, "--out", str(tmp_path / "x.npz")])
     assert bad.exit_code == 1 and "refused the credentials" in bad.output and "wrong-password" not in bad.output
