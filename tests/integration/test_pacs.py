@@ -25,7 +25,7 @@ from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
-from tests.integration.test_query_image import EXAMPLES, _checkpoint
+from tests.integration.test_query_image import EXAMPLES, _as_dicom, _checkpoint
 from tests.integration.test_viewer import _wait, browser  # noqa: F401 - the browser fixture
 from tests.serving import Running, free_port
 
@@ -85,26 +85,8 @@ def pacs(tmp_path: Path) -> Iterator[Pacs]:
 
 def _film(png: Path, out: Path, study: str, series: str, patient: str, k: int) -> Path:
     """A DX instance of the PNG's pixels with patient, study and series tags."""
-    from PIL import Image
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    pixels = np.asarray(Image.open(png).convert("L"), dtype=np.uint8)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-    ds.PatientID, ds.PatientSex, ds.PatientAge, ds.ViewPosition = patient, "FM"[k % 2], f"{40 + k:03d}Y", "PA"
-    ds.StudyDate, ds.Modality, ds.Rows, ds.Columns = "20240101", "DX", *pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = pixels.tobytes()
-    ds.save_as(out / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
-    return out / f"{ds.SOPInstanceUID}.dcm"
+    return _as_dicom(png, out, monochrome1=False, StudyInstanceUID=study, SeriesInstanceUID=series, PatientID=patient,
+                     PatientSex="FM"[k % 2], PatientAge=f"{40 + k:03d}Y", ViewPosition="PA", StudyDate="20240101")
 
 
 def _studies(folder: Path, images: list[Path], per_study: int = 3, first: int = 0) -> list[Path]:

@@ -14,14 +14,18 @@ pytestmark = pytest.mark.neo4j
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-sample"
 
 
-def _as_dicom(png: Path, out: Path) -> Path:
-    """The PNG's pixels as an 8-bit MONOCHROME1 DICOM file (inverted values), written with pydicom."""
+def _as_dicom(png: Path, out: Path, monochrome1: bool = True, **tags: str) -> Path:
+    """The PNG's pixels as an 8-bit DX DICOM file written with pydicom: MONOCHROME1 (inverted values)
+    by default; ``tags`` (StudyInstanceUID, PatientID, ...) set as given. ``out``: a file, or a folder
+    where it is named after its SOPInstanceUID."""
     import numpy as np
     from PIL import Image
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    pixels = 255 - np.asarray(Image.open(png).convert("L"), dtype=np.uint8)
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=np.uint8)
+    if monochrome1:
+        pixels = 255 - pixels
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -30,9 +34,13 @@ def _as_dicom(png: Path, out: Path) -> Path:
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
     ds.Modality, ds.Rows, ds.Columns = "DX", *pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME1" if monochrome1 else "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PixelData = pixels.tobytes()
+    for name, value in tags.items():
+        setattr(ds, name, value)
+    if out.is_dir():
+        out = out / f"{ds.SOPInstanceUID}.dcm"
     ds.save_as(out, enforce_file_format=True)
     return out
 
