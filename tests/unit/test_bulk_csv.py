@@ -36,8 +36,8 @@ def test_images_csv_quotes_and_round_trips(tmp_path: Path) -> None:
     rows = _read(paths["images"])
     assert tuple(rows[0]) == bulk.IMAGE_HEADER
     first, second = rows[1], rows[2]
-    assert first[:8] == ['b,"odd" id', "dir,with,commas/x.png", "Mass;Nodule", "p1", "PA", "F", "41", "train"]
-    back = np.array([float(x) for x in first[8].split(";")], dtype=np.float32)
+    assert first[:10] == ['b,"odd" id', "dir,with,commas/x.png", "Mass;Nodule", "p1", "PA", "F", "41", "train", "", ""]
+    back = np.array([float(x) for x in first[10].split(";")], dtype=np.float32)
     assert np.array_equal(back, codes.codes[0])  # %.9g round-trips float32 exactly
     raw = paths["images"].read_text().splitlines()[2]
     assert raw.startswith('"a","","",""')  # empty strings stay quoted: "" is a value, not null
