@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrneo.embed.images import read_grey
-from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, NotReadyError
+from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, NotReadyError, ServiceError
 from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
 from cxrneo.overlay import pair_png, scale_of, side_png
@@ -55,7 +55,7 @@ class SubgraphRequest(BaseModel):
 
 
 def _status(e: CxrneoError) -> int:
-    if isinstance(e, NotReadyError | DatabaseError):
+    if isinstance(e, NotReadyError | DatabaseError | ServiceError):
         return 503
     if isinstance(e, NotFoundError):
         return 404
@@ -119,10 +119,11 @@ def create_app(
         """What this service offers the viewer: methods, K's bound, image queries, pixels, Neo4j Browser."""
         return {
             "version": _version(), "methods": [m.value for m in Method], "max_k": MAX_K,
-            "image_queries": searcher.image_queries, "pixels": searcher.files.root is not None,
+            "image_queries": searcher.image_queries,
+            "pixels": searcher.files.root is not None or searcher.pacs is not None,
             "browser": browser_url, "viewer_url": viewer_url, "findings": searcher.findings(),
             "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else []),
-                         *(["maps"] if searcher.image_queries and searcher.files.root is not None else [])],
+                         *(["maps"] if searcher.image_queries and (searcher.files.root or searcher.pacs) else [])],
         }
 
     @app.get("/health")
@@ -312,6 +313,8 @@ class ServeOptions(BaseModel):
     images: Path | None = None
     browser_url: str | None = None  # None: the local server's Browser when Neo4j is on loopback; "": no link
     viewer_url: str | None = None  # a study viewer's address with {StudyInstanceUID} (and {SeriesInstanceUID})
+    dicomweb: str | None = None  # a PACS to retrieve images from over WADO-RS when no local file has them
+    ca_bundle: Path | None = None
 
     def check(self) -> None:
         check_viewer_url(self.viewer_url)
@@ -374,7 +377,13 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     # One BLAS thread: the batched scan runs on one core while the other serves HTTP, Python and
     # Neo4j round trips (measured on 2 cores: a batch of 8 in 114 ms instead of 169 ms; same bits).
     threadpool_limits(limits=opts.blas_threads, user_api="blas")
-    searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images)
+    pacs = None
+    if opts.dicomweb:
+        from cxrneo.dicomweb import DicomWeb
+
+        pacs = DicomWeb(opts.dicomweb, settings.pacs_user,
+                        settings.pacs_password.get_secret_value() if settings.pacs_password else None, opts.ca_bundle)
+    searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images, pacs)
     try:
         searcher.warm()
         say(f"graph open: {searcher.health().get('images')} images, generation "

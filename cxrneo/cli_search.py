@@ -164,6 +164,10 @@ def serve_cmd(
     viewer_url: Annotated[str | None, typer.Option(help=(
         "A study viewer's address for images from a PACS, with {StudyInstanceUID} (e.g. an OHIF or Orthanc "
         "Explorer 2 URL): each such hit links to its study."))] = None,
+    dicomweb: Annotated[str | None, typer.Option(help=(
+        "The PACS's DICOMweb root: images from it whose files are not under --images are retrieved over "
+        "WADO-RS to be shown (read only; CXRNEO_PACS_USER / CXRNEO_PACS_PASSWORD)."))] = None,
+    ca_bundle: Annotated[Path | None, typer.Option(help="With --dicomweb: a CA bundle to trust.")] = None,
 ) -> None:
     """Serve retrieval over HTTP: the viewer at /, the API with OpenAPI at /docs; follows ingests and
     community runs without a restart.
@@ -174,5 +178,6 @@ def serve_cmd(
     from cxrneo.api import ServeOptions, serve
 
     opts = ServeOptions(host=host, port=port, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb,
-                        blas_threads=blas_threads, images=images, browser_url=browser_url, viewer_url=viewer_url)
+                        blas_threads=blas_threads, images=images, browser_url=browser_url, viewer_url=viewer_url,
+                        dicomweb=dicomweb, ca_bundle=ca_bundle)
     serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

@@ -9,8 +9,10 @@ MAX_INSTANCE_BYTES); transient failures (connection resets, 5xx, 429) are retrie
 
 import base64
 import json
+import os
 import re
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -115,7 +117,7 @@ class DicomWeb:
         if len(body) > MAX_INSTANCE_BYTES:
             raise InputError(f"instance {inst.sop} is larger than {MAX_INSTANCE_BYTES >> 20} MB")
         data = _single_part(body, kind)
-        tmp = dest.with_name(f".part-{dest.name}")
+        tmp = dest.with_name(f".part-{os.getpid()}-{threading.get_ident()}-{dest.name}")  # concurrent callers
         tmp.write_bytes(data)
         tmp.replace(dest)
         return dest

@@ -84,8 +84,12 @@ class ImageFiles:
 
     def png(self, image_id: str, stored_path: str, size: int) -> bytes:
         """The display PNG of a stored image, longest side ``size``, from the cache when it is there."""
+        return self.png_of(image_id, self.locate(image_id, stored_path), size)
+
+    def png_of(self, image_id: str, path: Path, size: int) -> bytes:
+        """The display PNG of an image file the service found for ``image_id`` (inside its root, or
+        retrieved by the service itself), from the cache when it is there."""
         check_size(size)
-        path = self.locate(image_id, stored_path)
         try:
             stat = path.stat()
         except OSError:

@@ -6,6 +6,9 @@ Retriever of the current graph generation. The CLI (in-process), the HTTP API an
 call it; `gds_communities` is the community run that `cxrneo evaluate` uses.
 """
 
+import hashlib
+import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +31,7 @@ from cxrneo.settings import Settings
 if TYPE_CHECKING:
     from cxrneo.codes import Codes
     from cxrneo.db.meta import GraphMeta
+    from cxrneo.dicomweb import DicomWeb
     from cxrneo.embed.encoder import Encoder
     from cxrneo.evaluate import CommunitiesFn
     from cxrneo.graph import Edges
@@ -57,9 +61,11 @@ class Searcher:
 
     def __init__(
         self, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto",
-        images: Path | None = None,
+        images: Path | None = None, pacs: "DicomWeb | None" = None, pacs_dir: Path | None = None,
     ) -> None:
         self.db = db
+        self.pacs = pacs  # a PACS to retrieve the pixels of its images from, when no local file has them
+        self.pacs_dir = pacs_dir or Path(tempfile.gettempdir()) / f"cxrneo-pacs-{os.getuid()}"
         self.graph = StoredGraph(db, cache)
         self.files = ImageFiles(images)
         self._checkpoint = checkpoint
@@ -70,9 +76,10 @@ class Searcher:
     @classmethod
     def connect(
         cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto", images: Path | None = None,
+        pacs: "DicomWeb | None" = None,
     ) -> "Searcher":
         db = Database.connect(settings, retry_seconds=SERVICE_RETRY_SECONDS)  # Neo4j down: a clear 503 at once
-        return cls(db, settings.snapshot_dir, checkpoint, device, images)
+        return cls(db, settings.snapshot_dir, checkpoint, device, images, pacs, settings.data_dir / "pacs-instances")
 
     def close(self) -> None:
         self.db.close()
@@ -251,8 +258,20 @@ class Searcher:
         return self.encoder().explain(paths[0], paths[1]), paths[0], paths[1]
 
     def image_file(self, image_id: str) -> Path:
-        """The file of a stored image, inside the image folder (NotFoundError otherwise)."""
-        return self.files.locate(image_id, str(self.graph.image(image_id).get("path") or ""))
+        """The file of a stored image: inside the image folder, else (an image from a PACS, with a PACS
+        given) retrieved over WADO-RS into the service's own instance folder; NotFoundError otherwise."""
+        record = self.graph.image(image_id)
+        try:
+            return self.files.locate(image_id, str(record.get("path") or ""))
+        except NotFoundError:
+            study, series = str(record.get("studyUid") or ""), str(record.get("seriesUid") or "")
+            if self.pacs is None or not study or not series:
+                raise
+        from cxrneo.dicomweb import Instance
+
+        self.pacs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dest = self.pacs_dir / f"{hashlib.sha256(image_id.encode()).hexdigest()[:32]}.dcm"  # no id becomes a path
+        return dest if dest.is_file() else self.pacs.retrieve(Instance(study, series, image_id), dest)
 
     def findings(self) -> list[str]:
         """The finding names filters accept (the graph's label set); none while the graph cannot be read."""
@@ -267,7 +286,7 @@ class Searcher:
     def pixels(self, image_id: str, size: int) -> bytes:
         """A stored image as a display PNG, longest side ``size`` (see cxrneo.pixels)."""
         check_size(size)
-        return self.files.png(image_id, str(self.graph.image(image_id).get("path") or ""), size)
+        return self.files.png_of(image_id, self.image_file(image_id), size)
 
     def subgraph(self, ids: list[str]) -> dict[str, Any]:
         """Stored images among ``ids``, their communities and the SIMILAR edges between them."""

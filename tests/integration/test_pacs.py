@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from base64 import b64encode
 from collections.abc import Iterator
@@ -259,3 +260,42 @@ def test_watch_keeps_up_with_new_studies_and_a_kill_loses_and_doubles_nothing(
     assert (counts["nodes"], counts["edges"]) == (12, len(similarity_edges(normalise(codes.codes), meta.threshold)))
     quiet = poll()
     assert quiet.returncode == 0 and "0 new" in quiet.stdout and graph_meta(clean_db) == meta  # nothing moved
+
+
+@pytest.mark.neo4j
+def test_the_service_shows_a_pacs_image_through_wado_rs_when_it_has_no_file(
+    pacs: Pacs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_db: Database, neo4j_settings: Settings,
+) -> None:
+    from cxrneo.dicomweb import DicomWeb
+    from cxrneo.pixels import render
+
+    files = _studies(tmp_path / "films", IMAGES[:6])
+    pacs.stow(files)
+    ckpt = _checkpoint(tmp_path / "best.pt")
+    monkeypatch.setenv("CXRNEO_PACS_USER", pacs.user)
+    monkeypatch.setenv("CXRNEO_PACS_PASSWORD", pacs.password)
+    done = CliRunner().invoke(app, ["embed", str(ckpt), "--dicomweb", pacs.root, "--out", str(tmp_path / "pacs.npz"),
+                                    "--workers", "0"])
+    assert done.exit_code == 0, done.output
+    shutil.rmtree(tmp_path / "pacs-dicom")  # no local file of any image any more
+    build(clean_db, load(tmp_path / "pacs.npz"), mean_degree=2)
+    detect(clean_db)
+    searcher = Searcher(clean_db, tmp_path / "snap", pacs=DicomWeb(pacs.root, pacs.user, pacs.password),
+                        pacs_dir=tmp_path / "instances")
+    with Running(create_app(searcher)) as running:
+        def get(image_id: str) -> tuple[int, bytes]:
+            try:
+                with urllib.request.urlopen(f"{running.url}/images/{image_id}/pixels?size=128", timeout=60) as r:
+                    return r.status, bytes(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, bytes(e.read())
+
+        assert json.loads(urllib.request.urlopen(running.url + "/config", timeout=30).read())["pixels"] is True
+        status, png = get(files[0].stem)
+        assert status == 200 and png == render(files[0], 128)  # the PACS's pixels, rendered as the model reads them
+        assert len(list((tmp_path / "instances").glob("*.dcm"))) == 1  # kept: the next view needs no PACS
+        pacs.proc.terminate()
+        pacs.proc.wait(30)
+        assert get(files[0].stem) == (200, png)
+        status, body = get(files[1].stem)  # not retrieved yet, and the PACS is down
+        assert status == 503 and "cannot reach the PACS" in json.loads(body)["error"]
