@@ -123,8 +123,12 @@ def embed_cmd(
         client = DicomWeb(dicomweb, s.pacs_user, s.pacs_password.get_secret_value() if s.pacs_password else None,
                           ca_bundle)
         folder = images or out.with_name(out.stem + "-dicom")
-        table = pacs_table(client, folder, labelsets.get(name), tuple(m.strip().upper() for m in modality.split(",")),
+        found = pacs_table(client, folder, labelsets.get(name), tuple(m.strip().upper() for m in modality.split(",")),
                            since, max_images, labels=labels)
+        table = found.table
+        if found.not_images:
+            typer.echo(f"{found.not_images} object(s) of those series are not single-frame images (reports, "
+                       "presentation states, multi-frame): skipped")
     elif labels is None or images is None:
         raise InputError("give --labels and --images (a label file and its image folder), or --dicomweb URL")
     else:

@@ -415,6 +415,9 @@ def evaluate(
 ) -> EvalResult:
     """Split, build the database graph, detect communities, answer and score every query; with
     ``opts.whiten`` the same again on whitened codes (fitted on the database part only)."""
+    if not any(r.labels for r in codes.images):
+        raise ConfigError("these codes carry no findings (e.g. embedded from a PACS without --labels): "
+                          "evaluation needs labelled images")
     label_sets = choose_label_sets(codes, opts.label_sets)
     db_rows, q_rows = patient_split(codes.images, opts.n_queries, opts.seed, opts.db_size)
     if len(db_rows) < opts.k:

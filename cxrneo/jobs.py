@@ -249,7 +249,7 @@ def watch_once(
     existing = codes_io.load(codes_file) if codes_file.is_file() else None
     known = set(existing.ids) if existing is not None else set()
     label_set = lsets.get(str(ckpt_file.load(checkpoint)["label_set"]))
-    table = pacs_table(client, folder, label_set, modalities, since)
+    table = pacs_table(client, folder, label_set, modalities, since).table
     new_rows = [i for i, r in enumerate(table.records) if r.id not in known]
     codes = existing
     if new_rows:

@@ -8,6 +8,7 @@ Instances already in the folder are not retrieved again, so an interrupted run r
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cxrneo.dicomweb import DicomWeb
@@ -18,14 +19,21 @@ from cxrneo.tables.rows import RawRow, parse_age, positive_findings, read_rows
 from cxrneo.tables.table import Table, build
 
 
+class NotAnImage(Exception):
+    """A DICOM object that is not a single-frame image (a report, a presentation state, a cine loop)."""
+
+
 def record_of(path: Path) -> tuple[ImageRecord, str]:
-    """The record of one DICOM file from its header (no pixels read), and its accession number."""
+    """The record of one DICOM file from its header (no pixels read), and its accession number;
+    NotAnImage for an object without pixels or with several frames."""
     import pydicom
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except Exception as e:  # noqa: BLE001 - any unreadable header is one line naming the file
         raise InputError(f"{path}: not a readable DICOM file ({type(e).__name__})") from None
+    if "Rows" not in ds or "Columns" not in ds or int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        raise NotAnImage(str(ds.get("SOPClassUID", "")))
     uid = str(ds.get("SOPInstanceUID", "") or path.stem)
     return ImageRecord(id=uid, path=str(path), patient_id=str(ds.get("PatientID", "") or uid),
                        view=str(ds.get("ViewPosition", "") or ""), sex=str(ds.get("PatientSex", "") or ""),
@@ -40,25 +48,38 @@ def findings_of(labels: Path) -> dict[str, dict[str, int]]:
             for row in read_rows(labels, ("id", "labels"), None) if (row.get("id") or "").strip()}
 
 
+@dataclass(frozen=True)
+class PacsTable:
+    """The images of a PACS as a table, and how many objects of its series were not single-frame images."""
+
+    table: Table
+    not_images: int
+
+
 def pacs_table(client: DicomWeb, folder: Path, label_set: LabelSet, modalities: tuple[str, ...],
                since: str | None = None, limit: int | None = None,
-               progress: Callable[[int], None] | None = None, labels: Path | None = None) -> Table:
+               progress: Callable[[int], None] | None = None, labels: Path | None = None) -> PacsTable:
     """Retrieve every matching instance into ``folder`` (skipping those already there) and read
-    their records (with findings from ``labels`` when given)."""
+    their records (with findings from ``labels`` when given); objects that are not single-frame
+    images (reports, presentation states, multi-frame) are skipped and counted."""
     folder.mkdir(parents=True, exist_ok=True)
     known = findings_of(labels) if labels is not None else {}
-    rows = []
+    rows, not_images = [], 0
     for n, inst in enumerate(client.instances(modalities, since)):
         if limit is not None and n >= limit:
             break
         dest = folder / f"{inst.sop}.dcm"
         if not dest.is_file():
             client.retrieve(inst, dest)
-        record, accession = record_of(dest)
+        try:
+            record, accession = record_of(dest)
+        except NotAnImage:
+            not_images += 1
+            continue
         rows.append(RawRow(record, known.get(record.id) or known.get(accession) or {}))
         if progress:
             progress(n + 1)
     if not rows:
         raise InputError(f"the PACS at {client.url} holds no {'/'.join(modalities)} instances"
                          + (f" since {since}" if since else ""))
-    return build(rows, label_set, Path(client.url))
+    return PacsTable(build(rows, label_set, Path(client.url)), not_images)

@@ -141,15 +141,32 @@ def test_embedding_from_dicomweb_equals_embedding_the_same_files(pacs: Pacs, tmp
     ds.PixelData = ds.PixelData[:100]  # a corrupt instance: its pixels cut short
     ds.save_as(broken)
     pacs.stow([broken])
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()  # a presentation state in a DX series: not an image, skipped and counted
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.11.1", generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    state = Dataset()
+    state.file_meta = meta
+    state.SOPClassUID, state.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    state.StudyInstanceUID, state.SeriesInstanceUID = ds.StudyInstanceUID, ds.SeriesInstanceUID
+    state.Modality, state.PatientID = "DX", "patient9"
+    state.save_as(tmp_path / "state.dcm", enforce_file_format=True)
+    pacs.stow([tmp_path / "state.dcm"])
     labels = tmp_path / "labels.csv"
     labels.write_text(f"id,labels\n{files[0].stem},Effusion|Mass\n{files[1].stem},No Finding\n")
     labelled = run(app, ["embed", str(ckpt), "--dicomweb", pacs.root, "--labels", str(labels),
                          "--out", str(tmp_path / "labelled.npz"), "--images", str(tmp_path / "pacs-dicom"), "--workers", "0"])
     assert labelled.exit_code == 0, labelled.output
     assert "1 unreadable image skipped" in labelled.output  # listed, not fatal
+    assert "1 object(s) of those series are not single-frame images" in labelled.output
     got = {r.id: r.labels for r in load(tmp_path / "labelled.npz").images}
     assert len(got) == len(files) and broken.stem not in got
     assert got[files[0].stem] == ("Effusion", "Mass") and got[files[1].stem] == () and got[files[2].stem] == ()
+
+    unlabelled = run(app, ["evaluate", str(tmp_path / "pacs.npz"), "--out", str(tmp_path / "report"), "--no-neo4j"])
+    assert unlabelled.exit_code == 1 and "evaluation needs labelled images" in unlabelled.output
 
     monkeypatch.setenv("CXRNEO_PACS_PASSWORD", "wrong-password")
     bad = run(app, ["embed", str(ckpt), "--dicomweb", pacs.root, "--out", str(tmp_path / "x.npz")])
