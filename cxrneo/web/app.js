@@ -327,6 +327,7 @@ const FINDING_STATES = ["", "with", "without"];
 function setUpNarrowing(config) {
   const features = config.features || [];
   $("narrow").hidden = !features.includes("filters");
+  if (window.matchMedia("(max-width: 700px)").matches) $("narrow").open = false; // a phone: results first
   $("slider-row").hidden = !features.includes("sliders");
   $("concept").replaceChildren(new Option("none", ""),
     ...(config.findings || []).filter((f) => f !== NO_FINDING).map((f) => new Option(f.replaceAll("_", " "), f)));
@@ -351,6 +352,8 @@ function setUpNarrowing(config) {
 
 function narrowed(body) {
   const filter = currentFilter(), concepts = currentConcepts();
+  const active = (filter ? Object.keys(filter).length : 0) + (concepts ? 1 : 0);
+  $("narrow-state").textContent = active ? `(${active} condition${active > 1 ? "s" : ""} set)` : "";
   return { ...body, ...(filter ? { filter } : {}), ...(concepts ? { concepts } : {}) };
 }
 

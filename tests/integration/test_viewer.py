@@ -394,9 +394,14 @@ def test_the_filters_and_more_like_these_show_the_apis_answers(browser: Any, vie
     assert [c.get_attribute("data-id") for c in cards] == [h["image_id"] for h in want["hits"]]
     assert not {c.get_attribute("data-id") for c in cards} & {query, *chosen}
 
+    assert browser.find_element(By.ID, "narrow-state").text == "(3 conditions set)"  # seen when folded
     browser.find_element(By.ID, "clear-filter").click()
     assert toggle.get_attribute("data-state") == "" and browser.find_element(By.ID, "f-age-min").get_attribute("value") == ""
     assert _console_errors(browser) == []
+    browser.set_window_size(560, 900)  # a phone: the filters start folded, the results come first
+    _open_with_token(browser, viewer)
+    assert browser.find_element(By.ID, "narrow").get_attribute("open") is None
+    browser.set_window_size(1280, 800)
 
 
 def test_finding_sliders_move_the_query_and_refuse_bad_steps(viewer: Viewer) -> None:
