@@ -381,8 +381,7 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     if opts.dicomweb:
         from cxrneo.dicomweb import DicomWeb
 
-        pacs = DicomWeb(opts.dicomweb, settings.pacs_user,
-                        settings.pacs_password.get_secret_value() if settings.pacs_password else None, opts.ca_bundle)
+        pacs = DicomWeb.from_settings(opts.dicomweb, settings, opts.ca_bundle)
     searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images, pacs)
     try:
         searcher.warm()

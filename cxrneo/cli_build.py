@@ -116,15 +116,12 @@ def embed_cmd(
     part = parse_shard(shard) if shard is not None else None  # refused before the checkpoint is read
     name = label_set or str(ckpt_file.load(checkpoint)["label_set"])
     if dicomweb is not None:
-        from cxrneo.dicomweb import DicomWeb
+        from cxrneo.dicomweb import DicomWeb, modalities
         from cxrneo.tables.pacs import pacs_table
 
-        s = settings(ctx)
-        client = DicomWeb(dicomweb, s.pacs_user, s.pacs_password.get_secret_value() if s.pacs_password else None,
-                          ca_bundle)
+        client = DicomWeb.from_settings(dicomweb, settings(ctx), ca_bundle)
         folder = images or out.with_name(out.stem + "-dicom")
-        found = pacs_table(client, folder, labelsets.get(name), tuple(m.strip().upper() for m in modality.split(",")),
-                           since, max_images, labels=labels)
+        found = pacs_table(client, folder, labelsets.get(name), modalities(modality), since, max_images, labels=labels)
         table = found.table
         if found.not_images:
             typer.echo(f"{found.not_images} object(s) of those series are not single-frame images (reports, "
@@ -164,17 +161,15 @@ def watch_cmd(
     import time
 
     from cxrneo import jobs
-    from cxrneo.dicomweb import DicomWeb
+    from cxrneo.dicomweb import DicomWeb, modalities
 
     s = settings(ctx)
     if interval <= 0:
         raise InputError(f"--interval must be positive, got {interval}")
-    client = DicomWeb(dicomweb, s.pacs_user, s.pacs_password.get_secret_value() if s.pacs_password else None,
-                      ca_bundle)
+    client = DicomWeb.from_settings(dicomweb, s, ca_bundle)
     folder = images or codes.with_name(codes.stem + "-dicom")
     while True:
-        r = jobs.watch_once(s, client, checkpoint, codes, folder, tuple(m.strip().upper() for m in modality.split(",")),
-                            since, mean_degree, device)
+        r = jobs.watch_once(s, client, checkpoint, codes, folder, modalities(modality), since, mean_degree, device)
         typer.echo(f"{time.strftime('%H:%M:%S')} {r.instances} instances in the PACS, {r.new} new; the graph holds "
                    f"{r.images} images, generation {r.generation}"
                    + ("; communities updated" if r.communities_run else ""))

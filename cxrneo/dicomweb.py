@@ -23,10 +23,16 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from cxrneo.errors import ConfigError, InputError, ServiceError
+from cxrneo.settings import Settings
 
 MAX_INSTANCE_BYTES = 512 << 20  # one DICOM instance larger than this is refused
 RETRIES = 4
 PAGE = 1000  # QIDO-RS results per request (limit/offset)
+
+
+def modalities(text: str) -> tuple[str, ...]:
+    """The modalities of a `--modality CR,DX` flag."""
+    return tuple(m.strip().upper() for m in text.split(",") if m.strip())
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,12 @@ class DicomWeb:
         self.timeout = timeout
         self._auth = ("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()) if user else None
         self._tls = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+
+    @classmethod
+    def from_settings(cls, url: str, settings: Settings, ca_bundle: Path | None = None) -> "DicomWeb":
+        """A client with the credentials of the settings (CXRNEO_PACS_USER, CXRNEO_PACS_PASSWORD)."""
+        password = settings.pacs_password.get_secret_value() if settings.pacs_password else None
+        return cls(url, settings.pacs_user, password, ca_bundle)
 
     def _open(self, path: str, accept: str) -> Any:
         req = urllib.request.Request(self.url + path, headers={"Accept": accept})

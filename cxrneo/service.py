@@ -7,7 +7,6 @@ call it; `gds_communities` is the community run that `cxrneo evaluate` uses.
 """
 
 import hashlib
-import os
 import tempfile
 import threading
 import time
@@ -65,7 +64,7 @@ class Searcher:
     ) -> None:
         self.db = db
         self.pacs = pacs  # a PACS to retrieve the pixels of its images from, when no local file has them
-        self.pacs_dir = pacs_dir or Path(tempfile.gettempdir()) / f"cxrneo-pacs-{os.getuid()}"
+        self.pacs_dir = pacs_dir  # where retrieved instances are kept (None: a private temporary folder)
         self.graph = StoredGraph(db, cache)
         self.files = ImageFiles(images)
         self._checkpoint = checkpoint
@@ -269,6 +268,8 @@ class Searcher:
                 raise
         from cxrneo.dicomweb import Instance
 
+        if self.pacs_dir is None:
+            self.pacs_dir = Path(tempfile.mkdtemp(prefix="cxrneo-pacs-"))
         self.pacs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         dest = self.pacs_dir / f"{hashlib.sha256(image_id.encode()).hexdigest()[:32]}.dcm"  # no id becomes a path
         return dest if dest.is_file() else self.pacs.retrieve(Instance(study, series, image_id), dest)

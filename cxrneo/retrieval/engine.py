@@ -164,14 +164,9 @@ class Retriever:
         out.steps = [s if s.kind == "community" else Step(s.kind, int(rows[s.target]), s.gain) for s in found.steps]
         return sims, out
 
-    def induced(self, rows: np.ndarray) -> "Retriever":
-        """A Retriever over the subgraph induced by `rows` (ascending): its own CSR, community
-        statistics and blocks; codes only when a method asks for them. The last few are kept."""
-        rows = np.asarray(rows, np.int64)
-        key = hashlib.sha256(rows.tobytes()).hexdigest()
-        return self._induced.get(("graph", key), lambda: self._build_induced(rows, None))
-
     def _build_induced(self, rows: np.ndarray, codes: np.ndarray | None) -> "Retriever":
+        """A Retriever over the subgraph induced by `rows` (ascending): its own CSR, community
+        statistics and blocks; its codes are `codes`, or made from ours when a method asks for them."""
         view = self.graph.view
         if not isinstance(view, MemoryGraph) or view.ids != self.ids:
             raise ConfigError("filters need the graph in memory (a MemoryGraph in the retriever's row order)")
