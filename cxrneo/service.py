@@ -10,6 +10,7 @@ import hashlib
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from cxrneo.evaluate import CommunitiesFn
     from cxrneo.graph import Edges
     from cxrneo.retrieval.engine import Retriever
+    from cxrneo.retrieval.scan import Kernel
     from cxrneo.similarity import SimilarityMaps
 
 
@@ -61,11 +63,14 @@ class Searcher:
     def __init__(
         self, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto",
         images: Path | None = None, pacs: "DicomWeb | None" = None, pacs_dir: Path | None = None,
+        scan: str = "auto",
     ) -> None:
+        """`scan`: the precision of the first pass over the codes (auto, float32 or bfloat16; answers
+        are exact whichever it is, see cxrneo.retrieval.cosines)."""
         self.db = db
         self.pacs = pacs  # a PACS to retrieve the pixels of its images from, when no local file has them
         self.pacs_dir = pacs_dir  # where retrieved instances are kept (None: a private temporary folder)
-        self.graph = StoredGraph(db, cache)
+        self.graph = StoredGraph(db, cache, kernel=_kernel(scan))
         self.files = ImageFiles(images)
         self._checkpoint = checkpoint
         self._device = device
@@ -78,7 +83,8 @@ class Searcher:
         pacs: "DicomWeb | None" = None,
     ) -> "Searcher":
         db = Database.connect(settings, retry_seconds=SERVICE_RETRY_SECONDS)  # Neo4j down: a clear 503 at once
-        return cls(db, settings.snapshot_dir, checkpoint, device, images, pacs, settings.data_dir / "pacs-instances")
+        return cls(db, settings.snapshot_dir, checkpoint, device, images, pacs, settings.data_dir / "pacs-instances",
+                   settings.scan)
 
     def close(self) -> None:
         self.db.close()
@@ -320,11 +326,26 @@ class Searcher:
             "communityGeneration": meta.communityGeneration, "images": meta.nodes, "edges": meta.edges,
             "threshold": meta.threshold, "codes_checkpoint_sha256": meta.codesSha256,
             "codes_transform_sha256": meta.transformSha256,
-            "checkpoint_sha256": self.checkpoint_sha256,
+            "checkpoint_sha256": self.checkpoint_sha256, "scan": self.graph.precision,
         }
         if reason:
             doc["error"] = reason
         return doc
+
+
+def _kernel(precision: str) -> "Callable[[np.ndarray], Kernel]":
+    """What makes the first pass over a generation's codes (torch only when bfloat16 may be used)."""
+    if precision == "float32":
+        from cxrneo.retrieval.scan import Fp32Kernel
+
+        return Fp32Kernel
+
+    def make(codes: np.ndarray) -> "Kernel":
+        from cxrneo.embed.scan import choose
+
+        return choose(codes, precision)
+
+    return make
 
 
 def _check_request(k: int, method: Method | str) -> Method:

@@ -9,7 +9,8 @@ file that built it (for query ids and new codes):
 3. for every method: QUERIES stored ids (themselves excluded) and QUERIES new codes (a stored
    code plus noise, not in the graph), sent by CLIENTS threads at once; p50/p95/p99, errors,
    queries per second; then the server's resident memory (VmRSS, VmHWM);
-4. in this process: exact kNN on the same snapshot and the same queries, one at a time (the floor).
+4. in this process: the floor (one pass of the service's first pass over the codes, and of float32),
+   then every method on the same snapshot and queries, one at a time, with the exact cosines each needed.
 
   nice python scripts/bench_serve.py CODES.npz [--queries 1000] [--clients 8] [--cold 5] [--floor-queries 200]
 
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +39,8 @@ import numpy as np
 from cxrneo.codes import load
 from cxrneo.request import QueryFilter
 from cxrneo.retrieval import Method
+from cxrneo.retrieval.scan import BatchedScan, Fp32Kernel
+from cxrneo.retrieval.strategies import STRATEGIES
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
 
@@ -82,6 +86,24 @@ def memory(pid: int) -> str:
     return f"RSS {fields['VmRSS']:.0f} MB, peak {fields['VmHWM']:.0f} MB"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def neo4j_pid(data_dir: Path) -> int | None:
+    """The local Neo4j server of this data folder (a java process), if there is one."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if proc.name.isdigit() and "java" in cmd and "neo4j" in cmd.lower() and str(data_dir) in cmd:
+            return int(proc.name)
+    return None
+
+
 def pct(xs: list[float]) -> str:
     a = np.array(xs) * 1e3
     return f"{np.percentile(a, 50):8.1f} {np.percentile(a, 95):8.1f} {np.percentile(a, 99):8.1f}"
@@ -97,6 +119,7 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.5, help="noise norm of new codes, relative to a code")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--floor-queries", type=int, default=200, help="queries of the in-process comparison")
+    ap.add_argument("--methods", default=",".join(m.value for m in Method), help="comma-separated methods to send")
     ap.add_argument("--filters", type=int, default=0, help="only the filtered in-process runs, with N queries")
     args = ap.parse_args()
     if args.filters:
@@ -137,7 +160,9 @@ def main() -> None:
         print(f"cxrneo serve up in {time.perf_counter() - t:.1f} s ({memory(server.pid)})")
         print(f"\n{'method':<10} {'kind':<7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'q/s':>7}")
         total_q, total_s = 0, 0.0
-        for method in Method:
+        neo4j = neo4j_pid(Settings().data_dir)
+        cpu0 = (cpu_seconds(server.pid), cpu_seconds(neo4j) if neo4j else 0.0, sum(os.times()[:2]))
+        for method in [Method.parse(m) for m in args.methods.split(",")]:
             for kind in ("stored", "new"):
                 bodies: list[dict[str, object]] = [
                     {"id": i, "k": args.k, "method": method.value} if kind == "stored"
@@ -154,27 +179,69 @@ def main() -> None:
                 print(f"{method.value:<10} {kind:<7} {pct(lat)} {errors:7d} {len(got) / wall:7.1f}", flush=True)
         print(f"all: {total_q} queries in {total_s:.1f} s = {total_q / total_s:.1f} queries/s; "
               f"server {memory(server.pid)}")
+        cpu = (cpu_seconds(server.pid) - cpu0[0], (cpu_seconds(neo4j) - cpu0[1]) if neo4j else float("nan"),
+               sum(os.times()[:2]) - cpu0[2])
+        per = [c / total_q * 1e3 for c in cpu]
+        print(f"CPU per query: service {per[0]:.1f} ms, Neo4j {per[1]:.1f} ms, these clients {per[2]:.1f} ms; "
+              f"{os.cpu_count()} CPUs at full use would allow {(os.cpu_count() or 1) * 1e3 / sum(per):.0f} queries/s")
     finally:
         server.terminate()
         server.wait(30)
 
     searcher = Searcher.connect(Settings())
     try:
-        retriever = searcher.graph.retriever()
-        retriever.query(new[0], args.k, Method.COMMUNITY)  # warm the block cache as the service was
-        times: dict[tuple[str, str], list[float]] = {}
-        for j, i in enumerate(ids[: args.floor_queries]):
-            for method in Method:
-                for kind, code, exclude in (("stored", retriever.code_of(i), frozenset({i})), ("new", new[j], frozenset())):
-                    t = time.perf_counter()
-                    retriever.query(code, args.k, method, exclude=exclude)
-                    times.setdefault((method.value, kind), []).append(time.perf_counter() - t)
-        print("\nin process, one query at a time (retrieval only; exact kNN is the floor):")
-        for (method, kind), xs in times.items():
-            ratio = np.median(xs) / np.median(times[("knn", kind)])
-            print(f"{method:<10} {kind:<7} p50/p95/p99 ms {pct(xs)}   p50 = {ratio:.2f}x kNN")
+        in_process(searcher, ids, new, args.k, args.floor_queries)
     finally:
         searcher.close()
+
+
+def median_ms(f: Callable[[], object], runs: int = 30) -> float:
+    f()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)) * 1e3
+
+
+def in_process(searcher: Searcher, ids: list[str], new: np.ndarray, k: int, n: int) -> None:
+    """The machine's floor (one pass over the codes, in the precision the service uses and in float32)
+    and every method one query at a time, with how many exact cosines each needed."""
+    _, retriever = searcher.graph.current()
+    scan = retriever.scan
+    assert isinstance(scan, BatchedScan)
+    kernel, codes = scan.kernel, retriever.codes
+    one = np.ascontiguousarray(new[:1].T, dtype=np.float32)
+    eight = np.ascontiguousarray(new[:8].T, dtype=np.float32)
+    floor = median_ms(lambda: kernel(one))
+    floor8 = median_ms(lambda: kernel(eight))
+    p = kernel(one)
+    print(f"\nfirst pass: {kernel.name}, bound {p.base[0]:.2e} + {p.rel:.2e} |a|; one pass over the codes "
+          f"{floor:.1f} ms for 1 query, {floor8:.1f} ms for 8 (the floor)")
+    if kernel.name != "float32":
+        fp32 = Fp32Kernel(codes)
+        print(f"float32 pass over the same codes: {median_ms(lambda: fp32(one)):.1f} ms for 1 query, "
+              f"{median_ms(lambda: fp32(eight)):.1f} ms for 8")
+    retriever.query(new[0], k, Method.COMMUNITY)  # warm the block cache as the service was
+    times: dict[tuple[str, str], list[float]] = {}
+    computed: dict[str, list[int]] = {}
+    for j, i in enumerate(ids[:n]):
+        for method in Method:
+            for kind, code, exclude in (("stored", retriever.code_of(i), frozenset({i})), ("new", new[j], frozenset())):
+                t = time.perf_counter()
+                retriever.query(code, k, method, exclude=exclude)
+                times.setdefault((method.value, kind), []).append(time.perf_counter() - t)
+                if kind == "new":
+                    cos = scan(np.asarray(code / np.linalg.norm(code), np.float32))
+                    STRATEGIES[method].run(retriever, cos, np.empty(0, np.int64), k, False)
+                    computed.setdefault(method.value, []).append(cos.computed)
+    print("\nin process, one query at a time (retrieval only):")
+    for (method, kind), xs in times.items():
+        knn = np.median(times[("knn", kind)])
+        print(f"{method:<10} {kind:<7} p50/p95/p99 ms {pct(xs)}   p50 = {np.median(xs) / knn:.2f}x kNN = "
+              f"{np.median(xs) * 1e3 / floor:.2f}x the floor; exact cosines per query "
+              f"{np.mean(computed[method]):.0f} (max {max(computed[method])})")
 
 
 FILTERS = {  # named by the share of a NIH-table archive they pass (measured and printed below)

@@ -149,7 +149,8 @@ class Database:
             raise _explain(e, self.uri, self.user) from e
 
     def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a read statement (retried on transient errors), rows as dicts."""
+        """Run a read statement (retried on transient errors), rows as dicts: one statement in an
+        auto-commit transaction, one round trip (a managed transaction's BEGIN and COMMIT are two more)."""
         return self._managed(name, params, write=False)
 
     def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
@@ -168,8 +169,12 @@ class Database:
         with self._errors():
             for attempt in range(RETRIES):
                 try:
-                    with self._driver.session(database=self.database) as s:
-                        rows = s.execute_write(work) if write else s.execute_read(work)
+                    if write:
+                        with self._driver.session(database=self.database) as s:
+                            rows = s.execute_write(work)
+                    else:
+                        with self._driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as s:
+                            rows = [r.data() for r in s.run(query, params)]
                     break
                 except (nx.Neo4jError, nx.DriverError) as e:
                     spent = time.monotonic() - t0 >= self.retry_seconds

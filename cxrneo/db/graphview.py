@@ -2,7 +2,7 @@
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from cxrneo.records import ImageRecord
 from cxrneo.request import QueryFilter
 from cxrneo.retrieval.engine import Retriever
 from cxrneo.retrieval.memory import MemoryGraph
-from cxrneo.retrieval.scan import BatchedScan
+from cxrneo.retrieval.scan import BatchedScan, Fp32Kernel, Kernel
 from cxrneo.whiten import Whitening
 
 
@@ -30,8 +30,15 @@ class StoredGraph:
     open at a time, and a Retriever is never mutated once built.
     """
 
-    def __init__(self, db: Database, cache: Path | None = None, prefetch: bool = False) -> None:
+    def __init__(
+        self, db: Database, cache: Path | None = None, prefetch: bool = False,
+        kernel: Callable[[np.ndarray], Kernel] = Fp32Kernel,
+    ) -> None:
+        """`kernel`: makes the first pass over a generation's codes (float32 BLAS unless a faster
+        one is given, e.g. cxrneo.embed.scan.choose)."""
         self.db = db
+        self.kernel = kernel
+        self.precision: str | None = None  # the first pass of the open generation
         self.cache = cache
         self.prefetch = prefetch  # build the largest communities' blocks whenever a generation opens
         self.meta: GraphMeta | None = None
@@ -55,7 +62,12 @@ class StoredGraph:
                     raise NotFoundError("the database holds no images: run `cxrneo ingest` first")
                 view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
                 retriever = Retriever(view, snap.unit, snap.ids, meta.threshold)
-                retriever.scan = BatchedScan(retriever.codes)  # concurrent queries share one pass
+                kernel = self.kernel(retriever.codes)
+                if kernel.name != "float32":  # the float32 codes are read only row by row from now on
+                    retriever.rows = snapshot.rows_of(snap.unit)
+                    snapshot.release(snap.unit)
+                retriever.scan = BatchedScan(kernel, retriever.rows if retriever.rows is not None else retriever.codes)
+                self.precision = kernel.name
                 retriever.memo(FACETS, snap.facets)  # the filter columns of this generation
                 if self.prefetch:
                     retriever.graph.prefetch()

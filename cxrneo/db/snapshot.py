@@ -13,6 +13,7 @@ counts when opened, so a half-written or foreign snapshot is never used.
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import tempfile
@@ -27,7 +28,7 @@ import numpy as np
 from cxrneo.db.connection import Database
 from cxrneo.db.generations import communities_unchanged, data_generation, data_unchanged
 from cxrneo.db.meta import GraphMeta, graph_meta
-from cxrneo.errors import ConfigError, DatabaseError, NotReadyError
+from cxrneo.errors import ConfigError, DatabaseError, InputError, NotReadyError
 from cxrneo.filters import SEPARATOR, Facets
 from cxrneo.graph import Edges, normalise
 from cxrneo.records import ImageRecord
@@ -295,3 +296,45 @@ def open_snapshot(db: Database, meta: GraphMeta, cache: Path | None) -> tuple[Sn
         if cache is not None:
             save(snap, cache, meta)
     return snap, communities(db, snap, cache, meta)
+
+
+class RowFile:
+    """Rows of a memory-mapped float32 codes file, read with pread: what they cost is a copy, not
+    resident pages of this process (a service that reads a few rows per query stays small)."""
+
+    def __init__(self, unit: "np.memmap[Any, Any]") -> None:
+        self.shape = unit.shape
+        self._row_bytes = int(unit.shape[1]) * 4
+        self._offset = int(unit.offset)
+        self._fd = os.open(str(unit.filename), os.O_RDONLY)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, np.int64).ravel()
+        out = np.empty((rows.size, self.shape[1]), np.float32)
+        for i, r in enumerate(rows.tolist()):
+            if not 0 <= r < self.shape[0]:
+                raise IndexError(f"row {r} outside the {self.shape[0]} codes")
+            if os.preadv(self._fd, [memoryview(out[i])], self._offset + r * self._row_bytes) != self._row_bytes:
+                raise InputError("the snapshot's codes file is shorter than its header says")
+        return out
+
+
+def rows_of(unit: np.ndarray) -> "np.ndarray | RowFile":
+    """What reads single rows of these codes: a RowFile for a memory-mapped file, else the array."""
+    if isinstance(unit, np.memmap) and unit.filename and unit.dtype == np.float32 and unit.ndim == 2 \
+            and unit.flags.c_contiguous:
+        return RowFile(unit)
+    return unit
+
+
+def release(unit: np.ndarray) -> None:
+    """Drop this process's resident pages of a memory-mapped codes file (they stay in the page cache
+    and come back row by row when read); nothing for codes in memory."""
+    mapped = getattr(unit, "_mmap", None)
+    if isinstance(mapped, mmap.mmap):
+        mapped.madvise(mmap.MADV_DONTNEED)

@@ -34,8 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cxrneo.errors import ConfigError
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.memory import MemoryGraph
-from cxrneo.retrieval.ranking import top_by_cosine
 from cxrneo.retrieval.region import grow
 from cxrneo.retrieval.scene import Growth, Scene
 
@@ -182,34 +182,47 @@ def closed_form(walk: Walk, seeds: np.ndarray, damping: float) -> np.ndarray:
 
 
 def seed_vector(
-    sims: np.ndarray, nq: np.ndarray, limit: int | None, weights: SeedWeights = "cosine"
+    cos: Cosines, nq: np.ndarray, limit: int | None, weights: SeedWeights = "cosine"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(seed rows ascending, weights summing to 1): the `limit` rows of N(q) with the highest cosine."""
     rows = np.asarray(nq, np.int64)
+    values = cos.exact(rows)
     if limit is not None and rows.size > limit:
-        order = np.argsort(-sims[rows], kind="stable")
-        rows = np.sort(rows[order[:limit]])
-    w = np.clip(sims[rows].astype(np.float64), 1e-12, None) if weights == "cosine" else np.ones(rows.size)
+        order = np.argsort(-values, kind="stable")
+        rows, values = rows[order[:limit]], values[order[:limit]]
+        ascending = np.argsort(rows)
+        rows, values = rows[ascending], values[ascending]
+    w = np.clip(values, 1e-12, None) if weights == "cosine" else np.ones(rows.size)
     return rows, w / w.sum()
 
 
 def rank(
-    scores: np.ndarray, sims: np.ndarray, rows: np.ndarray, ids: Sequence[str], mix: float, need: int
+    scores: np.ndarray, cos: Cosines, rows: np.ndarray, ids: Sequence[str], mix: float, need: int
 ) -> list[int]:
-    """Rows with a positive score, best first by the combined score, then cosine, then id."""
+    """Rows with a positive score, best first by the combined score, then cosine, then id.
+
+    The combined score (1 - mix) y / max(y) + mix cos uses exact cosines; the first pass only
+    rules out the rows whose best possible score is below the need-th best sure one."""
     keep = scores > 0
     rows, x = rows[keep], scores[keep]
     if rows.size == 0 or need <= 0:
         return []
-    cos = sims[rows].astype(np.float64)
-    final = (1.0 - mix) * x / x.max() + mix * cos
     need = min(need, rows.size)
+    diffused = (1.0 - mix) * x / x.max()
+    if need < rows.size and mix > 0:
+        approx = cos.approx[rows]
+        lower = diffused + mix * cos.lower(approx)
+        cut = np.partition(lower, rows.size - need)[rows.size - need]
+        live = diffused + mix * cos.upper(approx) >= cut
+        rows, diffused = rows[live], diffused[live]
+    c = cos.exact(rows)
+    final = diffused + mix * c
     if need < rows.size:
         cut = np.partition(final, rows.size - need)[rows.size - need]
         sel = np.flatnonzero(final >= cut)
     else:
         sel = np.arange(rows.size)
-    ordered = sorted(sel.tolist(), key=lambda p: (-float(final[p]), -float(cos[p]), ids[int(rows[p])]))
+    ordered = sorted(sel.tolist(), key=lambda p: (-float(final[p]), -float(c[p]), ids[int(rows[p])]))
     return [int(rows[p]) for p in ordered[:need]]
 
 
@@ -232,21 +245,21 @@ def _build_walk(scene: Scene, weighting: Weighting) -> Walk:
 
 
 def diffuse(
-    scene: Scene, sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool,
+    scene: Scene, cos: Cosines, blocked: np.ndarray, k: int, strict: bool,
     params: DiffusionParams = DEFAULT,
 ) -> Growth:
-    """The k best rows by diffusion for one query (cosines `sims` to every row), as a Growth."""
+    """The k best rows by diffusion for one query (`cos`: its cosines to every row), as a Growth."""
     out = Growth()
     taken = np.zeros(len(scene.ids), bool)
     taken[blocked] = True
-    nq = np.flatnonzero(sims >= np.float32(scene.threshold))
+    nq = cos.at_least(scene.threshold)
     if nq.size:
         full = walk_of(scene, params.weighting)
-        seeds, weights = seed_vector(sims, nq, params.seeds, params.seed_weights)
+        seeds, weights = seed_vector(cos, nq, params.seeds, params.seed_weights)
         walk: Walk | Restricted = full
         rows = np.arange(len(full), dtype=np.int64)
         if params.scope == "communities":
-            walk = _restricted(scene, full, sims, nq, taken, max(k, params.pool))
+            walk = _restricted(scene, full, cos, nq, taken, max(k, params.pool))
             rows = walk.rows
         local = np.full(len(full), -1, np.int64)
         local[rows] = np.arange(rows.size)
@@ -256,19 +269,19 @@ def diffuse(
         if params.per_degree:
             x = np.where(walk.inv > 0, x * walk.inv, x)
         x[taken[rows]] = 0.0  # excluded rows diffuse but are never returned
-        for row in rank(x, sims, rows, scene.ids, params.mix, k):
+        for row in rank(x, cos, rows, scene.ids, params.mix, k):
             out.add(row, None)
             taken[row] = True
     if not strict and len(out.rows) < k:
-        for row in top_by_cosine(sims, k - len(out.rows), scene.ids, np.flatnonzero(taken)).tolist():
+        for row in cos.top(k - len(out.rows), scene.ids.__getitem__, np.flatnonzero(taken)).tolist():
             out.add(row, None, fallback=True)
     return out
 
 
-def _restricted(scene: Scene, walk: Walk, sims: np.ndarray, nq: np.ndarray, excluded: np.ndarray,
+def _restricted(scene: Scene, walk: Walk, cos: Cosines, nq: np.ndarray, excluded: np.ndarray,
                 k: int) -> Restricted:
     """The walk inside N(q) and the communities hybrid's step 2a picks for k images."""
-    growth = grow(scene.graph, sims, nq, excluded, k, strict=False, mode="hybrid")
+    growth = grow(scene.graph, cos, nq, excluded, k, strict=False, mode="hybrid")
     chosen = [s.target for s in growth.steps if s.kind == "community"]
     parts = []
     covered = np.zeros(len(walk), bool)

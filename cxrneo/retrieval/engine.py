@@ -8,10 +8,11 @@ import numpy as np
 
 from cxrneo.errors import ConfigError, InputError, NotFoundError
 from cxrneo.records import Hit
+from cxrneo.retrieval.cosines import Cosines, Rows, exact_dot
 from cxrneo.retrieval.indexed import IndexedGraph
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.method import Method
-from cxrneo.retrieval.ranking import top_by_cosine
+from cxrneo.retrieval.scan import Fp32Kernel, first_pass
 from cxrneo.retrieval.scene import Growth, Memo, Step
 from cxrneo.retrieval.strategies import STRATEGIES, ranked
 from cxrneo.retrieval.view import GraphView
@@ -39,8 +40,9 @@ class Retriever:
             if codes.ndim != 2 or codes.shape[0] != len(ids):
                 raise InputError(f"codes of shape {codes.shape} do not match {len(ids)} image ids")
             self._codes = codes
-        # cosines of a unit query to every row; the stored graph swaps in a BatchedScan
-        self.scan: Callable[[np.ndarray], np.ndarray] = lambda q: self.codes @ q
+        # cosines of a unit query to every row (float32 first pass); the stored graph swaps in a BatchedScan
+        self.scan: Callable[[np.ndarray], Cosines] = lambda q: first_pass(Fp32Kernel(self.codes), self.codes, q)
+        self.rows: Rows | None = None  # where single rows are read (the codes unless set: a file read row by row)
         self.threshold = float(threshold)
         self.graph = IndexedGraph(view, ids)
         self.ids = self.graph.ids
@@ -70,7 +72,8 @@ class Retriever:
 
     def code_of(self, image_id: str) -> np.ndarray:
         """The stored unit code of a database image."""
-        code: np.ndarray = self.codes[self.row_of(image_id)]
+        row = np.array([self.row_of(image_id)])
+        code: np.ndarray = (self.codes if self.rows is None else self.rows)[row][0]
         return code
 
     def query(
@@ -85,18 +88,22 @@ class Retriever:
         """The top-k database images for a query code, best first; with `allowed` (a bool per row)
         the top min(k, allowed and not excluded) among the allowed rows (see `_filtered`)."""
         method = Method.parse(method)
-        sims, growth = self._run(q_unit, k, method, strict, exclude, allowed)
+        unit = self._unit(q_unit)
+        growth = self._run(unit, k, method, strict, exclude, allowed)
         com = self.graph.community
+        cosine = exact_dot(self.codes if self.rows is None else self.rows, np.array(growth.rows, np.int64),
+                           unit.astype(np.float64))
         return [
             Hit(
                 rank=i + 1,
                 image_id=self.ids[row],
-                cosine=float(sims[row]),
+                cosine=float(c),
                 community=int(com[row]),
                 gain=gain,
                 fallback=fb,
             )
-            for i, (row, gain, fb) in enumerate(zip(growth.rows, growth.gains, growth.fallback, strict=True))
+            for i, (row, c, gain, fb) in enumerate(
+                zip(growth.rows, cosine, growth.gains, growth.fallback, strict=True))
         ]
 
     def grow(
@@ -109,28 +116,27 @@ class Retriever:
         allowed: np.ndarray | None = None,
     ) -> Growth:
         """Like `query`, but the raw Growth (rows, gains and every step) for inspection."""
-        return self._run(q_unit, k, Method.parse(method), strict, exclude, allowed)[1]
+        return self._run(self._unit(q_unit), k, Method.parse(method), strict, exclude, allowed)
 
     def _run(
-        self, q_unit: np.ndarray, k: int, method: Method, strict: bool, exclude: frozenset[str],
+        self, unit: np.ndarray, k: int, method: Method, strict: bool, exclude: frozenset[str],
         allowed: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, Growth]:
+    ) -> Growth:
         if k <= 0:
             raise ConfigError(f"k must be at least 1, got {k}")
         blocked = np.array(sorted(self.graph.row[i] for i in exclude if i in self.graph.row), np.int64)
         if allowed is not None:
-            return self._filtered(self._unit(q_unit), blocked, k, method, strict, allowed)
+            return self._filtered(unit, blocked, k, method, strict, allowed)
         if k > len(self.ids) - blocked.size:
             raise ConfigError(
                 f"k={k} but the database holds only {len(self.ids) - blocked.size} images "
                 f"that may be returned ({blocked.size} excluded)"
             )
-        sims = self.scan(self._unit(q_unit))
-        return sims, STRATEGIES[method].run(self, sims, blocked, k, strict)
+        return STRATEGIES[method].run(self, self.scan(unit), blocked, k, strict)
 
     def _filtered(
         self, unit: np.ndarray, blocked: np.ndarray, k: int, method: Method, strict: bool, allowed: np.ndarray,
-    ) -> tuple[np.ndarray, Growth]:
+    ) -> Growth:
         """The method among the allowed rows: kNN exactly over them; the graph methods on the subgraph
         induced by them (its own statistics and communities' restrictions), each falling back to
         cosine within them unless strict. min(k, allowed rows not blocked) rows. A filter passing at
@@ -142,27 +148,24 @@ class Retriever:
         key = hashlib.sha256(rows.tobytes()).hexdigest()
         if rows.size <= SUBSET_SCAN * len(self.ids):
             codes = self._induced.get(("codes", key), lambda: np.ascontiguousarray(self.codes[rows]))
-            local_sims = codes @ unit
-            sims = np.full(len(self.ids), -np.inf, np.float32)
-            sims[rows] = local_sims
+            local = first_pass(Fp32Kernel(codes), codes, unit)
         else:
             codes = None
-            sims = self.scan(unit)
-            local_sims = sims[rows]
+            local = self.scan(unit).restrict(rows)
         local_blocked = np.searchsorted(rows, blocked[allowed[blocked]])
         k = min(k, rows.size - local_blocked.size)
         if k <= 0:
-            return sims, Growth()
+            return Growth()
         if method is Method.KNN:
-            found = ranked(top_by_cosine(local_sims, k, _RowIds(self.ids, rows), local_blocked), fallback=False)
+            found = ranked(local.top(k, _RowIds(self.ids, rows).__getitem__, local_blocked), fallback=False)
         else:
             sub = self._induced.get(("graph", key), lambda: self._build_induced(rows, codes))
-            found = STRATEGIES[method].run(sub, local_sims, local_blocked, k, strict)
+            found = STRATEGIES[method].run(sub, local, local_blocked, k, strict)
         out = Growth(stopped=found.stopped)
         for row, gain, fallback in zip(found.rows, found.gains, found.fallback, strict=True):
             out.add(int(rows[row]), gain, fallback)
         out.steps = [s if s.kind == "community" else Step(s.kind, int(rows[s.target]), s.gain) for s in found.steps]
-        return sims, out
+        return out
 
     def _build_induced(self, rows: np.ndarray, codes: np.ndarray | None) -> "Retriever":
         """A Retriever over the subgraph induced by `rows` (ascending): its own CSR, community

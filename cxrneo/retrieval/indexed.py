@@ -77,6 +77,21 @@ class IndexedGraph:
                 self._building.pop(c, None)
         return blk
 
+    def links_from(self, sources: Sequence[int], blk: Block) -> np.ndarray:
+        """For each member of `blk`, how many edges join it to the rows `sources` (rows of other
+        communities): from the sources' adjacency when the CSR is at hand (a few rows), else from
+        the block's outside entries."""
+        if not len(sources):
+            return np.zeros(blk.rows.size, np.int64)
+        if self._csr is None:
+            mark = np.zeros(len(self.ids), bool)
+            mark[np.asarray(sources, np.int64)] = True
+            return np.bincount(blk.outer_owner[mark[blk.outer_rows]], minlength=blk.rows.size)
+        indptr, indices = self._csr.indptr, self._csr.indices
+        nbrs = np.concatenate([indices[indptr[s] : indptr[s + 1]] for s in sources])
+        nbrs = nbrs[self.community[nbrs] == blk.community]
+        return np.bincount(np.searchsorted(blk.rows, nbrs), minlength=blk.rows.size).astype(np.int64)
+
     def prefetch(self, min_size: int = 1_000) -> int:
         """Build the blocks of the largest communities now (those of `min_size` members or more,
         largest first, while they fit the cache); returns how many were built."""

@@ -19,13 +19,14 @@ from typing import Literal
 
 import numpy as np
 
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.indexed import Block, IndexedGraph
 from cxrneo.retrieval.modularity import join_gains, merge_gain
-from cxrneo.retrieval.ranking import best_first
 from cxrneo.retrieval.scene import Growth, Step
 
 Mode = Literal["community", "hybrid"]
 TIE_RTOL = 1e-12  # relative: gains equal up to float rounding tie
+LONE_MARGIN = 1e-12  # far above the float rounding of a gain (terms of size <= 2)
 
 
 @dataclass
@@ -39,7 +40,7 @@ class _Region:
 
 def grow(
     g: IndexedGraph,
-    sims: np.ndarray,
+    cos: Cosines,
     nq: np.ndarray,
     excluded: np.ndarray,
     k: int,
@@ -48,7 +49,7 @@ def grow(
 ) -> Growth:
     """Grow R = {q} until k database rows joined, no community touches R, or (strict) no gain.
 
-    sims: cosine of q to every row; nq: rows of N(q) (non-empty); excluded: bool per row,
+    cos: cosines of q to every row; nq: rows of N(q) (non-empty); excluded: bool per row,
     rows that stay in every statistic but never join R.
     """
     n = len(g.ids)
@@ -71,7 +72,7 @@ def grow(
         del e_rc[c]
         used.add(c)
         blk = g.block(c)
-        ctx = _Ctx(g, blk, r, sims, is_nbr, in_r, excluded)
+        ctx = _Ctx(g, blk, r, cos, is_nbr, in_r, excluded, out.rows)
         exhausted = ctx.hybrid(k, gain, out) if mode == "hybrid" else ctx.region(k, strict, out)
         if out.stopped:
             break
@@ -120,59 +121,77 @@ class _Ctx:
         g: IndexedGraph,
         blk: Block,
         r: _Region,
-        sims: np.ndarray,
+        cos: Cosines,
         is_nbr: np.ndarray,
         in_r: np.ndarray,
         excluded: np.ndarray,
+        r_rows: list[int],
     ) -> None:
         self.g, self.blk, self.r, self.in_r, self.is_nbr = g, blk, r, in_r, is_nbr
         rows = blk.rows
-        outer_in_r = np.bincount(blk.outer_owner[in_r[blk.outer_rows]], minlength=rows.size)
+        outer_in_r = g.links_from(r_rows, blk)  # R's rows are the rows joined so far (q aside)
         self.e_j = is_nbr[rows].astype(np.int64) + outer_in_r  # e(j, R), q counted
         self.d_s = np.diff(blk.inner_ptr) + self.e_j  # degrees inside G_s
         e_rc = int(self.e_j.sum())
         self.total_s = r.l + e_rc + blk.internal_edges  # |E_s|
         self.d_r = 2 * r.l + e_rc  # R's degree sum inside G_s
         self.avail = ~excluded[rows]
-        self.cos = sims[rows]
+        self.left = int(self.avail.sum())  # members that may still join
+        self.cos = cos  # exact values only for the rows a decision compares
 
     def region(self, k: int, strict: bool, out: Growth) -> bool:
-        """Add the arg-max ΔQ_{j→R} node until k rows, c used up, or (strict) a gain <= 0."""
+        """Add the arg-max ΔQ_{j→R} node until k rows, c used up, or (strict) a gain <= 0.
+
+        Gains are computed for the members with an edge to R (the frontier) only, unless a member
+        without one might reach the best of them: such a member's gain falls as its degree grows
+        (d ΔQ/d d_j = (d_j − λ_{j→R}(d_R + d_j)) / 2|E_s|² <= 0), so d_j = 0 bounds them all."""
         r = self.r
-        while len(out.rows) < k and self.avail.any():
-            gains = join_gains(r.n, r.l, self.d_r, self.e_j, self.d_s, self.total_s)
-            gains[~self.avail] = -np.inf
-            best = gains.max()
+        front = np.flatnonzero(self.e_j > 0)
+        while len(out.rows) < k and self.left:
+            front = front[self.avail[front]]
+            cand = front
+            gains = join_gains(r.n, r.l, self.d_r, self.e_j[cand], self.d_s[cand], self.total_s)
+            best = float(gains.max()) if gains.size else -np.inf
+            lone = float(join_gains(r.n, r.l, self.d_r, np.zeros(1), np.zeros(1), self.total_s)[0])
+            if best - tie_tolerance(best, self.total_s) <= lone + LONE_MARGIN:  # a lone member may tie: all
+                cand = np.flatnonzero(self.avail)
+                gains = join_gains(r.n, r.l, self.d_r, self.e_j[cand], self.d_s[cand], self.total_s)
+                best = float(gains.max())
             if strict and best <= 0:
                 out.stopped = True
                 return False
-            j = self._pick(np.flatnonzero(gains >= best - tie_tolerance(best, self.total_s)))
-            out.steps.append(Step("node", int(self.blk.rows[j]), float(gains[j])))
-            out.add(int(self.blk.rows[j]), float(gains[j]))
+            ties = np.flatnonzero(gains >= best - tie_tolerance(best, self.total_s))
+            pick = ties[0] if ties.size == 1 else ties[np.searchsorted(cand[ties], self._pick(cand[ties]))]
+            j, gain = int(cand[pick]), float(gains[pick])
+            out.steps.append(Step("node", int(self.blk.rows[j]), gain))
+            out.add(int(self.blk.rows[j]), gain)
             self._join(j)
-        return not self.avail.any()
+            front = np.union1d(front, self.blk.inner_idx[self.blk.inner_ptr[j] : self.blk.inner_ptr[j + 1]])
+        return not self.left
 
     def hybrid(self, k: int, gain: float, out: Growth) -> bool:
         """Take c's members by decreasing cosine to q; each carries c's step-2a gain."""
         ids, rows = self.g.ids, self.blk.rows
-        cos = np.where(self.avail, self.cos, -np.inf)
-        for j in best_first(cos, lambda p: ids[rows[p]], k - len(out.rows)):
+        best = self.cos.top(k - len(out.rows), ids.__getitem__, among=rows[self.avail])
+        for j in np.searchsorted(rows, best).tolist():
             out.add(int(rows[j]), gain)
             self._join(j)
-        return not self.avail.any()
+        return not self.left
 
     def _pick(self, ties: np.ndarray) -> int:
         """Ties: higher cosine to q, then smaller image id."""
         if ties.size == 1:
             return int(ties[0])
-        ids = self.g.ids
-        return int(min(ties.tolist(), key=lambda j: (-float(self.cos[j]), ids[self.blk.rows[j]])))
+        rows = self.blk.rows
+        best = self.cos.top(1, self.g.ids.__getitem__, among=rows[ties])
+        return int(np.searchsorted(rows, best[0]))
 
     def _join(self, j: int) -> None:
         """Move member j into R, updating R's statistics and every e(m, R)."""
         r, blk = self.r, self.blk
         row = int(blk.rows[j])
         self.avail[j] = False
+        self.left -= 1
         r.n += 1
         r.l += int(self.e_j[j])
         r.d += int(blk.degree[j]) + int(self.is_nbr[row])

@@ -1,35 +1,80 @@
-"""BatchedScan: concurrent queries share one pass over the codes matrix.
+"""The first pass over the codes, and BatchedScan: concurrent queries share one pass; pure.
 
 An exact scan reads every code (460 MB at 112,120 x 1024 float32) to compute one column of
 cosines; it is bound by memory bandwidth, so eight concurrent scans cost about eight passes.
-Here the first caller becomes the leader, takes every query waiting at that moment into one
-matrix product (one pass for the whole batch), hands each caller its column, and passes the
-lead to the next waiting caller. The result is the same numbers as `codes @ q`, column by column.
+A `Kernel` computes a whole block of queries in one pass and says how far each value may be from
+the exact cosine; `Cosines` then decides every answer on exact values (see cosines.py). Here the
+first caller becomes the leader, takes every query waiting at that moment into one kernel call,
+hands each caller its column, and passes the lead to the next waiting caller.
+
+Kernels: `Fp32Kernel` (numpy BLAS, everywhere) and `ExactKernel` (float64, the reference for
+tests); cxrneo/embed/scan.py adds bfloat16 (AMX / AVX512-BF16 CPUs, GPUs), which reads half the bytes.
 """
 
 import threading
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+from cxrneo.graph import dot_error_bound
+from cxrneo.retrieval.cosines import Cosines, Rows, exact_dot
 
 MAX_BATCH = 64
 
 
-def cosines(codes: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """codes @ queries for a (width x b) block of unit queries, always as a matrix product.
+@dataclass(frozen=True)
+class Pass:
+    """A first pass for b queries: approx (rows x b) and, per query, |exact - approx| <= base + rel |approx|."""
 
-    BLAS answers a single column with a matrix-vector kernel whose rounding differs from the
-    matrix-matrix one; padding one query with a zero column keeps every batch size, and so the
-    service and the CLI, bit for bit equal.
-    """
-    if queries.shape[1] == 1:
-        queries = np.concatenate([queries, np.zeros_like(queries)], axis=1)
-    out: np.ndarray = codes @ queries
-    return out
+    approx: np.ndarray
+    base: np.ndarray  # (b,)
+    rel: float
 
 
-def scan_one(codes: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Cosines of one unit query to every row (the same numbers as inside any batch)."""
-    return np.ascontiguousarray(cosines(codes, np.asarray(q, dtype=np.float32)[:, None])[:, 0])
+class Kernel(Protocol):
+    """Cosines of a (width x b) block of unit float32 queries to every row, in one pass."""
+
+    name: str  # the precision the codes are read in ("float32", "bfloat16", "float64")
+
+    def __call__(self, queries: np.ndarray) -> Pass: ...
+
+
+class Fp32Kernel:
+    """codes @ queries with float32 BLAS: any summation order is within dot_error_bound(width)."""
+
+    name = "float32"
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = codes
+        self._bound = dot_error_bound(codes.shape[1]) if codes.ndim == 2 and codes.shape[1] else 0.0
+
+    def __call__(self, queries: np.ndarray) -> Pass:
+        q = np.asarray(queries, np.float32)
+        approx = self.codes @ q[:, 0] if q.shape[1] == 1 else self.codes @ q  # a lone query: one matrix-vector pass
+        return Pass(np.asarray(approx, np.float32).reshape(self.codes.shape[0], q.shape[1]),
+                    np.full(q.shape[1], self._bound), 0.0)
+
+
+class ExactKernel:
+    """Every value exact (float64, `exact_dot`): the reference the other kernels are tested against."""
+
+    name = "float64"
+
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = codes
+
+    def __call__(self, queries: np.ndarray) -> Pass:
+        rows = np.arange(self.codes.shape[0])
+        cols = [exact_dot(self.codes, rows, np.asarray(q, np.float64)) for q in np.asarray(queries).T]
+        return Pass(np.stack(cols, axis=1), np.zeros(len(cols)), 0.0)
+
+
+def first_pass(kernel: Kernel, codes: Rows, q: np.ndarray) -> Cosines:
+    """The Cosines of one unit query through `kernel` (no batching)."""
+    q32 = np.ascontiguousarray(q, dtype=np.float32)
+    p = kernel(q32[:, None])
+    return Cosines(codes, q32, np.ascontiguousarray(p.approx[:, 0]), float(p.base[0]), p.rel)
 
 
 class _Slot:
@@ -39,22 +84,24 @@ class _Slot:
         self.q = q
         self.event = threading.Event()
         self.lead = False
-        self.result: np.ndarray | None = None
+        self.result: Cosines | None = None
         self.error: BaseException | None = None
 
 
 class BatchedScan:
-    """Callable `scan(q) -> codes @ q`, safe and shared across threads."""
+    """Callable `scan(q) -> Cosines`, safe and shared across threads: one kernel pass per batch."""
 
-    def __init__(self, codes: np.ndarray, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, kernel: Kernel, codes: Rows, max_batch: int = MAX_BATCH) -> None:
+        """`codes`: where exact values read their rows (the array, or a file read row by row)."""
+        self.kernel = kernel
         self.codes = codes
         self.max_batch = max_batch
         self._lock = threading.Lock()
         self._pending: list[_Slot] = []
         self._busy = False
-        self.batches = 0  # how many products ran (for tests and benchmarks)
+        self.batches = 0  # how many passes ran (for tests and benchmarks)
 
-    def __call__(self, q: np.ndarray) -> np.ndarray:
+    def __call__(self, q: np.ndarray) -> Cosines:
         slot = _Slot(np.ascontiguousarray(q, dtype=np.float32))
         with self._lock:
             self._pending.append(slot)
@@ -74,9 +121,9 @@ class BatchedScan:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
         try:
-            sims = cosines(self.codes, np.stack([s.q for s in batch], axis=1))
+            p = self.kernel(np.stack([s.q for s in batch], axis=1))
             for j, s in enumerate(batch):
-                s.result = np.ascontiguousarray(sims[:, j])
+                s.result = Cosines(self.codes, s.q, np.ascontiguousarray(p.approx[:, j]), float(p.base[j]), p.rel)
             self.batches += 1
         except BaseException as e:  # every caller of the batch sees the error
             for s in batch:

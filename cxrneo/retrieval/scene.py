@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.indexed import IndexedGraph
 
 T = TypeVar("T")
@@ -59,10 +60,11 @@ class Scene(Protocol):
 
 
 class Strategy(Protocol):
-    """A retrieval method: the k best rows for one query (cosines `sims` to every row), `blocked`
-    rows never returned; unless `strict`, exactly k rows (the rest by cosine, flagged fallback)."""
+    """A retrieval method: the k best rows for one query (`cos`: its cosines to every row, exact
+    where asked), `blocked` rows never returned; unless `strict`, exactly k rows (the rest by
+    cosine, flagged fallback)."""
 
-    def run(self, scene: Scene, sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool) -> Growth: ...
+    def run(self, scene: Scene, cos: Cosines, blocked: np.ndarray, k: int, strict: bool) -> Growth: ...
 
 
 class Memo:

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.method import Method
-from cxrneo.retrieval.ranking import top_by_cosine
 from cxrneo.retrieval.region import Mode, grow
 from cxrneo.retrieval.scene import Growth, Scene, Strategy
 
@@ -25,8 +25,8 @@ def ranked(rows: np.ndarray, fallback: bool) -> Growth:
 class Knn:
     """Exact cosine kNN, the baseline."""
 
-    def run(self, scene: Scene, sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool) -> Growth:
-        return ranked(top_by_cosine(sims, k, scene.ids, blocked), fallback=False)
+    def run(self, scene: Scene, cos: Cosines, blocked: np.ndarray, k: int, strict: bool) -> Growth:
+        return ranked(cos.top(k, scene.ids.__getitem__, blocked), fallback=False)
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,16 @@ class Region:
 
     mode: Mode
 
-    def run(self, scene: Scene, sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool) -> Growth:
-        nq = np.flatnonzero(sims >= np.float32(scene.threshold))
+    def run(self, scene: Scene, cos: Cosines, blocked: np.ndarray, k: int, strict: bool) -> Growth:
+        nq = cos.at_least(scene.threshold)
         if nq.size == 0:  # d_q = 0: no community to join, plain cosine ranking
-            return ranked(top_by_cosine(sims, k, scene.ids, blocked), fallback=True)
+            return ranked(cos.top(k, scene.ids.__getitem__, blocked), fallback=True)
         excluded = np.zeros(len(scene.ids), bool)
         excluded[blocked] = True
-        growth = grow(scene.graph, sims, nq, excluded, k, strict=strict, mode=self.mode)
+        growth = grow(scene.graph, cos, nq, excluded, k, strict=strict, mode=self.mode)
         if not strict and len(growth.rows) < k:  # no unused community touches R any more
             taken = np.concatenate([blocked, np.array(growth.rows, np.int64)])
-            for row in top_by_cosine(sims, k - len(growth.rows), scene.ids, taken).tolist():
+            for row in cos.top(k - len(growth.rows), scene.ids.__getitem__, taken).tolist():
                 growth.add(row, None, fallback=True)
         return growth
 
@@ -55,10 +55,10 @@ class Diffusion:
 
     params: "DiffusionParams | None" = None
 
-    def run(self, scene: Scene, sims: np.ndarray, blocked: np.ndarray, k: int, strict: bool) -> Growth:
+    def run(self, scene: Scene, cos: Cosines, blocked: np.ndarray, k: int, strict: bool) -> Growth:
         from cxrneo.retrieval.diffusion import DEFAULT, diffuse  # scipy only when asked for
 
-        return diffuse(scene, sims, blocked, k, strict, self.params or DEFAULT)
+        return diffuse(scene, cos, blocked, k, strict, self.params or DEFAULT)
 
 
 STRATEGIES: dict[Method, Strategy] = {

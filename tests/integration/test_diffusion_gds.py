@@ -11,6 +11,7 @@ from cxrneo.errors import ConfigError
 from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval import MemoryGraph, Retriever
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.diffusion import DiffusionParams, Walk, adjacency, personalized_pagerank, seed_vector
 
 pytestmark = pytest.mark.neo4j
@@ -43,7 +44,7 @@ def test_gds_and_numpy_rank_the_same(clean_db: Database, params: DiffusionParams
     try:
         for q in rng.choice(len(codes), 4, replace=False):
             sims = unit @ unit[q]
-            seeds, w = seed_vector(sims, np.flatnonzero(sims >= np.float32(t)), None, "uniform")
+            seeds, w = seed_vector(Cosines.of(sims), np.flatnonzero(sims >= np.float32(t)), None, "uniform")
             s = np.zeros(len(codes))
             s[seeds] = w
             ours = personalized_pagerank(walk, s, params.damping, params.iterations) * seeds.size
@@ -76,7 +77,7 @@ def test_gds_diffusion_ranks_like_the_retriever(clean_db: Database) -> None:
         theirs = gds_diffusion.personalized_pagerank(clean_db, seeds, params, limit=10)
         assert len(theirs) == 10
         blocked = np.zeros(0, np.int64)
-        ours = [codes.ids[row] for row in diffuse(r, sims, blocked, 10, strict=True, params=params).rows]
+        ours = [codes.ids[row] for row in diffuse(r, Cosines.of(sims), blocked, 10, strict=True, params=params).rows]
         score = np.array([theirs[i] for i in ours])
         assert set(ours) == set(theirs) and (np.diff(score) <= 1e-9).all()
     finally:

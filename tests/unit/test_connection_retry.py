@@ -44,7 +44,16 @@ class _Session:
             raise self.driver.failures.pop(0)
         return [{"ok": self.driver.calls}]
 
-    execute_read = execute_write
+    def run(self, query: str, params: dict[str, Any]) -> list["_Record"]:  # an auto-commit read
+        return [_Record(row) for row in self.execute_write(None)]
+
+
+class _Record:
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def data(self) -> dict[str, Any]:
+        return self.row
 
 
 class _Driver:
@@ -52,7 +61,7 @@ class _Driver:
         self.failures = failures
         self.calls = 0
 
-    def session(self, database: str) -> _Session:
+    def session(self, database: str, default_access_mode: str | None = None) -> _Session:
         return _Session(self)
 
 
@@ -81,3 +90,9 @@ def test_retries_end_with_one_clear_line() -> None:
     with pytest.raises(DatabaseError, match="^Neo4j driver error: The result has failed"):
         Database(driver, "neo4j").write("merge_similar_edges", rows=[])  # type: ignore[arg-type]
     assert driver.calls == connection.RETRIES
+
+
+def test_a_read_is_one_auto_commit_statement_retried_on_a_transient_error() -> None:
+    driver = _Driver([_deadlock()])
+    assert Database(driver, "neo4j").read("count_graph") == [{"ok": 2}]  # type: ignore[arg-type]
+    assert driver.calls == 2

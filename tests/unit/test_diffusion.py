@@ -8,6 +8,7 @@ import pytest
 from cxrneo.errors import ConfigError
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.retrieval import MemoryGraph, Retriever
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.diffusion import (
     DiffusionParams,
     Restricted,
@@ -89,10 +90,10 @@ def test_batched_columns_equal_single_runs() -> None:
 
 def test_seed_vector_takes_the_closest_neighbours() -> None:
     sims = np.array([0.9, 0.7, 0.95, 0.8, 0.1], np.float32)
-    rows, w = seed_vector(sims, np.array([0, 1, 2, 3]), limit=2)
+    rows, w = seed_vector(Cosines.of(sims), np.array([0, 1, 2, 3]), limit=2)
     assert rows.tolist() == [0, 2]
     np.testing.assert_allclose(w, [0.9 / 1.85, 0.95 / 1.85], rtol=1e-6)
-    rows, w = seed_vector(sims, np.array([0, 1, 2, 3]), limit=None, weights="uniform")
+    rows, w = seed_vector(Cosines.of(sims), np.array([0, 1, 2, 3]), limit=None, weights="uniform")
     assert rows.tolist() == [0, 1, 2, 3] and np.allclose(w, 0.25)
 
 
@@ -101,10 +102,10 @@ def test_rank_combines_scores_and_cosine() -> None:
     sims = np.array([0.1, 0.9, 1.0, 0.5], np.float32)
     ids = ["a", "b", "c", "d"]
     rows = np.arange(4)
-    assert rank(scores, sims, rows, ids, mix=0.0, need=4) == [0, 1, 3]  # zero score: not ranked; tie by cosine
-    assert rank(scores, sims, rows, ids, mix=1.0, need=2) == [1, 3]  # pure cosine among diffused rows
+    assert rank(scores, Cosines.of(sims), rows, ids, mix=0.0, need=4) == [0, 1, 3]  # zero score: not ranked; tie by cosine
+    assert rank(scores, Cosines.of(sims), rows, ids, mix=1.0, need=2) == [1, 3]  # pure cosine among diffused rows
     # mix 0.5: a 0.5*1 + 0.05 = 0.55, b 0.25 + 0.45 = 0.70, d 0.25 + 0.25 = 0.50
-    assert rank(scores, sims, rows, ids, mix=0.5, need=3) == [1, 0, 3]
+    assert rank(scores, Cosines.of(sims), rows, ids, mix=0.5, need=3) == [1, 0, 3]
 
 
 @pytest.mark.parametrize("params", [
@@ -116,7 +117,7 @@ def test_k_results_and_exclusions(world: tuple, params: DiffusionParams) -> None
     banned = frozenset(ids[:120])
     sims = r.codes @ codes[3]
     blocked = np.array(sorted(r.row_of(i) for i in banned), np.int64)
-    growth = diffuse(r, sims, blocked, 40, strict=False, params=params)
+    growth = diffuse(r, Cosines.of(sims), blocked, 40, strict=False, params=params)
     got = [ids[row] for row in growth.rows]
     assert len(got) == 40 == len(set(got))
     assert not banned & set(got)
@@ -171,14 +172,14 @@ def test_top_k_is_a_prefix_of_a_longer_list(world: tuple, scope: str) -> None:  
     blocked = np.array([r.row_of(ids[9])], np.int64)
     for q in (9, 50, 200):
         sims = r.codes @ codes[q]
-        short = diffuse(r, sims, blocked, 10, strict=False, params=params).rows
-        assert short == diffuse(r, sims, blocked, 30, strict=False, params=params).rows[:10]
+        short = diffuse(r, Cosines.of(sims), blocked, 10, strict=False, params=params).rows
+        assert short == diffuse(r, Cosines.of(sims), blocked, 30, strict=False, params=params).rows[:10]
 
 
 def test_communities_scope_stays_inside_the_chosen_communities(world: tuple) -> None:  # type: ignore[type-arg]
     r, codes, ids = world
     sims = r.codes @ codes[17]
-    growth = diffuse(r, sims, np.zeros(0, np.int64), 20, strict=True, params=DiffusionParams(scope="communities"))
+    growth = diffuse(r, Cosines.of(sims), np.zeros(0, np.int64), 20, strict=True, params=DiffusionParams(scope="communities"))
     nq = set(np.flatnonzero(sims >= np.float32(T)).tolist())
     hybrid = r.grow(codes[17], 50, method="hybrid")
     chosen = {s.target for s in hybrid.steps if s.kind == "community"}

@@ -3,11 +3,13 @@
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import q_from_scratch
 
 from cxrneo.graph import Edges
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.indexed import IndexedGraph
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.region import grow
@@ -49,15 +51,15 @@ def test_hand_example() -> None:
     sims = np.array([0.8, 0.9, 0.3, 0.2, 0.1], np.float32)
     nq = np.array([0, 1])
     none = np.zeros(5, bool)
-    out = grow(g, sims, nq, none, k=5)
+    out = grow(g, Cosines.of(sims), nq, none, k=5)
     assert out.rows == [1, 0, 2, 3, 4]
     want = [0.03, 0.11, 0.12, -194.6 / 1176, 2.6 / 196]
     assert np.allclose(out.gains, want, atol=1e-14, rtol=0)
     kinds = [(s.kind, s.target, round(s.gain, 12)) for s in out.steps if s.kind == "community"]
     assert kinds == [("community", 0, round(197 / 1176, 12)), ("community", 1, round(-437 / 1176, 12))]
-    strict = grow(g, sims, nq, none, k=5, strict=True)
+    strict = grow(g, Cosines.of(sims), nq, none, k=5, strict=True)
     assert strict.rows == [1, 0, 2] and strict.stopped
-    hybrid = grow(g, sims, nq, none, k=5, mode="hybrid")
+    hybrid = grow(g, Cosines.of(sims), nq, none, k=5, mode="hybrid")
     assert hybrid.rows == [1, 0, 2, 3, 4]  # by cosine inside each chosen community
     assert np.allclose(hybrid.gains[:3], [197 / 1176] * 3, atol=1e-14, rtol=0)
 
@@ -85,7 +87,7 @@ def test_every_step_is_exact_and_best(case: tuple) -> None:  # type: ignore[type
     sims = np.array(cos, np.float32)
     excluded = np.zeros(n, bool)
     excluded[list(excl)] = True
-    out = grow(g, sims, np.array(sorted(nq)), excluded, k=k, strict=strict, mode=mode)
+    out = grow(g, Cosines.of(sims), np.array(sorted(nq)), excluded, k=k, strict=strict, mode=mode)
     aug = db_edges | {(Q, j) for j in nq}
     r: set[int] = {Q}
     used: set[int] = set()
@@ -151,3 +153,25 @@ def test_every_step_is_exact_and_best(case: tuple) -> None:  # type: ignore[type
         assert not left and not touching_end - used
     assert len(out.rows) <= k and not set(out.rows) & excl
     assert len(set(out.rows)) == len(out.rows)
+
+
+def test_the_frontier_grows_as_every_member_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step b computes gains for the members with an edge to R only while no lone member can tie:
+    the same steps, gains and rows as computing every member's gain at every step."""
+    from cxrneo.retrieval import region
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n = int(rng.integers(4, 40))
+        pairs = rng.integers(0, n, (int(n * rng.uniform(0.3, 8)), 2)).tolist()
+        db_edges = {(min(a, b), max(a, b)) for a, b in pairs if a != b}
+        g = indexed(n, db_edges, rng.integers(0, int(rng.integers(1, 4)), n).tolist())
+        nq = np.flatnonzero(rng.random(n) < rng.uniform(0.02, 0.5))
+        args = (g, Cosines.of(rng.choice([0.1, 0.5], n)), nq if nq.size else np.array([0]), rng.random(n) < 0.1)
+        for mode in ("community", "hybrid"):
+            for strict in (False, True):
+                fast = grow(*args, k=n, strict=strict, mode=mode)
+                with monkeypatch.context() as m:
+                    m.setattr(region, "LONE_MARGIN", np.inf)  # every member at every step
+                    full = grow(*args, k=n, strict=strict, mode=mode)
+                assert (fast.rows, fast.gains, fast.steps, fast.stopped) == (full.rows, full.gains, full.steps, full.stopped)

@@ -1,0 +1,167 @@
+"""Cosines of one query to every row: a fast first pass with a proven bound, exact where it decides; pure.
+
+The exact cosine of a row is `exact_dot`: the float32 code and the float32 query widened to float64
+(so every product is exact) and summed in one fixed order, row by row. It is within 1.2e-13 of the
+true dot product of the stored values, and the same bits whichever rows are asked for together, so
+a row's value never depends on the batch, the kernel or the machine's BLAS.
+
+A first pass (`scan.Kernel`: float32 BLAS, or bfloat16 on a CPU or GPU that has it) gives `approx`,
+each value within `base + rel * |approx|` of the exact one (docs/method.md derives the bounds). Every
+decision a method makes (the k best, N(q) = cosine >= T, ties by cosine, diffusion's blended score)
+is taken on exact values; the first pass only proves which rows cannot matter.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeAlias
+
+import numpy as np
+
+from cxrneo.retrieval.ranking import best_first
+
+
+class RowSource(Protocol):
+    """Anything that gives rows of the codes by index array (an array, or a file read row by row)."""
+
+    def __getitem__(self, rows: np.ndarray, /) -> np.ndarray: ...
+
+
+Rows: TypeAlias = np.ndarray | RowSource
+
+SLACK = 1e-12  # covers exact_dot's own rounding (<= 1.2e-13 for unit codes up to 4096 wide) with room
+
+
+def exact_dot(codes: Rows, rows: np.ndarray, q64: np.ndarray) -> np.ndarray:
+    """float64 dot products of `codes[rows]` with q64, each row summed in the same fixed order."""
+    rows = np.asarray(rows, np.int64)
+    if rows.size == 0:
+        return np.empty(0, np.float64)
+    x = np.asarray(codes[rows], dtype=np.float64)
+    out: np.ndarray = (x * q64).sum(axis=1)  # numpy's pairwise sum along each contiguous row
+    return out
+
+
+class Cosines:
+    """The cosines of one unit query `q` to the rows of `codes`: a first pass `approx` (each within
+    base + rel * |approx| of the exact value) and the exact values of the rows asked for so far."""
+
+    def __init__(
+        self, codes: Rows | None, q: np.ndarray | None, approx: np.ndarray, base: float = 0.0, rel: float = 0.0,
+        rows: np.ndarray | None = None,
+    ) -> None:
+        """`rows`: when given, this is the view of a subset, local row i being `codes[rows[i]]`."""
+        if not 0.0 <= rel < 1.0 or base < 0.0:
+            raise ValueError(f"not an error bound: base {base}, rel {rel}")
+        self._codes = codes
+        self._q = None if q is None else np.asarray(q, np.float64).ravel()
+        self.approx = np.asarray(approx).ravel()
+        self.base, self.rel = float(base), float(rel)
+        self._map = rows
+        self._value = np.empty(self.approx.size, np.float64)
+        self._known = np.zeros(self.approx.size, bool)
+        self.computed = 0  # how many exact values were needed (benchmarks report it)
+
+    @classmethod
+    def exact_all(cls, codes: np.ndarray, q: np.ndarray) -> "Cosines":
+        """The reference: every value exact (what the first pass must reproduce, decision for decision)."""
+        values = exact_dot(codes, np.arange(codes.shape[0]), np.asarray(q, np.float64).ravel())
+        return cls(codes, q, values)
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "Cosines":
+        """Cosines given outright (tests, callers that computed their own): every value is exact."""
+        return cls(None, None, np.asarray(values, np.float64))
+
+    def __len__(self) -> int:
+        return int(self.approx.size)
+
+    def restrict(self, rows: np.ndarray) -> "Cosines":
+        """The same query over a subset of rows (ascending); local row i is rows[i]."""
+        rows = np.asarray(rows, np.int64)
+        mapped = rows if self._map is None else self._map[rows]
+        sub = Cosines(self._codes, self._q, self.approx[rows], self.base, self.rel, mapped)
+        known = self._known[rows]
+        sub._known[known] = True
+        sub._value[known] = self._value[rows[known]]
+        return sub
+
+    def exact(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
+        """The exact cosines of `rows` (computed once each)."""
+        rows = np.asarray(rows, np.int64)
+        todo = np.unique(rows[~self._known[rows]])
+        if todo.size:
+            source = todo if self._map is None else self._map[todo]
+            if self._codes is None or self._q is None:  # given outright
+                self._value[todo] = self.approx[todo]
+            else:
+                self._value[todo] = exact_dot(self._codes, source, self._q)
+            self._known[todo] = True
+            self.computed += int(todo.size)
+        out: np.ndarray = self._value[rows]
+        return out
+
+    # --- bounds: monotone in the approximate value, so cuts on `approx` are one comparison -------------
+
+    def _upper_cut(self, t: float) -> "np.floating[Any]":
+        """The least approx whose upper bound (approx + base + rel|approx|) can reach t, rounded down
+        to the first pass's own type (a comparison with it is then exact in that type)."""
+        c = t - self.base - 2 * SLACK
+        c = c / (1.0 + self.rel) if c >= 0 else c / (1.0 - self.rel)
+        kind = self.approx.dtype.type
+        cut: np.floating[Any] = kind(c)
+        if float(cut) > c:
+            cut = kind(np.nextafter(cut, kind(-np.inf)))
+        return cut
+
+    def lower(self, a: np.ndarray | float) -> np.ndarray:
+        """A value no larger than the exact cosine of a row whose first pass gave `a`."""
+        a = np.asarray(a, np.float64)
+        out: np.ndarray = a - self.rel * np.abs(a) - self.base - 2 * SLACK
+        return out
+
+    def upper(self, a: np.ndarray | float) -> np.ndarray:
+        """A value no smaller than the exact cosine of a row whose first pass gave `a`."""
+        a = np.asarray(a, np.float64)
+        out: np.ndarray = a + self.rel * np.abs(a) + self.base + 2 * SLACK
+        return out
+
+    # --- decisions ---------------------------------------------------------------------------------
+
+    def at_least(self, t: float) -> np.ndarray:
+        """Rows whose exact cosine is >= t, ascending (exact values computed only near t)."""
+        cand = np.flatnonzero(self.approx >= self._upper_cut(t))
+        if cand.size == 0:
+            return cand.astype(np.int64)
+        unsure = cand[self.lower(self.approx[cand]) < t]
+        keep = np.ones(cand.size, bool)
+        if unsure.size:
+            keep[np.searchsorted(cand, unsure)] = self.exact(unsure) >= t
+        return cand[keep].astype(np.int64)
+
+    def top(
+        self, k: int, name: Callable[[int], str], blocked: np.ndarray | None = None,
+        among: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The k rows with the largest exact cosine, best first, ties by name(row); only rows of
+        `among` (all rows when None) and none of `blocked`; fewer when fewer remain."""
+        if among is None:  # every row: work on the first pass itself (no index array, no widening)
+            values = self.approx
+            if blocked is not None and np.size(blocked):
+                values = values.copy()
+                values[np.asarray(blocked, np.int64)] = -np.inf
+        else:
+            among = np.asarray(among, np.int64)
+            values = self.approx[among]
+            if blocked is not None and np.size(blocked):
+                values[np.isin(among, blocked)] = -np.inf
+        finite = bool(np.isfinite(values).all())
+        live = values if finite else values[np.isfinite(values)]
+        need = min(int(k), int(live.size))
+        if need <= 0:
+            return np.empty(0, np.int64)
+        kth = float(np.partition(live, live.size - need)[live.size - need])
+        cut = float(self.lower(kth))  # the need-th best exact cosine is at least this
+        cand = np.flatnonzero(values >= self._upper_cut(cut))  # never a -inf (cut is finite)
+        if among is not None:
+            cand = among[cand]
+        picked = best_first(self.exact(cand), lambda i: name(int(cand[i])), need)
+        return cand[np.array(picked, np.int64)]
