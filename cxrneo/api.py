@@ -374,15 +374,15 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     token = settings.api_token.get_secret_value() if settings.api_token else None
     if not _is_loopback(opts.host) and not token:
         warn(f"serving on {opts.host} without CXRNEO_API_TOKEN: anyone who reaches it can query")
-    # One BLAS thread: the batched scan runs on one core while the other serves HTTP, Python and
-    # Neo4j round trips (measured on 2 cores: a batch of 8 in 114 ms instead of 169 ms; same bits).
+    # One BLAS thread: a float32 scan runs on one core while the other serves HTTP, Python and
+    # Neo4j round trips (measured on 2 cores: a batch of 8 in 114 ms instead of 169 ms).
     threadpool_limits(limits=opts.blas_threads, user_api="blas")
     pacs = None
     if opts.dicomweb:
         from cxrneo.dicomweb import DicomWeb
 
         pacs = DicomWeb.from_settings(opts.dicomweb, settings, opts.ca_bundle)
-    searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images, pacs)
+    searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images, pacs, serving=True)
     try:
         searcher.warm()
         say(f"graph open: {searcher.health().get('images')} images, generation "

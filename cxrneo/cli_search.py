@@ -153,7 +153,7 @@ def serve_cmd(
     ))] = None,
     device: DeviceOpt = "auto",
     max_upload_mb: Annotated[float, typer.Option(help="Largest accepted request or upload, in MB.")] = 20.0,
-    blas_threads: Annotated[int, typer.Option(help="Threads of the exact scan's matrix product.")] = 1,
+    blas_threads: Annotated[int, typer.Option(help="Threads of a float32 first pass over the codes (BLAS).")] = 1,
     images: Annotated[Path | None, typer.Option(help=(
         "Folder of the archived image files: the viewer shows them (only files inside it are ever read)."
     ))] = None,

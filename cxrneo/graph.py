@@ -263,17 +263,6 @@ def degree_stats(n: int, edges: Edges, threshold: float | None = None) -> GraphS
     )
 
 
-def query_neighbours(
-    unit_codes: np.ndarray, q_unit: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows with cos(q, row) >= threshold, by decreasing cosine (ties by row)."""
-    sims = np.asarray(unit_codes, dtype=np.float32) @ np.asarray(q_unit, dtype=np.float32).ravel()
-    rows = np.flatnonzero(sims >= np.float32(threshold)).astype(np.int64)
-    cos = sims[rows].astype(np.float32)
-    order = np.lexsort((rows, -cos))
-    return rows[order], cos[order]
-
-
 def resolve_threshold(
     stored: float | None, threshold: float | None, mean_degree: float | None, unit: np.ndarray, seed: int = 0
 ) -> float:

@@ -80,11 +80,14 @@ class Searcher:
     @classmethod
     def connect(
         cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto", images: Path | None = None,
-        pacs: "DicomWeb | None" = None,
+        pacs: "DicomWeb | None" = None, serving: bool = False,
     ) -> "Searcher":
+        """`serving`: a long-lived service, where `CXRNEO_SCAN=auto` may pay once for a bfloat16 copy of
+        the codes; a one-shot command reads them in float32 (no torch, nothing to convert)."""
         db = Database.connect(settings, retry_seconds=SERVICE_RETRY_SECONDS)  # Neo4j down: a clear 503 at once
+        scan = settings.scan if settings.scan != "auto" or serving else "float32"
         return cls(db, settings.snapshot_dir, checkpoint, device, images, pacs, settings.data_dir / "pacs-instances",
-                   settings.scan)
+                   scan)
 
     def close(self) -> None:
         self.db.close()

@@ -22,16 +22,17 @@ import numpy as np
 from cxrneo.codes import load
 from cxrneo.graph import normalise
 from cxrneo.retrieval.cosines import exact_dot
-from cxrneo.retrieval.scan import Fp32Kernel
+from cxrneo.retrieval.scan import Fp32Kernel, first_pass
 
 
 def exact_answers(x: np.ndarray, q: np.ndarray, k: int, t: float) -> tuple[list[set[int]], list[set[int]]]:
+    """The exact top k and N(q) of each query, as the service decides them (float32 pass + exact recheck)."""
     tops, nqs = [], []
-    rows = np.arange(x.shape[0])
+    kernel = Fp32Kernel(x)
     for v in q:
-        e = exact_dot(x, rows, v.astype(np.float64))
-        tops.append(set(np.argsort(-e, kind="stable")[:k].tolist()))
-        nqs.append(set(np.flatnonzero(e >= t).tolist()))
+        cos = first_pass(kernel, x, v)
+        tops.append(set(cos.top(k, str).tolist()))
+        nqs.append(set(cos.at_least(t).tolist()))
     return tops, nqs
 
 

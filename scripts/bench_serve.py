@@ -188,7 +188,7 @@ def main() -> None:
         server.terminate()
         server.wait(30)
 
-    searcher = Searcher.connect(Settings())
+    searcher = Searcher.connect(Settings(), serving=True)  # the service's first pass
     try:
         in_process(searcher, ids, new, args.k, args.floor_queries)
     finally:

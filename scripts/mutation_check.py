@@ -23,11 +23,12 @@ SUITES = {
 MUTANTS = {
     "region": [
         ("R1", "off-by-one: step 2b stops one row short of k",
-         "while len(out.rows) < k and self.avail.any():", "while len(out.rows) < k - 1 and self.avail.any():"),
+         "while len(out.rows) < k and self.left:", "while len(out.rows) < k - 1 and self.left:"),
         ("R2", "early stop: growth ends after the first community",
          "while len(out.rows) < k and e_rc:", "while len(out.rows) < k and e_rc and not used:"),
         ("R3", "wrong tie-break: tied nodes by lower cosine",
-         "key=lambda j: (-float(self.cos[j]),", "key=lambda j: (float(self.cos[j]),"),
+         "best = self.cos.top(1, self.g.ids.__getitem__, among=rows[ties])",
+         "best = self.cos.top(ties.size, self.g.ids.__getitem__, among=rows[ties])[::-1]"),
         ("R4", "wrong tie-break: tied communities by larger id",
          "c = min(c for c, v in gains.items() if v >= best", "c = max(c for c, v in gains.items() if v >= best"),
         ("R5", "wrong sign: strict mode goes on at a zero gain",
@@ -36,6 +37,8 @@ MUTANTS = {
          "r.d += int(blk.degree[j]) + int(self.is_nbr[row])", "r.d += int(blk.degree[j])"),
         ("R7", "dropped term: excluded members' edges stay in e(R, c)",
          "                e_rc[c2] -= 1", "                pass"),
+        ("R8", "dropped check: step b never weighs members without an edge to R while R has a frontier",
+         "if best - tie_tolerance(best, self.total_s) <= lone + LONE_MARGIN:", "if not gains.size:"),
     ],
     "modularity": [
         ("M1", "dropped factor: density l/(n(n-1)) instead of 2l/(n(n-1))",

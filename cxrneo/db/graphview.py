@@ -66,7 +66,7 @@ class StoredGraph:
                 if kernel.name != "float32":  # the float32 codes are read only row by row from now on
                     retriever.rows = snapshot.rows_of(snap.unit)
                     snapshot.release(snap.unit)
-                retriever.scan = BatchedScan(kernel, retriever.rows if retriever.rows is not None else retriever.codes)
+                retriever.scan = BatchedScan(kernel, retriever.reader)
                 self.precision = kernel.name
                 retriever.memo(FACETS, snap.facets)  # the filter columns of this generation
                 if self.prefetch:

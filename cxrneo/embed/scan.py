@@ -47,7 +47,7 @@ class Bf16Kernel:
         self._x = torch.empty((n, d), dtype=torch.bfloat16)
         resid = norm = 0.0
         for s in range(0, n, CHUNK):
-            block = np.ascontiguousarray(codes[s : s + CHUNK], dtype=np.float32)
+            block = np.array(codes[s : s + CHUNK], dtype=np.float32)  # a writable copy (torch shares its memory)
             t = torch.from_numpy(block).to(torch.bfloat16)
             back = t.float().numpy().astype(np.float64)
             resid = max(resid, float(np.linalg.norm(block.astype(np.float64) - back, axis=1).max(initial=0.0)))

@@ -5,7 +5,7 @@ The exact cosine of a row is `exact_dot`: the float32 code and the float32 query
 true dot product of the stored values, and the same bits whichever rows are asked for together, so
 a row's value never depends on the batch, the kernel or the machine's BLAS.
 
-A first pass (`scan.Kernel`: float32 BLAS, or bfloat16 on a CPU or GPU that has it) gives `approx`,
+A first pass (`scan.Kernel`: float32 BLAS, or bfloat16 where the CPU has it) gives `approx`,
 each value within `base + rel * |approx|` of the exact one (docs/method.md derives the bounds). Every
 decision a method makes (the k best, N(q) = cosine >= T, ties by cosine, diffusion's blended score)
 is taken on exact values; the first pass only proves which rows cannot matter.

@@ -56,6 +56,11 @@ class Retriever:
             self._codes = np.ascontiguousarray(self._make_codes(), dtype=np.float32)
         return self._codes
 
+    @property
+    def reader(self) -> Rows:
+        """Where single rows are read: `rows` when set (a file read row by row), else the codes."""
+        return self.codes if self.rows is None else self.rows
+
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         """A structure derived from this snapshot (diffusion's walk), built once per key."""
         return self._memo.get(key, build)
@@ -73,7 +78,7 @@ class Retriever:
     def code_of(self, image_id: str) -> np.ndarray:
         """The stored unit code of a database image."""
         row = np.array([self.row_of(image_id)])
-        code: np.ndarray = (self.codes if self.rows is None else self.rows)[row][0]
+        code: np.ndarray = self.reader[row][0]
         return code
 
     def query(
@@ -91,8 +96,7 @@ class Retriever:
         unit = self._unit(q_unit)
         growth = self._run(unit, k, method, strict, exclude, allowed)
         com = self.graph.community
-        cosine = exact_dot(self.codes if self.rows is None else self.rows, np.array(growth.rows, np.int64),
-                           unit.astype(np.float64))
+        cosine = exact_dot(self.reader, np.array(growth.rows, np.int64), unit.astype(np.float64))
         return [
             Hit(
                 rank=i + 1,

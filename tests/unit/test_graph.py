@@ -9,7 +9,6 @@ from cxrneo.graph import (
     degree_stats,
     edges_numpy,
     normalise,
-    query_neighbours,
     similarity_edges,
     threshold_for_degree,
 )
@@ -84,15 +83,6 @@ def test_no_edges_above_one() -> None:
     unit = _codes(50, d=32)
     edges = similarity_edges(unit, 1.01)
     assert len(edges) == 0 and degree_stats(50, edges).isolated == 50
-
-
-def test_query_neighbours_sorted_and_complete() -> None:
-    unit = _codes(200, d=64)
-    q = normalise(np.random.default_rng(3).standard_normal((1, 64)))[0]
-    rows, cos = query_neighbours(unit, q, 0.1)
-    sims = unit @ q
-    assert set(rows.tolist()) == set(np.flatnonzero(sims >= 0.1).tolist())
-    assert (np.diff(cos) <= 0).all()
 
 
 def test_normalise_refuses_zero_rows() -> None:
