@@ -12,7 +12,7 @@ is taken on exact values; the first pass only proves which rows cannot matter.
 """
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeAlias
+from typing import Protocol, TypeAlias
 
 import numpy as np
 
@@ -101,16 +101,12 @@ class Cosines:
 
     # --- bounds: monotone in the approximate value, so cuts on `approx` are one comparison -------------
 
-    def _upper_cut(self, t: float) -> "np.floating[Any]":
-        """The least approx whose upper bound (approx + base + rel|approx|) can reach t, rounded down
-        to the first pass's own type (a comparison with it is then exact in that type)."""
+    def _upper_cut(self, t: float) -> float:
+        """The least approx whose upper bound (approx + base + rel|approx|) can reach t. Compared with
+        float32 values it rounds to a neighbouring float32: down keeps more rows, up keeps the same
+        (no float32 lies between the cut and the next one)."""
         c = t - self.base - 2 * SLACK
-        c = c / (1.0 + self.rel) if c >= 0 else c / (1.0 - self.rel)
-        kind = self.approx.dtype.type
-        cut: np.floating[Any] = kind(c)
-        if float(cut) > c:
-            cut = kind(np.nextafter(cut, kind(-np.inf)))
-        return cut
+        return c / (1.0 + self.rel) if c >= 0 else c / (1.0 - self.rel)
 
     def lower(self, a: np.ndarray | float) -> np.ndarray:
         """A value no larger than the exact cosine of a row whose first pass gave `a`."""
