@@ -24,8 +24,8 @@ from cxrneo import metrics as m
 from cxrneo.evaluate import louvain_in_memory, patient_split
 from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.retrieval import MemoryGraph, Retriever
+from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.diffusion import DiffusionParams, diffuse
-from cxrneo.retrieval.ranking import top_by_cosine
 
 K = 10
 # The plain values the sweep starts from (the library's defaults are the sweep's outcome, not these).
@@ -112,7 +112,7 @@ def main() -> None:
         forms[form] = (keep, lq[keep], ld, ideal)
 
     sims_all = v_unit @ b_unit.T
-    knn = np.stack([top_by_cosine(s, K, ids) for s in sims_all])
+    knn = np.stack([Cosines.of(s).top(K, ids.__getitem__) for s in sims_all])
     ref = scores(knn, forms)
     head = ("| restart | iter | weighting | scope | seeds | seed w | per deg | mix | P@10 pos | nDCG pos | P@10 nf | nDCG nf "
             "| ΔP pos [95%] | ΔnDCG pos [95%] | ΔP nf [95%] | ΔnDCG nf [95%] | s |")

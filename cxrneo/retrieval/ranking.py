@@ -1,6 +1,6 @@
-"""Exact cosine ranking with the retrieval tie-break: higher cosine, then smaller image id."""
+"""The retrieval tie-break: higher value, then smaller image id (cosines.Cosines.top builds on it)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,13 +17,3 @@ def best_first(values: np.ndarray, name: Callable[[int], str], need: int) -> lis
         finite = finite[v >= cut]  # every tie at the cut stays in
     ordered = sorted(finite.tolist(), key=lambda p: (-float(values[p]), name(p)))
     return ordered[:need]
-
-
-def top_by_cosine(
-    sims: np.ndarray, k: int, ids: Sequence[str], blocked: np.ndarray | None = None
-) -> np.ndarray:
-    """The rows of the k largest `sims` not in `blocked`, best first (fewer if fewer remain)."""
-    s = np.array(sims, dtype=np.float32, copy=True)
-    if blocked is not None and blocked.size:
-        s[blocked] = -np.inf
-    return np.array(best_first(s, ids.__getitem__, k), dtype=np.int64)
