@@ -27,25 +27,55 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrneo.embed.images import read_grey
-from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, NotReadyError, ServiceError
+from cxrneo.errors import (
+    BusyError,
+    ConfigError,
+    CxrneoError,
+    DatabaseError,
+    InputError,
+    NotFoundError,
+    NotReadyError,
+    ServiceError,
+    TooLargeError,
+)
 from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
 from cxrneo.overlay import pair_png, scale_of, side_png
 from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
-from cxrneo.request import MAX_EXAMPLES, MAX_K, ImageQuery, QueryRequest, from_form, parse
+from cxrneo.request import MAX_K, ImageQuery, QueryRequest, from_form, parse
 from cxrneo.retrieval.method import Method
 from cxrneo.service import QueryAnswer, Searcher
 from cxrneo.settings import Settings
+from cxrneo.workers import Workers, in_time
 
 log = logging.getLogger("cxrneo.api")
 WEB = Path(__file__).resolve().parent / "web"  # the viewer's static files
 NO_STORE = {"Cache-Control": "no-store"}
 MULTIPART_SLACK = 64 << 10  # room for a multipart body's boundaries and small fields around an upload
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
+MAX_FILES = 16  # image files in one multipart query (the query and its examples)
+MAX_FIELDS = 32  # text fields in one multipart query
+MAX_FIELD_BYTES = 256 << 10  # one text field of a multipart query
+
+
+class ErrorAnswer(BaseModel):
+    """Every error: one line, never a stack trace."""
+
+    error: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers a route may give (all ErrorAnswer)."""
+    words = {400: "Bad request", 401: "Missing or wrong token", 404: "Not found", 413: "Too large",
+             422: "Invalid parameter", 503: "Busy, past its deadline, or the graph is not ready"}
+    return {c: {"model": ErrorAnswer, "description": words[c]} for c in codes}
+
+
+COMMON = (401, 422, 503)
 
 
 class SubgraphRequest(BaseModel):
@@ -59,6 +89,8 @@ def _status(e: CxrneoError) -> int:
         return 503
     if isinstance(e, NotFoundError):
         return 404
+    if isinstance(e, TooLargeError):
+        return 413
     if isinstance(e, ConfigError | InputError):
         return 400
     return 500
@@ -70,9 +102,12 @@ def _one_line(text: str) -> str:
 
 def create_app(
     searcher: Searcher, token: str | None = None, max_upload_bytes: int = 20 << 20, browser_url: str | None = None,
-    viewer_url: str | None = None,
+    viewer_url: str | None = None, workers: Workers | None = None,
 ) -> FastAPI:
-    """The app around one shared Searcher (which follows the graph's generations per request)."""
+    """The app around one shared Searcher (which follows the graph's generations per request); heavy
+    work goes through ``workers`` (a bounded queue with a deadline; by default 2 threads, 8 waiting, 30 s)."""
+    heavy = workers or Workers()
+    deadline = heavy.deadline
     app = FastAPI(title="cxrneo", summary="Content-based chest X-ray retrieval over a Neo4j graph",
                   version=_version())
 
@@ -88,7 +123,8 @@ def create_app(
 
     @app.exception_handler(CxrneoError)
     async def _cxrneo_error(_: Request, e: CxrneoError) -> JSONResponse:
-        return JSONResponse({"error": _one_line(str(e))}, status_code=_status(e))
+        headers = {"Retry-After": str(e.retry_after)} if isinstance(e, BusyError) else None
+        return JSONResponse({"error": _one_line(str(e))}, status_code=_status(e), headers=headers)
 
     @app.exception_handler(StarletteHTTPException)  # ours and the router's (404, 405): one JSON line each
     async def _http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -114,7 +150,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
-    @app.get("/config", dependencies=auth)
+    @app.get("/config", dependencies=auth, responses=_errors(401))
     def config() -> dict[str, Any]:
         """What this service offers the viewer: methods, K's bound, image queries, pixels, Neo4j Browser."""
         return {
@@ -133,39 +169,48 @@ def create_app(
         doc = searcher.health()
         return doc if gate_authorised(dict(request.headers), token) else {"status": doc["status"]}
 
-    @app.get("/images/{image_id}", dependencies=auth)
-    def image(image_id: str) -> dict[str, Any]:
+    @app.get("/images/{image_id}", dependencies=auth, responses=_errors(*COMMON, 404))
+    async def image(image_id: str) -> dict[str, Any]:
         """The stored record of one image: labels, patient, view, community, ..."""
-        return searcher.image(image_id)
+        return await in_time(deadline, searcher.image, image_id)
 
     @app.get("/images/{image_id}/pixels", dependencies=auth, response_class=Response,
-             responses={200: {"content": {"image/png": {}}, "description": "The image as an 8-bit grey PNG."}})
-    def pixels(image_id: str, size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 256) -> Response:
+             responses={200: {"content": {"image/png": {}}, "description": "The image as an 8-bit grey PNG."},
+                        **_errors(*COMMON, 404)})
+    async def pixels(image_id: str, size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 256) -> Response:
         """A stored image as a PNG, longest side `size`, rendered as embedding reads it (DICOM windowed)."""
         try:
-            png = searcher.pixels(image_id, size)
+            png = await in_time(deadline, searcher.pixels, image_id, size)
+        except TooLargeError:
+            raise
         except InputError as e:
             raise HTTPException(422, str(e)) from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
     @app.post("/images/render", dependencies=auth, response_class=Response,
-              responses={200: {"content": {"image/png": {}}, "description": "The upload as an 8-bit grey PNG."}})
+              responses={200: {"content": {"image/png": {}}, "description": "The upload as an 8-bit grey PNG."},
+                         **_errors(*COMMON, 400, 413)})
     async def render_upload(
         file: Annotated[UploadFile, File(description="A chest X-ray: PNG, JPEG or DICOM.")],
         size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 512,
     ) -> Response:
         """An uploaded image as the model reads it (the viewer's preview of a query file; nothing is kept)."""
+        if not isinstance(file, StarletteUpload):
+            raise InputError("the field 'file' must be an image file")
         with _uploaded(await _upload_bytes(file), file) as (path, name):
             try:
-                png = await run_in_threadpool(render, path, size)
+                png = await heavy.run(render, path, size)
+            except TooLargeError as e:
+                raise TooLargeError(str(e).replace(str(path), name)) from None
             except InputError as e:
                 raise HTTPException(422, str(e).replace(str(path), name)) from None
         return Response(png, media_type="image/png")
 
     @app.get("/explain", dependencies=auth, response_model=None,
              responses={200: {"content": {"image/png": {}, "application/json": {}},
-                              "description": "The pair as a PNG, one side's overlay, or the grids as JSON."}})
-    def explain(
+                              "description": "The pair as a PNG, one side's overlay, or the grids as JSON."},
+                        **_errors(*COMMON, 400, 404, 413)})
+    async def explain(
         query: Annotated[str, Query(description="A stored image id.")],
         hit: Annotated[str, Query(description="Another stored image id.")],
         form: Annotated[Literal["png", "json"], Query(alias="format")] = "png",
@@ -174,41 +219,37 @@ def create_app(
     ) -> Response | dict[str, Any]:
         """Where two archived X-rays are alike: each image's map of per-cell contributions to their
         cosine (the maps sum to it exactly), drawn over the image (`serve --checkpoint` and `--images`)."""
-        maps, qpath, hpath = searcher.explain(query, hit)
-        if form == "json":
-            return {"query": query, "hit": hit, "cosine": maps.cosine, "grid": list(maps.query.shape),
-                    "query_map": maps.query.tolist(), "hit_map": maps.hit.tolist()}
-        greys = [read_grey(p, size) for p in (qpath, hpath)]
-        if side == "pair":
-            png = pair_png(greys[0], greys[1], maps, (query, hit))
-        else:
-            png = side_png(*((greys[0], maps.query) if side == "query" else (greys[1], maps.hit)), scale_of(maps))
-        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300",
-                                                               "X-Cosine": f"{maps.cosine:.6f}"})
+        def work() -> Response | dict[str, Any]:
+            maps, qpath, hpath = searcher.explain(query, hit)
+            if form == "json":
+                return {"query": query, "hit": hit, "cosine": maps.cosine, "grid": list(maps.query.shape),
+                        "query_map": maps.query.tolist(), "hit_map": maps.hit.tolist()}
+            greys = [read_grey(p, size) for p in (qpath, hpath)]
+            if side == "pair":
+                png = pair_png(greys[0], greys[1], maps, (query, hit))
+            else:
+                png = side_png(*((greys[0], maps.query) if side == "query" else (greys[1], maps.hit)), scale_of(maps))
+            return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300",
+                                                                   "X-Cosine": f"{maps.cosine:.6f}"})
+        return await heavy.run(work)
 
-    @app.post("/subgraph", dependencies=auth)
-    def subgraph(req: SubgraphRequest) -> dict[str, Any]:
+    @app.post("/subgraph", dependencies=auth, responses=_errors(*COMMON, 400))
+    async def subgraph(req: SubgraphRequest) -> dict[str, Any]:
         """The stored images among `ids`, their communities, the SIMILAR edges between them and the
         Cypher that shows the same subgraph in Neo4j Browser."""
-        return searcher.subgraph(req.ids)
+        return await in_time(deadline, searcher.subgraph, req.ids)
 
     @app.post("/query", dependencies=auth, response_model=QueryAnswer,
-              openapi_extra=_body_schema(json=QueryRequest, form=ImageQuery))
+              openapi_extra=_body_schema(json=QueryRequest, form=ImageQuery), responses=_errors(*COMMON, 400, 404, 413))
     async def query(request: Request) -> QueryAnswer:
         """Query by stored id or code (JSON), or by an uploaded image file (multipart, as /query/image)."""
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             return await _image_query(request)
-        raw = await _body(request)
-        try:
-            req = parse(QueryRequest, json.loads(raw or b"null"))
-        except json.JSONDecodeError:
-            raise InputError("the request body is not JSON (or use multipart with an image file)") from None
-        except RecursionError:
-            raise InputError("the request body is nested too deeply") from None
-        return await run_in_threadpool(searcher.search, req)
+        req = parse(QueryRequest, _json(await _body(request)))
+        return await in_time(deadline, searcher.search, req)
 
     @app.post("/query/image", dependencies=auth, response_model=QueryAnswer,
-              openapi_extra=_body_schema(form=ImageQuery))
+              openapi_extra=_body_schema(form=ImageQuery), responses=_errors(*COMMON, 400, 404, 413))
     async def query_image(request: Request) -> QueryAnswer:
         """Query by an uploaded image file, embedded by the service's checkpoint (`serve --checkpoint`)."""
         return await _image_query(request)
@@ -232,13 +273,11 @@ def create_app(
         bounded and kept in a private temporary file while it is embedded."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise InputError("image queries are multipart form data with the image in the field 'file'")
-        form = await request.form()
+        form = await _form(request)
         uploads = [u for u in form.getlist("file") if not isinstance(u, str)]
         if not uploads:
             raise InputError("multipart queries need an image file in the field 'file'")
-        if len(uploads) > MAX_EXAMPLES:
-            raise InputError(f"at most {MAX_EXAMPLES} image files per query")
-        options = from_form({n: v for n, v in form.items() if n != "file" and isinstance(v, str)})
+        options = from_form({n: v for n, v in form.multi_items() if n != "file" and isinstance(v, str)})
         total = 0
         with ExitStack() as stack:
             files = []
@@ -249,14 +288,41 @@ def create_app(
                     raise HTTPException(413, f"uploads larger than {max_upload_bytes} bytes in all")
                 files.append(stack.enter_context(_uploaded(data, upload)))
             try:
-                return await run_in_threadpool(searcher.search_images, files, options)
+                return await heavy.run(searcher.search_images, files, options)
             except InputError as e:  # name the uploads, not the temporary files
                 message = str(e)
                 for path, name in files:
                     message = message.replace(str(path), name)
-                raise InputError(message) from None
+                raise type(e)(message) from None
 
     return app
+
+
+def _json(raw: bytes) -> Any:
+    """A JSON body, any decoding problem a one-line InputError (bad UTF-8, huge numbers, deep nesting)."""
+    try:
+        return json.loads(raw or b"null")
+    except RecursionError:
+        raise InputError("the request body is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise InputError("the request body is not UTF-8 text") from None
+    except ValueError as e:  # malformed JSON, or a number too long to read
+        detail = str(e).split(":")[0] if not isinstance(e, json.JSONDecodeError) else "not JSON"
+        raise InputError(f"the request body is not valid JSON ({detail}; or use multipart with an image file)") \
+            from None
+
+
+async def _form(request: Request) -> Any:
+    """A multipart body within bounds: at most MAX_FILES files and MAX_FIELDS fields of MAX_FIELD_BYTES."""
+    from starlette.datastructures import UploadFile as Upload
+
+    try:
+        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
+    except StarletteHTTPException as e:
+        raise InputError(_one_line(str(e.detail))) from None
+    if sum(isinstance(v, Upload) for _, v in form.multi_items()) > MAX_FILES:
+        raise InputError(f"at most {MAX_FILES} image files per query")
+    return form
 
 
 @contextmanager
@@ -315,6 +381,9 @@ class ServeOptions(BaseModel):
     viewer_url: str | None = None  # a study viewer's address with {StudyInstanceUID} (and {SeriesInstanceUID})
     dicomweb: str | None = None  # a PACS to retrieve images from over WADO-RS when no local file has them
     ca_bundle: Path | None = None
+    heavy_workers: int = 2  # threads for heavy work (uploads embedded, maps, renders)
+    heavy_queue: int = 8  # heavy jobs that may wait; past that 503 with Retry-After
+    deadline: float = 30.0  # seconds a request may take before a one-line 503
 
     def check(self) -> None:
         check_viewer_url(self.viewer_url)
@@ -324,9 +393,17 @@ class ServeOptions(BaseModel):
             raise ConfigError(f"--blas-threads must be at least 1, got {self.blas_threads}")
         if self.max_upload_mb <= 0:
             raise ConfigError(f"--max-upload-mb must be positive, got {self.max_upload_mb}")
+        if self.heavy_workers < 1 or self.heavy_queue < 0:
+            raise ConfigError(f"--heavy-workers must be at least 1 and --heavy-queue 0 or more, got "
+                              f"{self.heavy_workers} and {self.heavy_queue}")
+        if not 0 < self.deadline <= 3600:
+            raise ConfigError(f"--deadline must be 0 to 3600 seconds, got {self.deadline}")
         if self.images is not None and not self.images.is_dir():
             raise ConfigError(f"--images: {self.images} is not a folder")
 
+
+STOP_SECONDS = 3  # how long a stopping service waits for the requests in flight
+MAX_CONNECTIONS = 512  # connections and tasks at once; past that uvicorn answers 503 at once
 
 VIEWER_FIELDS = ("{StudyInstanceUID}", "{SeriesInstanceUID}", "{SOPInstanceUID}")
 
@@ -390,11 +467,15 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     except CxrneoError as e:  # not ready yet (no graph, communities pending): serve anyway, /health says why
         warn(str(e))
     app = create_app(searcher, token=token, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),
-                     browser_url=browser_url(settings, opts.browser_url), viewer_url=opts.viewer_url)
+                     browser_url=browser_url(settings, opts.browser_url), viewer_url=opts.viewer_url,
+                     workers=Workers(opts.heavy_workers, opts.heavy_queue, opts.deadline))
     shown = "localhost" if opts.host in ("127.0.0.1", "::1") else opts.host
     say(f"cxrneo serving on http://{opts.host}:{opts.port} (the viewer: http://{shown}:{opts.port}/ ; OpenAPI at /docs)"
         + (", token required" if token else ""))
     try:
-        uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False)
+        # SIGTERM or Ctrl-C: connections still open after STOP_SECONDS are cut, and heavy work left running
+        # in the daemon worker threads is abandoned (nothing the service does writes to the graph)
+        uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=STOP_SECONDS, limit_concurrency=MAX_CONNECTIONS)
     finally:
         searcher.close()

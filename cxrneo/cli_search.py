@@ -168,6 +168,12 @@ def serve_cmd(
         "The PACS's DICOMweb root: images from it whose files are not under --images are retrieved over "
         "WADO-RS to be shown (read only; CXRNEO_PACS_USER / CXRNEO_PACS_PASSWORD)."))] = None,
     ca_bundle: Annotated[Path | None, typer.Option(help="With --dicomweb: a CA bundle to trust.")] = None,
+    heavy_workers: Annotated[int, typer.Option(help=(
+        "Threads for heavy work (uploads decoded and embedded, similarity maps, renders)."))] = 2,
+    heavy_queue: Annotated[int, typer.Option(help=(
+        "Heavy jobs that may wait for a thread; past that a request is answered 503 with Retry-After."))] = 8,
+    deadline: Annotated[float, typer.Option(help=(
+        "Seconds a request may take; past it the client gets a one-line 503 and the work is abandoned."))] = 30.0,
 ) -> None:
     """Serve retrieval over HTTP: the viewer at /, the API with OpenAPI at /docs; follows ingests and
     community runs without a restart.
@@ -179,5 +185,6 @@ def serve_cmd(
 
     opts = ServeOptions(host=host, port=port, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb,
                         blas_threads=blas_threads, images=images, browser_url=browser_url, viewer_url=viewer_url,
-                        dicomweb=dicomweb, ca_bundle=ca_bundle)
+                        dicomweb=dicomweb, ca_bundle=ca_bundle, heavy_workers=heavy_workers, heavy_queue=heavy_queue,
+                        deadline=deadline)
     serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

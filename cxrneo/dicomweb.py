@@ -2,9 +2,10 @@
 
 cxrneo never stores or deletes anything in a PACS. The user and password come from the settings
 (CXRNEO_PACS_USER, CXRNEO_PACS_PASSWORD), never from argv, and are never logged; TLS certificates
-are verified (a hospital CA can be added with a CA bundle). Each instance is retrieved on its own
-and written to disk as it arrives, so memory stays bounded by one instance (at most
-MAX_INSTANCE_BYTES); transient failures (connection resets, 5xx, 429) are retried with back-off.
+are verified (a hospital CA can be added with a CA bundle). Every answer is read within a bound:
+a QIDO-RS page up to MAX_JSON_BYTES, an instance up to MAX_INSTANCE_BYTES, streamed to disk in
+chunks as it arrives (memory stays at one chunk); transient failures (connection resets, 5xx, 429)
+are retried with back-off.
 """
 
 import base64
@@ -26,6 +27,8 @@ from cxrneo.errors import ConfigError, InputError, ServiceError
 from cxrneo.settings import Settings
 
 MAX_INSTANCE_BYTES = 512 << 20  # one DICOM instance larger than this is refused
+MAX_JSON_BYTES = 64 << 20  # one QIDO-RS answer (a page of PAGE results) larger than this is refused
+CHUNK = 1 << 20
 RETRIES = 4
 PAGE = 1000  # QIDO-RS results per request (limit/offset)
 
@@ -92,7 +95,9 @@ class DicomWeb:
 
     def _json(self, path: str) -> list[dict[str, Any]]:
         with self._open(path, "application/dicom+json") as r:
-            body = r.read()
+            body = r.read(MAX_JSON_BYTES + 1)
+        if len(body) > MAX_JSON_BYTES:
+            raise ServiceError(f"the PACS at {self.url} sent more than {MAX_JSON_BYTES >> 20} MB for {path.split('?')[0]}")
         try:
             doc = json.loads(body) if body.strip() else []
         except ValueError:
@@ -121,31 +126,65 @@ class DicomWeb:
                     yield Instance(suid, seuid, _tag(inst, "00080018"))
 
     def retrieve(self, inst: Instance, dest: Path) -> Path:
-        """WADO-RS: the instance as a DICOM file at ``dest`` (written to a temporary name, then renamed)."""
+        """WADO-RS: the instance as a DICOM file at ``dest``, streamed to a temporary name in chunks (never
+        held in memory), cut to its first part, then renamed."""
         path = f"/studies/{quote(inst.study)}/series/{quote(inst.series)}/instances/{quote(inst.sop)}"
-        with self._open(path, 'multipart/related; type="application/dicom"') as r:
-            kind = r.headers.get("Content-Type", "")
-            body = r.read(MAX_INSTANCE_BYTES + 1)
-        if len(body) > MAX_INSTANCE_BYTES:
-            raise InputError(f"instance {inst.sop} is larger than {MAX_INSTANCE_BYTES >> 20} MB")
-        data = _single_part(body, kind)
         tmp = dest.with_name(f".part-{os.getpid()}-{threading.get_ident()}-{dest.name}")  # concurrent callers
-        tmp.write_bytes(data)
-        tmp.replace(dest)
+        try:
+            with self._open(path, 'multipart/related; type="application/dicom"') as r, open(tmp, "wb") as out:
+                kind = r.headers.get("Content-Type", "")
+                size = 0
+                while chunk := r.read(CHUNK):
+                    size += len(chunk)
+                    if size > MAX_INSTANCE_BYTES:
+                        raise InputError(f"instance {inst.sop} is larger than {MAX_INSTANCE_BYTES >> 20} MB")
+                    out.write(chunk)
+            _first_part(tmp, kind)
+            tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
         return dest
 
 
-def _single_part(body: bytes, kind: str) -> bytes:
-    """The first part of a multipart/related body (WADO-RS sends one instance per part)."""
+def _first_part(path: Path, kind: str) -> None:
+    """Cut a multipart/related answer on disk down to its first part (WADO-RS sends one instance per
+    part), in place and without reading it into memory; a plain application/dicom answer is left."""
+    import mmap
+    import shutil
+
     found = re.search(r'boundary="?([^";]+)"?', kind)
     if not found:
-        return body  # a plain application/dicom answer
-    boundary = b"--" + found.group(1).encode()
-    parts = body.split(boundary)
-    for part in parts[1:]:
-        if part.startswith(b"--"):
-            break
-        head, sep, data = part.partition(b"\r\n\r\n")
-        if sep:
-            return data[:-2] if data.endswith(b"\r\n") else data
-    raise ServiceError("the PACS sent an empty multipart answer")
+        return
+    delimiter = b"--" + found.group(1).encode()
+    with open(path, "r+b") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise ServiceError("the PACS sent an empty multipart answer")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            first = m.find(delimiter)
+            head_end = m.find(b"\r\n\r\n", first) if first >= 0 else -1
+            if first < 0 or head_end < 0 or m[first + len(delimiter):first + len(delimiter) + 2] == b"--":
+                raise ServiceError("the PACS sent an empty multipart answer")
+            start = head_end + 4
+            end = m.find(b"\r\n" + delimiter, start)
+            end = len(m) if end < 0 else end
+        cut = path.with_name(path.name + ".body")
+        try:
+            f.seek(start)
+            with open(cut, "wb") as body:
+                shutil.copyfileobj(_Range(f, end - start), body, CHUNK)
+            cut.replace(path)
+        finally:
+            cut.unlink(missing_ok=True)
+
+
+class _Range:
+    """The next ``left`` bytes of a file, as a readable object."""
+
+    def __init__(self, f: Any, left: int) -> None:
+        self.f, self.left = f, left
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data: bytes = self.f.read(n)
+        self.left -= len(data)
+        return data

@@ -17,6 +17,10 @@ class InputError(CxrneoError):
     """Bad input data: an unreadable image, a malformed codes or label file."""
 
 
+class TooLargeError(InputError):
+    """An input above a budget (pixels, bytes, inflated size), refused before it is decoded."""
+
+
 class DatabaseError(CxrneoError):
     """Neo4j is unreachable, refuses our credentials, or a query failed."""
 
@@ -31,3 +35,12 @@ class NotFoundError(CxrneoError):
 
 class ServiceError(CxrneoError):
     """The retrieval service (`cxrneo serve`) could not be reached or refused a request."""
+
+
+class BusyError(ServiceError):
+    """The service cannot take this work now (its heavy-work queue is full, or the request's deadline
+    passed); the client may try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

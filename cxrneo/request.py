@@ -8,7 +8,7 @@ multipart routes, their OpenAPI schema, the client and the CLI's validation all 
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,6 +21,20 @@ MAX_EXAMPLES = 100  # the most examples (or counter-examples) one query may name
 MAX_CONCEPTS = 32  # the most finding sliders one query may set
 MAX_STEP = 1.0  # a finding slider moves a unit query by at most this much along a unit direction
 NEGATIVE_WEIGHT = 0.25  # Rocchio: how far the query moves away from the counter-examples' mean
+MAX_FINDINGS = 64  # the most finding names in one list of a filter
+MAX_VALUES = 16  # the most views or splits in a filter
+MAX_PATIENTS = 1000  # the most patients (or communities) in a filter
+MAX_NAME = 256  # the longest id, finding or patient name
+MAX_CODE = 4096  # the widest code a query may carry
+
+Name = Annotated[str, Field(max_length=MAX_NAME)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Community = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    """The values in their first order, each once."""
+    return list(dict.fromkeys(values))
 
 
 def rocchio(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
@@ -43,24 +57,30 @@ class QueryFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    findings: list[str] = Field(default_factory=list, description=(
+    findings: list[Name] = Field(default_factory=list, max_length=MAX_FINDINGS, description=(
         "Findings the image must all show (names of the graph's label set; 'No Finding' matches images without any)."))
-    any_findings: list[str] = Field(default_factory=list, description="Findings of which the image must show at least one.")
-    without: list[str] = Field(default_factory=list, description="Findings the image must not show.")
+    any_findings: list[Name] = Field(default_factory=list, max_length=MAX_FINDINGS,
+                                     description="Findings of which the image must show at least one.")
+    without: list[Name] = Field(default_factory=list, max_length=MAX_FINDINGS, description="Findings the image must not show.")
     sex: Literal["M", "F"] | None = Field(default=None, description="Patient sex.")
     age_min: int | None = Field(default=None, ge=0, le=150, description="Youngest patient age (years, inclusive).")
     age_max: int | None = Field(default=None, ge=0, le=150, description="Oldest patient age (years, inclusive).")
-    views: list[str] = Field(default_factory=list, description="View positions, any of (e.g. PA, AP, LL).")
-    splits: list[str] = Field(default_factory=list, description="Dataset splits, any of (train, val, test).")
-    patients: list[str] = Field(default_factory=list, description="Only these patients' images.")
-    not_patients: list[str] = Field(default_factory=list, description="Never these patients' images.")
-    communities: list[int] = Field(default_factory=list, description="Only images in these Louvain communities.")
+    views: list[Name] = Field(default_factory=list, max_length=MAX_VALUES,
+                              description="View positions, any of (e.g. PA, AP, LL).")
+    splits: list[Name] = Field(default_factory=list, max_length=MAX_VALUES,
+                               description="Dataset splits, any of (train, val, test).")
+    patients: list[Name] = Field(default_factory=list, max_length=MAX_PATIENTS, description="Only these patients' images.")
+    not_patients: list[Name] = Field(default_factory=list, max_length=MAX_PATIENTS, description="Never these patients' images.")
+    communities: list[Community] = Field(default_factory=list, max_length=MAX_PATIENTS,
+                                         description="Only images in these Louvain communities.")
 
     @model_validator(mode="after")
     def _ages(self) -> "QueryFilter":
         if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
             raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
-        self.views = [v.strip().upper() for v in self.views]
+        self.views = _unique([v.strip().upper() for v in self.views])
+        for name in ("findings", "any_findings", "without", "splits", "patients", "not_patients", "communities"):
+            setattr(self, name, _unique(getattr(self, name)))
         return self
 
     def empty(self) -> bool:
@@ -78,12 +98,12 @@ class QueryOptions(BaseModel):
     strict: bool = Field(False, description="Stop when weighted modularity stops rising (may return fewer).")
     exclude_patient: bool = Field(False, description="Also leave out the query patient's other images (id only).")
     filter: QueryFilter | None = Field(None, description="Only images that pass may be returned.")
-    concepts: dict[str, float] = Field(default_factory=dict, max_length=MAX_CONCEPTS, description=(
+    concepts: dict[Name, Finite] = Field(default_factory=dict, max_length=MAX_CONCEPTS, description=(
         "Finding sliders: move the query along each finding's classifier direction by this amount, "
         f"-{MAX_STEP:g} to {MAX_STEP:g} (needs the checkpoint whose codes the graph holds)."))
-    not_ids: list[str] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
+    not_ids: list[Name] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
         "Stored images the answer should be unlike (Rocchio: the query moves away from their mean; "
-        "they are left out of the answer)."))
+        "they are left out of the answer; duplicates count once)."))
 
     @field_validator("concepts")
     @classmethod
@@ -93,14 +113,26 @@ class QueryOptions(BaseModel):
                 raise ValueError(f"{name}: a slider moves by -{MAX_STEP:g} to {MAX_STEP:g}, got {step}")
         return concepts
 
+    @field_validator("not_ids")
+    @classmethod
+    def _once(cls, values: list[str]) -> list[str]:
+        return _unique(values)
+
 
 class QueryRequest(QueryOptions):
     """A stored image id, several (more like these), or a code, and how to retrieve (POST /query as JSON)."""
 
-    id: str | None = Field(None, description="A stored image id (it and, optionally, its patient are left out).")
-    ids: list[str] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
-        "More like these: stored image ids whose normalised mean code is the query (all left out)."))
-    code: list[float] | None = Field(None, description="A code that is not in the graph (e.g. 1024 floats).")
+    id: Name | None = Field(None, description="A stored image id (it and, optionally, its patient are left out).")
+    ids: list[Name] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
+        "More like these: stored image ids whose normalised mean code is the query (all left out; duplicates "
+        "count once)."))
+    code: list[Finite] | None = Field(None, min_length=1, max_length=MAX_CODE,
+                                      description="A code that is not in the graph (e.g. 1024 floats).")
+
+    @field_validator("ids")
+    @classmethod
+    def _ids_once(cls, values: list[str]) -> list[str]:
+        return _unique(values)
 
     @model_validator(mode="after")
     def _one_target(self) -> "QueryRequest":
@@ -138,7 +170,11 @@ def parse(model: type[Model], data: object) -> Model:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         given = first.get("input")
-        got = f", got {given!r}" if isinstance(given, str | int | float) and len(repr(given)) <= 40 else ""
+        try:
+            shown = repr(given) if isinstance(given, str | int | float) else ""
+        except ValueError:  # an integer too long to print
+            shown = ""
+        got = f", got {shown}" if shown and len(shown) <= 40 else ""
         raise InputError(f"{where + ': ' if where else ''}{first['msg']}{got}") from None
 
 
@@ -150,8 +186,8 @@ def from_form(fields: Mapping[str, str]) -> QueryOptions:
         text = value.strip()
         try:
             data[name] = json.loads(text) if text[:1] in "{[" and text else value
-        except json.JSONDecodeError:
-            raise InputError(f"{name}: not valid JSON") from None
+        except (ValueError, RecursionError):  # malformed, numbers too long, nested too deeply
+            raise InputError(f"{name}: not valid JSON (or nested too deeply)") from None
     parse(ImageQuery, {**data, "file": b""})  # the image-only rules
     return parse(QueryOptions, data)
 

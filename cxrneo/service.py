@@ -20,13 +20,16 @@ from pydantic import BaseModel
 from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
 from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.meta import graph_meta
-from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError
+from cxrneo.embed.dicom import MAX_PIXELS
+from cxrneo.embed.images import declared_pixels
+from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, TooLargeError
 from cxrneo.filters import passing
 from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
 from cxrneo.request import MAX_K, QueryFilter, QueryOptions, QueryRequest, rocchio, steer
 from cxrneo.retrieval.method import Method
 from cxrneo.settings import Settings
+from cxrneo.workers import check_deadline
 
 if TYPE_CHECKING:
     from cxrneo.codes import Codes
@@ -39,6 +42,19 @@ if TYPE_CHECKING:
     from cxrneo.retrieval.scan import Kernel
     from cxrneo.similarity import SimilarityMaps
 
+
+
+REQUEST_PIXELS = MAX_PIXELS  # the pixels of one request's image files together
+
+
+def check_request_pixels(paths: list[Path]) -> None:
+    """Every file's declared pixels (read from its header, nothing decoded) within the per-image budget,
+    and all of them together within REQUEST_PIXELS (TooLargeError otherwise)."""
+    total = 0
+    for path in paths:
+        total += declared_pixels(path)
+        if total > REQUEST_PIXELS:
+            raise TooLargeError(f"the images of one query hold more than {REQUEST_PIXELS:,} pixels together")
 
 
 class QueryAnswer(BaseModel):
@@ -129,7 +145,10 @@ class Searcher:
         """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
         t0 = time.perf_counter()
         _check_request(k, method)  # before the forward pass
-        code = self.encoder().code(path)
+        check_request_pixels([path])
+        encoder = self.encoder()
+        check_deadline()
+        code = encoder.code(path)
         return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True, where=where,
                             concepts=concepts)
 
@@ -185,8 +204,13 @@ class Searcher:
             return self.by_image(path, options.k, options.method, options.strict, name, options.filter,
                                  options.concepts)
         _check_request(options.k, options.method)  # before the forward passes
+        check_request_pixels([p for p, _ in files])
         encoder = self.encoder()
-        return self.by_examples([], options.not_ids, options, [encoder.code(p) for p, _ in files])
+        codes = []
+        for path, _ in files:
+            check_deadline()
+            codes.append(encoder.code(path))
+        return self.by_examples([], options.not_ids, options, codes)
 
     def resolve(self, targets: list[str], options: QueryOptions) -> QueryAnswer:
         """Stored image ids first, else image files (several targets: more like these; stored ids and

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrneo.errors import InputError
+from cxrneo.errors import InputError, TooLargeError
 
 SUFFIXES = (".dcm", ".dicom")
 NOT_DICOM = (".png", ".jpg", ".jpeg")  # decoded by Pillow without sniffing
@@ -141,30 +141,127 @@ def _to_unit(ds: Any, stored: np.ndarray) -> np.ndarray:
 
 
 MAX_PIXELS = 64_000_000  # 8,000 x 8,000: above any chest radiograph; a larger image is refused undecoded
+MAX_FILE_BYTES = 1 << 30  # a DICOM file larger than this is refused unread
+HEADER_BYTES = 16 << 20  # room for the elements beside the pixels (inflated deflate data counts them too)
+MAX_INFLATED = MAX_PIXELS * 2 + HEADER_BYTES  # a deflated data set: 16-bit pixels at the budget, and its header
+DEFER = 1 << 20  # elements larger than this are left on disk until they are asked for (the pixels)
+CHUNK = 1 << 20
 
 
-def check_pixels(path: Path, pixels: int) -> None:
+def check_pixels(path: Path | str, pixels: int, limit: int = MAX_PIXELS) -> None:
     """Refuse an image whose header declares more than MAX_PIXELS pixels (an image bomb) before decoding it."""
-    if pixels > MAX_PIXELS:
-        raise InputError(f"{path}: {pixels:,} pixels, more than the {MAX_PIXELS:,} an X-ray may have")
+    if pixels > limit:
+        raise TooLargeError(f"{path}: {pixels:,} pixels, more than the {limit:,} an X-ray may have")
+
+
+def _int(ds: Any, name: str, default: int) -> int:
+    value = ds.get(name, default)
+    return int(_one(value)) if value not in (None, "") else default
+
+
+def pixel_bytes(ds: Any) -> int:
+    """The bytes of uncompressed pixel data the header declares (rows x columns x samples x frames x bits)."""
+    bits = _int(ds, "BitsAllocated", 16)
+    count = _int(ds, "Rows", 0) * _int(ds, "Columns", 0) * _int(ds, "SamplesPerPixel", 1) * _int(ds, "NumberOfFrames", 1)
+    return (count * bits + 7) // 8
+
+
+def _inflate(src: Any, dest: Any, limit: int) -> None:
+    """A deflated data set (PS3.5 A.5) from ``src`` into ``dest`` (None: only counted), refused once it
+    passes ``limit`` bytes: the inflater never yields more than the room left, so a bomb costs one
+    chunk of memory."""
+    import zlib
+
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    written = 0
+    while not inflater.eof:
+        data = inflater.unconsumed_tail or src.read(CHUNK)
+        if not data:
+            break
+        out = inflater.decompress(data, min(CHUNK, limit + 1 - written))
+        written += len(out)
+        if written > limit:
+            raise TooLargeError(f"deflated DICOM data larger than {limit:,} bytes once inflated")
+        if dest is not None:
+            dest.write(out)
+
+
+def open_dicom(path: Path, pixels: bool = True) -> Any:
+    """The data set of a DICOM file, read within bounds: the file's size, a deflated data set inflated
+    through a capped stream (to a private temporary file, not memory), large elements left on disk,
+    and (``pixels``) the header's pixel count against MAX_PIXELS and the pixel data's length against
+    rows x columns x samples x bits, all before any pixel is decoded. Raises InputError (TooLargeError
+    for a budget) or pydicom's own errors for a malformed file."""
+    import tempfile
+
+    import pydicom
+    from pydicom.dataset import FileDataset
+    from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
+
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise TooLargeError(f"{path}: a DICOM file of {size:,} bytes, more than {MAX_FILE_BYTES:,}")
+    with open(path, "rb") as f:
+        preamble = read_preamble(f, force=False)
+        meta = _read_file_meta_info(f)
+        deflated = meta.get("TransferSyntaxUID") == pydicom.uid.DeflatedExplicitVRLittleEndian
+        if deflated:  # counted first (nothing written), so that a bomb costs no disk either
+            start = f.tell()
+            try:
+                _inflate(f, None, MAX_INFLATED)
+            except TooLargeError as e:
+                raise TooLargeError(f"{path}: {e}") from None
+            f.seek(start)
+            tmp = tempfile.TemporaryDirectory(prefix="cxrneo-inflate-")
+            inflated = Path(tmp.name) / "dataset"
+            with open(inflated, "wb") as out:
+                _inflate(f, out, MAX_INFLATED)
+    if deflated:
+        with open(inflated, "rb") as f:
+            body = read_dataset(f, is_implicit_VR=False, is_little_endian=True, defer_size=DEFER)
+        ds: Any = FileDataset(str(inflated), body, preamble, meta, False, True)
+        ds.set_original_encoding(False, True, body._character_set)
+        ds._cxrneo_inflated = tmp  # the temporary file lives as long as the data set
+    else:
+        ds = pydicom.dcmread(path, defer_size=DEFER)
+    if pixels:
+        _check_header(path, ds)
+    return ds
+
+
+def _check_header(path: Path, ds: Any) -> None:
+    """The declared pixels within budget, and uncompressed pixel data exactly as long as declared."""
+    check_pixels(path, _int(ds, "Rows", 0) * _int(ds, "Columns", 0) * _int(ds, "NumberOfFrames", 1))
+    if _int(ds, "BitsAllocated", 16) not in (1, 8, 16, 32) or _int(ds, "SamplesPerPixel", 1) not in (1, 3):
+        raise InputError(f"{path}: unsupported pixel layout (BitsAllocated {ds.get('BitsAllocated')}, "
+                         f"SamplesPerPixel {ds.get('SamplesPerPixel')})")
+    if "PixelData" not in ds:
+        return
+    meta = getattr(ds, "file_meta", None)
+    tsuid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    length = ds.get_item("PixelData").length
+    if (tsuid is None or not tsuid.is_compressed) and length != 0xFFFFFFFF:
+        want = pixel_bytes(ds)
+        if length < want:
+            raise InputError(f"{path}: pixel data of {length:,} bytes, shorter than the {want:,} its header declares")
+        if length > want + 1 + HEADER_BYTES:
+            raise InputError(f"{path}: pixel data of {length:,} bytes, far longer than the {want:,} its header declares")
 
 
 def read_dicom(path: Path) -> np.ndarray:
     """One float32 grey channel in [0, 1] (bright = dense); any problem is one InputError naming the file."""
-    import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path)
-        check_pixels(path, int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
-                     * int(ds.get("NumberOfFrames", 1) or 1))  # from the header, before decoding
+        ds = open_dicom(path)
         unit = _to_unit(ds, _pixels(path, ds))
     except InputError:
         raise
     except FileNotFoundError:
         raise InputError(f"{path}: no such image file") from None
     except (InvalidDicomError, OSError, ValueError, KeyError, AttributeError, TypeError, IndexError,
-            NotImplementedError, RuntimeError, EOFError) as e:
+            NotImplementedError, RuntimeError, EOFError, OverflowError) as e:
+        # RecursionError (deeply nested sequences) is a RuntimeError
         first = (str(e).splitlines() or [""])[0]
         raise InputError(f"{path}: unreadable DICOM ({type(e).__name__}: {first})") from None
     if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":

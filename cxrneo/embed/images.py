@@ -1,16 +1,23 @@
-"""Decode PNG/JPEG (8/16-bit; grey, RGB, RGBA) or DICOM into one grey float channel in [0, 1]."""
+"""Decode PNG/JPEG (8/16-bit; grey, RGB, RGBA) or DICOM into one grey float channel in [0, 1].
+
+Only these formats are opened: Pillow is asked for PNG and JPEG alone (no plug-in that hands work
+to another program, no format with its own decompression bombs), and every image's pixel count is
+read from its header and checked against the budget before a pixel is decoded.
+"""
 
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from cxrneo.embed.dicom import check_pixels, is_dicom, read_dicom
-from cxrneo.errors import InputError
+from cxrneo.embed.dicom import MAX_PIXELS, check_pixels, is_dicom, open_dicom, read_dicom
+from cxrneo.errors import InputError, TooLargeError
 
 # ImageNet statistics, applied to the grey image replicated to three channels.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+FORMATS = ("PNG", "JPEG")  # what Pillow may open; DICOM is read by cxrneo.embed.dicom
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own bomb check, as a second line
 
 
 def _to_grey(img: Image.Image) -> np.ndarray:
@@ -38,7 +45,7 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
         if is_dicom(path):
             grey = read_dicom(path)
         else:
-            with Image.open(path) as img:  # reads the header only
+            with Image.open(path, formats=FORMATS) as img:  # reads the header only
                 check_pixels(path, img.width * img.height * getattr(img, "n_frames", 1))
                 img.load()
                 grey = _to_grey(img)
@@ -46,7 +53,11 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
         raise
     except FileNotFoundError:
         raise InputError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise TooLargeError(f"{path}: {e}") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not a PNG, JPEG or DICOM image") from None
+    except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
     if grey.ndim != 2 or min(grey.shape) < 1:
         raise InputError(f"{path}: not a 2-D image (shape {grey.shape})")
@@ -54,6 +65,36 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
         resized = Image.fromarray(grey, mode="F").resize((size, size), Image.Resampling.BILINEAR)
         grey = np.asarray(resized, dtype=np.float32)
     return np.ascontiguousarray(grey, dtype=np.float32)
+
+
+def declared_pixels(path: Path) -> int:
+    """The pixels an image file's header declares (frames counted), read without decoding any; an
+    InputError for a file that is not a PNG, JPEG or DICOM image, TooLargeError above MAX_PIXELS."""
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty image file")
+        if is_dicom(path):
+            ds = open_dicom(path)
+            return int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * int(ds.get("NumberOfFrames", 1) or 1)
+        with Image.open(path, formats=FORMATS) as img:
+            pixels = int(img.width * img.height * getattr(img, "n_frames", 1))
+        check_pixels(path, pixels)
+        return pixels
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such image file") from None
+    except Image.DecompressionBombError as e:
+        raise TooLargeError(f"{path}: {e}") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not a PNG, JPEG or DICOM image") from None
+    except (InvalidDicomError, OSError, SyntaxError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+            RuntimeError, EOFError, OverflowError) as e:
+        raise InputError(f"{path}: unreadable image ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})") \
+            from None
 
 
 def normalise(grey: np.ndarray) -> np.ndarray:

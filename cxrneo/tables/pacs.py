@@ -26,10 +26,12 @@ class NotAnImage(Exception):
 def record_of(path: Path) -> tuple[ImageRecord, str]:
     """The record of one DICOM file from its header (no pixels read), and its accession number;
     NotAnImage for an object without pixels or with several frames."""
-    import pydicom
+    from cxrneo.embed.dicom import open_dicom
 
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = open_dicom(path, pixels=False)  # bounded: a deflated header is inflated through a capped stream
+    except InputError:
+        raise
     except Exception as e:  # noqa: BLE001 - any unreadable header is one line naming the file
         raise InputError(f"{path}: not a readable DICOM file ({type(e).__name__})") from None
     if "Rows" not in ds or "Columns" not in ds or int(ds.get("NumberOfFrames", 1) or 1) > 1:

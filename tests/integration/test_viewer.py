@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from cxrneo.api import create_app
 from cxrneo.db.connection import Database
+from cxrneo.graph import settle
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
 from tests.integration.test_query_image import EXAMPLES, _as_dicom, _checkpoint
@@ -142,9 +144,10 @@ def test_subgraph_equals_the_stored_edges_and_gives_browser_cypher(viewer: Viewe
     assert {n["id"] for n in sub["nodes"]} == set(ids)
     meta, retriever = viewer.searcher.graph.current()
     rows = [retriever.row_of(i) for i in ids]
-    cos = retriever.codes[rows] @ retriever.codes[rows].T  # the graph's rule: an edge where cosine >= T
-    want = {tuple(sorted((ids[a], ids[b]))) for a in range(len(ids)) for b in range(a + 1, len(ids))
-            if cos[a, b] >= meta.threshold}
+    src, dst = np.triu_indices(len(ids), k=1)  # every pair, decided by the graph's own rule (exact, not BLAS)
+    kept = settle(np.ascontiguousarray(retriever.codes[rows]), src.astype(np.int64), dst.astype(np.int64),
+                  meta.threshold)
+    want = {tuple(sorted((ids[a], ids[b]))) for a, b in zip(kept.src.tolist(), kept.dst.tolist(), strict=True)}
     assert {(e["source"], e["target"]) for e in sub["edges"]} == want
     assert all(e["source"] < e["target"] for e in sub["edges"])
     assert f'"{viewer.ids[0]}"' in sub["cypher"] and "$ids" not in sub["cypher"]
