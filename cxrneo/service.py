@@ -145,6 +145,7 @@ class Searcher:
         """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
         t0 = time.perf_counter()
         _check_request(k, method)  # before the forward pass
+        self._need_checkpoint()
         check_request_pixels([path])
         encoder = self.encoder()
         check_deadline()
@@ -204,6 +205,7 @@ class Searcher:
             return self.by_image(path, options.k, options.method, options.strict, name, options.filter,
                                  options.concepts)
         _check_request(options.k, options.method)  # before the forward passes
+        self._need_checkpoint()
         check_request_pixels([p for p, _ in files])
         encoder = self.encoder()
         codes = []
@@ -227,10 +229,13 @@ class Searcher:
 
     # --- pieces ----------------------------------------------------------------------------
 
-    def encoder(self) -> "Encoder":
-        """The checkpoint's encoder, loaded once, checked against the codes the graph holds."""
+    def _need_checkpoint(self) -> None:
         if self._checkpoint is None:
             raise ConfigError("image queries need a checkpoint (--checkpoint)")
+
+    def encoder(self) -> "Encoder":
+        """The checkpoint's encoder, loaded once, checked against the codes the graph holds."""
+        self._need_checkpoint()
         with self._encoder_lock:
             if self._encoder is None:
                 from cxrneo.embed.encoder import Encoder  # torch only when images are embedded
