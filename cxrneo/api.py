@@ -181,8 +181,6 @@ def create_app(
         """A stored image as a PNG, longest side `size`, rendered as embedding reads it (DICOM windowed)."""
         try:
             png = await in_time(deadline, searcher.pixels, image_id, size)
-        except TooLargeError:
-            raise
         except InputError as e:
             raise HTTPException(422, str(e)) from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
@@ -314,13 +312,11 @@ def _json(raw: bytes) -> Any:
 
 async def _form(request: Request) -> Any:
     """A multipart body within bounds: at most MAX_FILES files and MAX_FIELDS fields of MAX_FIELD_BYTES."""
-    from starlette.datastructures import UploadFile as Upload
-
     try:
         form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
     except StarletteHTTPException as e:
         raise InputError(_one_line(str(e.detail))) from None
-    if sum(isinstance(v, Upload) for _, v in form.multi_items()) > MAX_FILES:
+    if sum(isinstance(v, StarletteUpload) for _, v in form.multi_items()) > MAX_FILES:
         raise InputError(f"at most {MAX_FILES} image files per query")
     return form
 

@@ -229,18 +229,19 @@ class Searcher:
 
     # --- pieces ----------------------------------------------------------------------------
 
-    def _need_checkpoint(self) -> None:
+    def _need_checkpoint(self) -> Path:
         if self._checkpoint is None:
             raise ConfigError("image queries need a checkpoint (--checkpoint)")
+        return self._checkpoint
 
     def encoder(self) -> "Encoder":
         """The checkpoint's encoder, loaded once, checked against the codes the graph holds."""
-        self._need_checkpoint()
+        checkpoint = self._need_checkpoint()
         with self._encoder_lock:
             if self._encoder is None:
                 from cxrneo.embed.encoder import Encoder  # torch only when images are embedded
 
-                self._encoder = Encoder(self._checkpoint, self._device)
+                self._encoder = Encoder(checkpoint, self._device)
             enc = self._encoder
         meta = graph_meta(self.db)
         if meta is not None and meta.codesSha256 and meta.codesSha256 != enc.sha256:

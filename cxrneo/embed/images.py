@@ -5,6 +5,8 @@ to another program, no format with its own decompression bombs), and every image
 read from its header and checked against the budget before a pixel is decoded.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +38,15 @@ def _to_grey(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
 
 
-def read_grey(path: Path, size: int | None = None) -> np.ndarray:
-    """A size x size float32 grey image; any decoding problem is one InputError naming the file."""
-    path = Path(path)
+@contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """Any problem of reading ``path`` as one InputError naming the file (TooLargeError for a bomb)."""
+    from pydicom.errors import InvalidDicomError
+
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: empty image file")
-        if is_dicom(path):
-            grey = read_dicom(path)
-        else:
-            with Image.open(path, formats=FORMATS) as img:  # reads the header only
-                check_pixels(path, img.width * img.height * getattr(img, "n_frames", 1))
-                img.load()
-                grey = _to_grey(img)
+        yield
     except InputError:
         raise
     except FileNotFoundError:
@@ -57,8 +55,23 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
         raise TooLargeError(f"{path}: {e}") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not a PNG, JPEG or DICOM image") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+    except (InvalidDicomError, OSError, SyntaxError, ValueError, TypeError, KeyError, AttributeError, IndexError,
+            RuntimeError, EOFError, OverflowError) as e:  # RecursionError (deep DICOM sequences) is a RuntimeError
+        raise InputError(f"{path}: unreadable image ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})") \
+            from None
+
+
+def read_grey(path: Path, size: int | None = None) -> np.ndarray:
+    """A size x size float32 grey image; any decoding problem is one InputError naming the file."""
+    path = Path(path)
+    with _decoding(path):
+        if is_dicom(path):
+            grey = read_dicom(path)
+        else:
+            with Image.open(path, formats=FORMATS) as img:  # reads the header only
+                check_pixels(path, img.width * img.height * getattr(img, "n_frames", 1))
+                img.load()
+                grey = _to_grey(img)
     if grey.ndim != 2 or min(grey.shape) < 1:
         raise InputError(f"{path}: not a 2-D image (shape {grey.shape})")
     if size is not None and grey.shape != (size, size):
@@ -70,31 +83,15 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
 def declared_pixels(path: Path) -> int:
     """The pixels an image file's header declares (frames counted), read without decoding any; an
     InputError for a file that is not a PNG, JPEG or DICOM image, TooLargeError above MAX_PIXELS."""
-    from pydicom.errors import InvalidDicomError
-
     path = Path(path)
-    try:
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: empty image file")
+    with _decoding(path):
         if is_dicom(path):
             ds = open_dicom(path)
             return int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * int(ds.get("NumberOfFrames", 1) or 1)
         with Image.open(path, formats=FORMATS) as img:
             pixels = int(img.width * img.height * getattr(img, "n_frames", 1))
-        check_pixels(path, pixels)
-        return pixels
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such image file") from None
-    except Image.DecompressionBombError as e:
-        raise TooLargeError(f"{path}: {e}") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not a PNG, JPEG or DICOM image") from None
-    except (InvalidDicomError, OSError, SyntaxError, ValueError, TypeError, KeyError, AttributeError, IndexError,
-            RuntimeError, EOFError, OverflowError) as e:
-        raise InputError(f"{path}: unreadable image ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})") \
-            from None
+    check_pixels(path, pixels)
+    return pixels
 
 
 def normalise(grey: np.ndarray) -> np.ndarray:

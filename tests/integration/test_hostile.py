@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from cxrneo.db.connection import Database
 from cxrneo.settings import Settings
 from tests.hostile import Hostile, big_png, corpus, multipart
-from tests.integration.test_query_image import EXAMPLES, _checkpoint
+from tests.integration.test_query_image import EXAMPLES, sample_graph
 from tests.serving import free_port
 
 pytestmark = pytest.mark.neo4j
@@ -95,20 +94,9 @@ def stop(service: Service) -> None:
 def built(neo4j_db: Database, neo4j_settings: Settings,
           tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path, list[str], Path]:
     """A graph of 24 sample images embedded by a small checkpoint: (environment, checkpoint, ids, folder)."""
-    from cxrneo.cli import app
-
     tmp = tmp_path_factory.mktemp("hostile")
-    neo4j_db.auto("delete_everything")
-    ckpt = _checkpoint(tmp / "best.pt")
+    ckpt, ids = sample_graph(neo4j_db, neo4j_settings, tmp)
     env = _env(neo4j_settings, tmp)
-    run = CliRunner(env={k: env[k] for k in ("CXRNEO_NEO4J_URI", "CXRNEO_NEO4J_PASSWORD", "CXRNEO_DATA_DIR")}).invoke
-    done = run(app, ["embed", str(ckpt), "--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(IMAGES),
-                     "--out", str(tmp / "codes.npz"), "--workers", "0", "--max-images", "24"])
-    assert done.exit_code == 0, done.output
-    for args in (["ingest", str(tmp / "codes.npz"), "--mean-degree", "4"], ["communities"]):
-        done = run(app, args)
-        assert done.exit_code == 0, done.output
-    ids = sorted(p.name for p in IMAGES.glob("*.png"))[:24]
     return env, ckpt, ids, tmp
 
 

@@ -61,6 +61,23 @@ def _checkpoint(path: Path) -> Path:
     return path
 
 
+def sample_graph(neo4j_db: Database, settings: Settings, tmp: Path, n: int = 24) -> tuple[Path, list[str]]:
+    """The graph of the first ``n`` sample images embedded by a small checkpoint, built through the CLI
+    (embed, ingest, communities) into the database behind ``settings``: (checkpoint, sorted ids)."""
+    neo4j_db.auto("delete_everything")
+    ckpt = _checkpoint(tmp / "best.pt")
+    run = CliRunner(env={"CXRNEO_NEO4J_URI": settings.neo4j_uri, "CXRNEO_NEO4J_PASSWORD": settings.password(),
+                         "CXRNEO_DATA_DIR": str(tmp)}).invoke
+    images = EXAMPLES / "images"
+    done = run(app, ["embed", str(ckpt), "--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(images),
+                     "--out", str(tmp / "codes.npz"), "--workers", "0", "--max-images", str(n)])
+    assert done.exit_code == 0, done.output
+    for args in (["ingest", str(tmp / "codes.npz"), "--mean-degree", "4"], ["communities"]):
+        done = run(app, args)
+        assert done.exit_code == 0, done.output
+    return ckpt, sorted(p.name for p in images.glob("*.png"))[:n]
+
+
 def test_an_archived_image_file_finds_itself(clean_db: Database, neo4j_settings: Settings, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CXRNEO_NEO4J_URI", neo4j_settings.neo4j_uri)

@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from cxrneo.api import create_app
 from cxrneo.db.connection import Database
 from cxrneo.graph import settle
 from cxrneo.service import Searcher
 from cxrneo.settings import Settings
-from tests.integration.test_query_image import EXAMPLES, _as_dicom, _checkpoint
+from tests.integration.test_query_image import EXAMPLES, _as_dicom, sample_graph
 from tests.serving import Running as _Running
 
 pytestmark = pytest.mark.neo4j
@@ -68,22 +67,9 @@ def _multipart(path: Path, fields: dict[str, str]) -> tuple[bytes, str]:
 
 @pytest.fixture(scope="module")
 def viewer(neo4j_db: Database, neo4j_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
-    from cxrneo.cli import app
-
     tmp = tmp_path_factory.mktemp("viewer")
-    neo4j_db.auto("delete_everything")
-    ckpt = _checkpoint(tmp / "best.pt")
-    env = {"CXRNEO_NEO4J_URI": neo4j_settings.neo4j_uri, "CXRNEO_NEO4J_PASSWORD": neo4j_settings.password(),
-           "CXRNEO_DATA_DIR": str(tmp)}
-    run = CliRunner(env=env).invoke
-    done = run(app, ["embed", str(ckpt), "--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images", str(IMAGES),
-                     "--out", str(tmp / "codes.npz"), "--workers", "0", "--max-images", "24"])
-    assert done.exit_code == 0, done.output
-    for args in (["ingest", str(tmp / "codes.npz"), "--mean-degree", "4"], ["communities"]):
-        done = run(app, args)
-        assert done.exit_code == 0, done.output
+    ckpt, ids = sample_graph(neo4j_db, neo4j_settings, tmp)
     searcher = Searcher.connect(neo4j_settings.model_copy(update={"data_dir": tmp}), ckpt, images=IMAGES)
-    ids = sorted(p.name for p in IMAGES.glob("*.png"))[:24]
     app_ = create_app(searcher, token=TOKEN, max_upload_bytes=4 << 20, browser_url="http://127.0.0.1:7474/browser/")
     with _Running(app_) as running:
         yield Viewer(running, searcher, ckpt, ids)
