@@ -195,7 +195,8 @@ def create_app(
         """An uploaded image as the model reads it (the viewer's preview of a query file; nothing is kept)."""
         if not isinstance(file, StarletteUpload):
             raise InputError("the field 'file' must be an image file")
-        with _uploaded(await _upload_bytes(file), file) as (path, name):
+        with _uploaded(file) as (path, name):
+            await _save(file, path, max_upload_bytes)
             try:
                 png = await heavy.run(render, path, size)
             except TooLargeError as e:
@@ -258,33 +259,28 @@ def create_app(
             raise HTTPException(413, f"request larger than {max_upload_bytes} bytes")
         return body
 
-    async def _upload_bytes(upload: Any) -> bytes:
-        data: bytes = await upload.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, f"upload larger than {max_upload_bytes} bytes")
-        if not data:
-            raise InputError("the uploaded file is empty")
-        return data
-
     async def _image_query(request: Request) -> QueryAnswer:
         """The one place uploads are read: the form's options validated as the JSON route's, the file
         bounded and kept in a private temporary file while it is embedded."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise InputError("image queries are multipart form data with the image in the field 'file'")
         form = await _form(request)
+        try:
+            return await _answer_uploads(form)
+        finally:
+            await form.close()  # the spooled uploads
+
+    async def _answer_uploads(form: Any) -> QueryAnswer:
         uploads = [u for u in form.getlist("file") if not isinstance(u, str)]
         if not uploads:
             raise InputError("multipart queries need an image file in the field 'file'")
         options = from_form({n: v for n, v in form.multi_items() if n != "file" and isinstance(v, str)})
-        total = 0
+        room = max_upload_bytes
         with ExitStack() as stack:
             files = []
             for upload in uploads:
-                data = await _upload_bytes(upload)
-                total += len(data)
-                if total > max_upload_bytes:
-                    raise HTTPException(413, f"uploads larger than {max_upload_bytes} bytes in all")
-                files.append(stack.enter_context(_uploaded(data, upload)))
+                files.append(stack.enter_context(_uploaded(upload)))
+                room -= await _save(upload, files[-1][0], room)
             try:
                 return await heavy.run(searcher.search_images, files, options)
             except InputError as e:  # name the uploads, not the temporary files
@@ -311,10 +307,23 @@ def _json(raw: bytes) -> Any:
 
 
 async def _form(request: Request) -> Any:
-    """A multipart body within bounds: at most MAX_FILES files and MAX_FIELDS fields of MAX_FIELD_BYTES."""
+    """A multipart body within bounds: at most MAX_FILES files and MAX_FIELDS fields of MAX_FIELD_BYTES.
+    A body refused part way is read to its end first (the gate bounds it), so that the client, still
+    sending, reads the one-line answer instead of a reset connection."""
+    done = False
+
+    async def receive() -> Any:
+        nonlocal done
+        message = await request.receive()
+        done = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
     try:
-        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
+        form = await Request(request.scope, receive).form(max_files=MAX_FILES, max_fields=MAX_FIELDS,
+                                                          max_part_size=MAX_FIELD_BYTES)
     except StarletteHTTPException as e:
+        while not done:
+            await receive()
         raise InputError(_one_line(str(e.detail))) from None
     if sum(isinstance(v, StarletteUpload) for _, v in form.multi_items()) > MAX_FILES:
         raise InputError(f"at most {MAX_FILES} image files per query")
@@ -322,14 +331,27 @@ async def _form(request: Request) -> Any:
 
 
 @contextmanager
-def _uploaded(data: bytes, upload: Any) -> Iterator[tuple[Path, str]]:
-    """The upload in a private temporary file (removed afterwards) and the name the client gave it."""
+def _uploaded(upload: Any) -> Iterator[tuple[Path, str]]:
+    """A private temporary file for an upload (removed afterwards) and the name the client gave it."""
     name = Path(getattr(upload, "filename", "") or "upload").name
     suffix = Path(name).suffix.lower()
     with tempfile.TemporaryDirectory(prefix="cxrneo-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix if suffix in IMAGE_SUFFIXES else '.png'}"
-        path.write_bytes(data)
-        yield path, name
+        yield Path(tmp) / f"upload{suffix if suffix in IMAGE_SUFFIXES else '.png'}", name
+
+
+async def _save(upload: Any, path: Path, room: int) -> int:
+    """Copy an upload to ``path`` in chunks (never whole in memory); its bytes. 413 past ``room`` bytes
+    (what is left of the request's upload limit), InputError for an empty file."""
+    size = 0
+    with open(path, "wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > room:
+                raise HTTPException(413, "uploads larger than the service's upload limit (--max-upload-mb)")
+            out.write(chunk)
+    if not size:
+        raise InputError("the uploaded file is empty")
+    return size
 
 
 def _body_schema(json: type[BaseModel] | None = None, form: type[BaseModel] | None = None) -> dict[str, Any]:
@@ -438,12 +460,28 @@ def browser_url(settings: Settings, given: str | None) -> str | None:
     return f"http://{host}:{settings.http_port}/browser/" if _is_loopback(host) else None
 
 
+def _bounded_malloc() -> None:
+    """glibc: a fixed mmap threshold (allocations of 256 kB and more come from the system and go back to
+    it when freed, rather than growing the heap after the first large buffer is freed) and at most two
+    arenas, so that a long-running service's memory stays near what it uses (a no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 256 << 10)  # M_MMAP_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], warn: Callable[[str], None]) -> None:
     """Open the graph (and the checkpoint) and serve until interrupted (what `cxrneo serve` runs)."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
     opts.check()
+    _bounded_malloc()
     token = settings.api_token.get_secret_value() if settings.api_token else None
     if not _is_loopback(opts.host) and not token:
         warn(f"serving on {opts.host} without CXRNEO_API_TOKEN: anyone who reaches it can query")

@@ -18,8 +18,11 @@ must still be refused with a 4xx) and measures, printing everything side by side
   phase A vs B with the ratio of p99 B/A (aim at most 2.0), the peak RSS growth during B (aim under
   300 MB) and the clients' errors (non-200) in each phase. `--json PATH` writes the same numbers.
 
-Every request has a timeout and every loop a bound in count and time: the script ends by itself.
-Traffic only ever goes to 127.0.0.1. Full scale (112,120 synthetic codes, as in README.md, issue 25):
+HTTP is the standard library's: urllib.request for the clients, http.client (which urllib is built on)
+for the hostile requests, so that an answer the service sends before it has read a whole body (and
+then resets the connection) is still read; such answers are marked in their error column. Every
+request has a timeout and every loop a bound in count and time: the script ends by itself. Traffic
+only ever goes to 127.0.0.1. Full scale (112,120 synthetic codes, as in README.md, issue 25):
 
   cxrneo synth --labels Data_Entry_2017_v2020.csv.gz --noise 4 --out codes.npz
   cxrneo ingest codes.npz --mean-degree 50 --bulk && cxrneo communities
@@ -27,6 +30,7 @@ Traffic only ever goes to 127.0.0.1. Full scale (112,120 synthetic codes, as in 
 """
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -37,6 +41,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +105,35 @@ def send(url: str, body: bytes, kind: str, timeout: float) -> Reply:
         return Reply(e.code, time.perf_counter() - t, _error_of(raw))
     except Exception as e:  # timeout, reset, refused: no HTTP status
         return Reply(0, time.perf_counter() - t, one_line(f"{type(e).__name__}: {e}"))
+
+
+def send_early(url: str, body: bytes, kind: str, timeout: float) -> Reply:
+    """As send, for the hostile requests, but a service that answers before it has read the whole body
+    and then closes the connection (the client's send fails with a reset) still has its answer read
+    (http.client, which urllib.request is built on, lets the response be read after a failed send)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname != HOST:
+        raise ValueError(f"only {HOST} is ever sent traffic, not {parts.hostname}")
+    headers = {"Content-Type": kind, "Content-Length": str(len(body)), "Connection": "close"}
+    token = os.environ.get("CXRNEO_API_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn = http.client.HTTPConnection(HOST, parts.port, timeout=timeout)
+    t = time.perf_counter()
+    note = ""
+    try:
+        try:
+            conn.request("POST", parts.path, body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError) as e:  # answered early? read what came back
+            note = f" [{type(e).__name__} while sending the body]"
+        r = conn.getresponse()
+        raw = r.read()
+        seconds = time.perf_counter() - t
+        return Reply(r.status, seconds, ("" if 200 <= r.status < 300 else _error_of(raw)) + note)
+    except Exception as e:  # timeout, reset, refused: no HTTP status
+        return Reply(0, time.perf_counter() - t, one_line(f"{type(e).__name__}: {e}") + note)
+    finally:
+        conn.close()
 
 
 def get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -223,16 +257,48 @@ def summary(outs: list[list[tuple[float, float, int]]], wall: float) -> dict[str
     }
 
 
-def phase_a(url: str, ids: list[str], args: argparse.Namespace) -> dict[str, Any]:
+class RssSampler:
+    """VmRSS of a process every SAMPLE_S seconds, in a thread, until stopped (or ``limit`` seconds)."""
+
+    def __init__(self, pid: int, limit: float) -> None:
+        self.pid, self.limit = pid, limit
+        self.samples: list[tuple[float, int]] = []
+        self._on = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
+
+    def __enter__(self) -> "RssSampler":
+        self.t0 = time.perf_counter()
+        self._on.set()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while self._on.is_set() and time.perf_counter() - self.t0 < self.limit:
+            self.samples.append((time.perf_counter() - self.t0, proc_kb(self.pid, "VmRSS")))
+            time.sleep(SAMPLE_S)
+
+    def __exit__(self, *_: object) -> None:
+        self._on.clear()
+        self._thread.join(5)
+
+    def peak_kb(self) -> int:
+        return max((kb for _, kb in self.samples), default=0)
+
+
+def phase_a(url: str, ids: list[str], pid: int, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     running = threading.Event()
     running.set()
+    before = proc_kb(pid, "VmRSS")
     t = time.perf_counter()
-    threads, outs = run_clients(url, ids, args, running, args.seed)
-    time.sleep(args.seconds)
-    running.clear()
-    for th in threads:
-        th.join(args.timeout + 10)
-    return summary(outs, time.perf_counter() - t)
+    with RssSampler(pid, args.seconds + args.timeout + 60) as rss:
+        threads, outs = run_clients(url, ids, args, running, args.seed)
+        time.sleep(args.seconds)
+        running.clear()
+        for th in threads:
+            th.join(args.timeout + 10)
+    memory = {"rss_before_mb": before / 1024, "rss_peak_mb": rss.peak_kb() / 1024,
+              "rss_growth_mb": (rss.peak_kb() - before) / 1024, "rss_mb_by_second": by_second(rss.samples)}
+    return summary(outs, time.perf_counter() - t), memory
 
 
 def phase_b(url: str, ids: list[str], items: list[Hostile], pid: int,
@@ -242,9 +308,6 @@ def phase_b(url: str, ids: list[str], items: list[Hostile], pid: int,
     replies: list[list[Reply]] = [[] for _ in items]
     first_pass = threading.Event()
     hostile_done = threading.Event()
-    sampling = threading.Event()
-    sampling.set()
-    samples: list[tuple[float, int]] = []
     rss_before = proc_kb(pid, "VmRSS")
     reset = reset_peak(pid)
     hwm_before = proc_kb(pid, "VmHWM")
@@ -259,7 +322,7 @@ def phase_b(url: str, ids: list[str], items: list[Hostile], pid: int,
                 for i, h in enumerate(items):
                     if n and time.perf_counter() > deadline:
                         return
-                    replies[i].append(send(url + h.path, h.body, h.kind, args.timeout))
+                    replies[i].append(send_early(url + h.path, h.body, h.kind, args.timeout))
                 first_pass.set()
                 if args.once:
                     return
@@ -267,38 +330,39 @@ def phase_b(url: str, ids: list[str], items: list[Hostile], pid: int,
             first_pass.set()
             hostile_done.set()
 
-    def sampler() -> None:
-        while sampling.is_set() and time.perf_counter() < cap + 60:
-            samples.append((time.perf_counter() - t0, proc_kb(pid, "VmRSS")))
-            time.sleep(SAMPLE_S)
-
-    sampler_thread = threading.Thread(target=sampler, name="rss", daemon=True)
-    sampler_thread.start()
-    running = threading.Event()
-    running.set()
-    threads, outs = run_clients(url, ids, args, running, args.seed)
-    hostile_thread = threading.Thread(target=hostile, name="hostile", daemon=True)
-    hostile_thread.start()
-    while time.perf_counter() < cap:  # the clients run while the phase lasts and the first pass is not over
-        if time.perf_counter() >= deadline and first_pass.is_set():
-            break
-        time.sleep(0.05)
-    running.clear()
-    for th in threads:
-        th.join(args.timeout + 10)
-    wall = time.perf_counter() - t0
-    hostile_done.wait(max(0.0, cap - time.perf_counter()) + args.timeout + 10)
-    sampling.clear()
-    sampler_thread.join(5)
-    peak = max((kb for _, kb in samples), default=0)
+    with RssSampler(pid, cap - t0 + 60) as sampler:
+        running = threading.Event()
+        running.set()
+        threads, outs = run_clients(url, ids, args, running, args.seed)
+        hostile_thread = threading.Thread(target=hostile, name="hostile", daemon=True)
+        hostile_thread.start()
+        while time.perf_counter() < cap:  # the clients run while the phase lasts and the first pass is not over
+            if time.perf_counter() >= deadline and first_pass.is_set():
+                break
+            time.sleep(0.05)
+        running.clear()
+        for th in threads:
+            th.join(args.timeout + 10)
+        wall = time.perf_counter() - t0
+        hostile_done.wait(max(0.0, cap - time.perf_counter()) + args.timeout + 10)
+    samples = sampler.samples
+    peak = sampler.peak_kb()
     peak_at = next((s for s, kb in samples if kb == peak), float("nan"))
     memory = {
         "rss_before_mb": rss_before / 1024, "rss_peak_mb": peak / 1024, "rss_growth_mb": (peak - rss_before) / 1024,
         "rss_peak_at_s": peak_at, "rss_after_mb": proc_kb(pid, "VmRSS") / 1024, "samples": len(samples),
         "hwm_reset": reset, "hwm_before_mb": hwm_before / 1024, "hwm_after_mb": proc_kb(pid, "VmHWM") / 1024,
-        "hostile_finished": hostile_done.is_set(),
+        "hostile_finished": hostile_done.is_set(), "rss_mb_by_second": by_second(samples),
     }
     return summary(outs, wall), replies, memory
+
+
+def by_second(samples: list[tuple[float, int]]) -> list[float]:
+    """The highest RSS sample (MB) of every second of the phase."""
+    peaks: dict[int, int] = {}
+    for s, kb in samples:
+        peaks[int(s)] = max(peaks.get(int(s), 0), kb)
+    return [round(peaks[k] / 1024, 1) for k in sorted(peaks)]
 
 
 def div(x: float, y: float) -> float:
@@ -322,7 +386,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--startup", type=float, default=600.0, help="seconds `cxrneo serve` may take to come up")
     ap.add_argument("--corpus-dir", type=Path, default=None, help="where the hostile files are built (default: temp)")
-    ap.add_argument("--log", type=Path, default=None, help="the service's output (default: a temporary file)")
+    ap.add_argument("--log", type=Path, default=None,
+                    help="the service's output (default: beside --json, else in the temporary folder)")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers here as JSON")
     args = ap.parse_args()
     if not (0 < args.seconds <= 3600 and 1 <= args.clients <= 64 and 0 < args.timeout <= 600):
@@ -345,9 +410,13 @@ def main() -> None:
             health = get_json(url + "/health")
             warm = [send(url + "/query", json.dumps({"id": ids[i], "k": args.k, "method": METHODS[i % 2]}).encode(),
                          "application/json", args.timeout) for i in range(min(20, len(ids)))]
-            a = phase_a(url, ids, args)
+            a, memory_a = phase_a(url, ids, server.pid, args)
             time.sleep(1.0)
             b, replies, memory = phase_b(url, ids, items, server.pid, args)
+            # after B, the corpus once more with no clients: each input's latency on an otherwise idle service
+            time.sleep(1.0)
+            alone = [send_early(url + h.path, h.body, h.kind, args.timeout) for h in items]
+            memory["rss_after_alone_mb"] = proc_kb(server.pid, "VmRSS") / 1024
             alive = server.poll() is None
             try:
                 after = get_json(url + "/health").get("status", "?")
@@ -357,13 +426,14 @@ def main() -> None:
             stop_service(server)
         log_text = log_path.read_text(errors="replace")
         tracebacks = log_text.count("Traceback")
-        if args.log is None:
-            kept = Path(tempfile.gettempdir()) / f"cxrneo-hostile-serve-{os.getpid()}.log"
+        if args.log is None:  # kept beside the JSON, else in the system's temporary folder
+            kept = (args.json.with_suffix(".serve.log") if args.json
+                    else Path(tempfile.gettempdir()) / f"cxrneo-hostile-serve-{os.getpid()}.log")
             kept.write_text(log_text)
             log_path = kept
 
     rows: list[dict[str, Any]] = []
-    for h, rs in zip(items, replies, strict=True):
+    for h, rs, solo in zip(items, replies, alone, strict=True):
         statuses = sorted({r.status for r in rs})
         worst = max(rs, key=lambda r: r.seconds) if rs else None
         bad = next((r for r in rs if not (400 <= r.status < 500 and r.seconds < args.limit)), None)
@@ -371,6 +441,7 @@ def main() -> None:
         rows.append({
             "name": h.name, "path": h.path, "bytes": len(h.body), "expected": h.status, "statuses": statuses,
             "repeats": len(rs), "max_ms": worst.seconds * 1e3 if worst else None,
+            "alone": {"status": solo.status, "ms": solo.seconds * 1e3, "error": solo.error},
             "pass": judge(rs, args.limit), "error": shown.error if shown else "(not sent)",
             "replies": [{"status": r.status, "ms": r.seconds * 1e3, "error": r.error} for r in rs],
         })
@@ -385,14 +456,15 @@ def main() -> None:
     print(f"phases: {args.seconds:.0f} s each, {args.clients} clients (POST /query stored ids, k={args.k}, "
           f"knn/community alternating); in B one more thread sends the corpus "
           f"{'once' if args.once else 'over and over'}; per-request timeout {args.timeout:.0f} s")
-    print(f"\n| hostile input | route | body | expected | status | max ms | repeats | 4xx and < {args.limit:g} s | error |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"\n| hostile input | route | body | expected | status | max ms | repeats | 4xx and < {args.limit:g} s "
+          "| alone after B: status, ms | error |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         size = f"{r['bytes'] / 1e6:.2f} MB" if r["bytes"] >= 1e5 else f"{r['bytes'] / 1e3:.1f} kB"
         status = ",".join(str(s) for s in r["statuses"]) or "-"
         max_ms = f"{r['max_ms']:.0f}" if r["max_ms"] is not None else "-"
         print(f"| {r['name']} | {r['path']} | {size} | {r['expected']} | {status} | {max_ms} | {r['repeats']} | "
-              f"{'pass' if r['pass'] else 'FAIL'} | {r['error']} |")
+              f"{'pass' if r['pass'] else 'FAIL'} | {r['alone']['status']}, {r['alone']['ms']:.0f} | {r['error']} |")
     passed = sum(r["pass"] for r in rows)
     print(f"\nhostile inputs passing: {passed}/{len(rows)}")
     print("\n| clients | phase A (baseline) | phase B (with hostile) | B/A |")
@@ -409,7 +481,13 @@ def main() -> None:
     print(f"service RSS: {m['rss_before_mb']:.0f} MB right before B, peak {m['rss_peak_mb']:.0f} MB during B at "
           f"{m['rss_peak_at_s']:.1f} s ({m['samples']} samples every {SAMPLE_S * 1e3:.0f} ms): growth "
           f"{m['rss_growth_mb']:+.0f} MB (aim < 300 MB: {'met' if m['rss_growth_mb'] < 300 else 'MISSED'}); "
-          f"{m['rss_after_mb']:.0f} MB after B")
+          f"{m['rss_after_mb']:.0f} MB after B, {m['rss_after_alone_mb']:.0f} MB after the idle pass")
+    ma = memory_a
+    print(f"service RSS in phase A (no hostile): {ma['rss_before_mb']:.0f} MB at its start, peak "
+          f"{ma['rss_peak_mb']:.0f} MB: growth {ma['rss_growth_mb']:+.0f} MB")
+    trace = m["rss_mb_by_second"]
+    print(f"service RSS during B, every {max(1, len(trace) // 10)} s (MB): "
+          f"{' '.join(f'{x:.0f}' for x in trace[:: max(1, len(trace) // 10)])}")
     print(f"service VmHWM: {m['hwm_before_mb']:.0f} MB before B "
           f"({'reset by clear_refs' if m['hwm_reset'] else 'not reset: clear_refs not permitted'}), "
           f"{m['hwm_after_mb']:.0f} MB after B")
@@ -423,7 +501,7 @@ def main() -> None:
             "checkpoint": str(args.checkpoint) if args.checkpoint else None, "seconds": args.seconds,
             "clients": args.clients, "k": args.k, "once": args.once, "limit_s": args.limit, "startup_s": up,
             "hostile": rows, "hostile_passing": passed, "phase_a": a, "phase_b": b, "p99_ratio": ratio,
-            "memory": memory, "service_alive": alive, "health_after": after, "tracebacks": tracebacks,
+            "memory": memory, "memory_a": memory_a, "service_alive": alive, "health_after": after, "tracebacks": tracebacks,
             "log": str(log_path),
         }
         args.json.write_text(json.dumps(doc, indent=1))

@@ -14,14 +14,14 @@ EXPLICIT = "1.2.840.10008.1.2.1"
 ZERO_BLOCK = 1 << 20
 
 
-def _zero_blocks() -> tuple[bytes, bytes]:
-    """(the compressed bytes of ZERO_BLOCK zeros after a full flush, the stream's end), raw deflate."""
+def _zero_block() -> bytes:
+    """The compressed bytes of ZERO_BLOCK zeros after a full flush (raw deflate): alike every time."""
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     zeros = bytes(ZERO_BLOCK)
     first = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
     again = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
     assert first == again, "a full flush should make every block of zeros compress alike"
-    return first, c.flush()
+    return first
 
 
 def _element(group: int, elem: int, vr: str, value: bytes) -> bytes:
@@ -56,7 +56,7 @@ def _image_header(rows: int, cols: int) -> bytes:
 def deflated_dicom_bomb(path: Path, gib: int) -> Path:
     """A DICOM file in Deflated Explicit VR Little Endian whose data set inflates to ``gib`` GiB of zeros
     (in private OB elements of at most 2 GiB each, then a small image): about 1 MB per GiB on disk."""
-    block, end = _zero_blocks()
+    block = _zero_block()
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     with open(path, "wb") as f:
         f.write(_file_meta(DEFLATED))
@@ -72,7 +72,6 @@ def deflated_dicom_bomb(path: Path, gib: int) -> Path:
             elem += 1
         f.write(c.compress(_long_header(0x7FE0, 0x0010, "OW", 256 * 256 * 2) + bytes(256 * 256 * 2)))
         f.write(c.flush())
-    del end
     return path
 
 

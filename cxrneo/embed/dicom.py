@@ -143,7 +143,7 @@ def _to_unit(ds: Any, stored: np.ndarray) -> np.ndarray:
 MAX_PIXELS = 64_000_000  # 8,000 x 8,000: above any chest radiograph; a larger image is refused undecoded
 MAX_FILE_BYTES = 1 << 30  # a DICOM file larger than this is refused unread
 HEADER_BYTES = 16 << 20  # room for the elements beside the pixels (inflated deflate data counts them too)
-MAX_INFLATED = MAX_PIXELS * 2 + HEADER_BYTES  # a deflated data set: 16-bit pixels at the budget, and its header
+MAX_INFLATED = 64 << 20  # a deflated data set (rare for images): a 5,600 x 5,600 16-bit image and its header
 DEFER = 1 << 20  # elements larger than this are left on disk until they are asked for (the pixels)
 CHUNK = 1 << 20
 
@@ -175,7 +175,7 @@ def _inflate(src: Any, dest: Any, limit: int) -> None:
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     written = 0
     while not inflater.eof:
-        data = inflater.unconsumed_tail or src.read(CHUNK)
+        data = inflater.unconsumed_tail or src.read(64 << 10)  # small reads: the tail is copied on every call
         if not data:
             break
         out = inflater.decompress(data, min(CHUNK, limit + 1 - written))
