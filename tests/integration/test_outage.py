@@ -64,9 +64,12 @@ def test_stopping_neo4j_under_load_gives_503s_and_a_restart_recovers(
         for t in threads:
             t.join(30)
     searcher.close()
-    outage = [x for x in log if down + 4 <= x[0] <= up]  # answered while Neo4j was down
+    # asked and answered while Neo4j was down (a request already in flight when the stop began waits for
+    # Neo4j's own shutdown, which takes longer on a busy machine; the service's deadline bounds it)
+    outage = [x for x in log if down <= x[0] - x[2] and x[0] <= up]
     assert outage and {x[1] for x in outage} == {503}
     assert all(set(json.loads(x[3])) == {"error"} and "\n" not in x[3] for x in outage)
     assert max(x[2] for x in outage) < 15  # refused within the 2 s retry window and a connect, not hung for 30 s+
+    assert max(x[2] for x in log) < 30 + 5  # nothing waits past the service's deadline (30 s)
     recovered = [x for x in log if x[0] > log[-1][0] - 3]  # the last seconds, Neo4j back
     assert recovered and {x[1] for x in recovered} == {200}  # the same service, not restarted
