@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cxrneo.embed.images import read_grey
@@ -46,7 +46,7 @@ from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
 from cxrneo.overlay import pair_png, scale_of, side_png
 from cxrneo.pixels import MAX_SIZE, MIN_SIZE, render
-from cxrneo.request import MAX_K, ImageQuery, QueryRequest, from_form, parse
+from cxrneo.request import MAX_K, MAX_NAME, ImageQuery, Name, QueryRequest, from_form, parse
 from cxrneo.retrieval.method import Method
 from cxrneo.service import QueryAnswer, Searcher
 from cxrneo.settings import Settings
@@ -76,12 +76,13 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 COMMON = (401, 422, 503)
+ImageId = Annotated[str, PathParam(max_length=MAX_NAME, description="A stored image id.")]
 
 
 class SubgraphRequest(BaseModel):
     """Images whose neighbourhood to draw (a query's hits, and the query when it is stored)."""
 
-    ids: list[str] = Field(min_length=1, max_length=MAX_K + 1, description="Stored image ids.")
+    ids: list[Name] = Field(min_length=1, max_length=MAX_K + 1, description="Stored image ids.")
 
 
 def _status(e: CxrneoError) -> int:
@@ -170,14 +171,14 @@ def create_app(
         return doc if gate_authorised(dict(request.headers), token) else {"status": doc["status"]}
 
     @app.get("/images/{image_id}", dependencies=auth, responses=_errors(*COMMON, 404))
-    async def image(image_id: str) -> dict[str, Any]:
+    async def image(image_id: ImageId) -> dict[str, Any]:
         """The stored record of one image: labels, patient, view, community, ..."""
         return await in_time(deadline, searcher.image, image_id)
 
     @app.get("/images/{image_id}/pixels", dependencies=auth, response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "The image as an 8-bit grey PNG."},
                         **_errors(*COMMON, 404)})
-    async def pixels(image_id: str, size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 256) -> Response:
+    async def pixels(image_id: ImageId, size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 256) -> Response:
         """A stored image as a PNG, longest side `size`, rendered as embedding reads it (DICOM windowed)."""
         try:
             png = await in_time(deadline, searcher.pixels, image_id, size)
@@ -193,8 +194,6 @@ def create_app(
         size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 512,
     ) -> Response:
         """An uploaded image as the model reads it (the viewer's preview of a query file; nothing is kept)."""
-        if not isinstance(file, StarletteUpload):
-            raise InputError("the field 'file' must be an image file")
         with _uploaded(file) as (path, name):
             await _save(file, path, max_upload_bytes)
             try:
@@ -210,8 +209,8 @@ def create_app(
                               "description": "The pair as a PNG, one side's overlay, or the grids as JSON."},
                         **_errors(*COMMON, 400, 404, 413)})
     async def explain(
-        query: Annotated[str, Query(description="A stored image id.")],
-        hit: Annotated[str, Query(description="Another stored image id.")],
+        query: Annotated[str, Query(max_length=MAX_NAME, description="A stored image id.")],
+        hit: Annotated[str, Query(max_length=MAX_NAME, description="Another stored image id.")],
         form: Annotated[Literal["png", "json"], Query(alias="format")] = "png",
         side: Annotated[Literal["pair", "query", "hit"], Query(description="Both images, or one with its map.")] = "pair",
         size: Annotated[int, Query(ge=MIN_SIZE, le=MAX_SIZE)] = 320,
@@ -325,8 +324,6 @@ async def _form(request: Request) -> Any:
         while not done:
             await receive()
         raise InputError(_one_line(str(e.detail))) from None
-    if sum(isinstance(v, StarletteUpload) for _, v in form.multi_items()) > MAX_FILES:
-        raise InputError(f"at most {MAX_FILES} image files per query")
     return form
 
 

@@ -150,13 +150,12 @@ def _first_part(path: Path, kind: str) -> None:
     """Cut a multipart/related answer on disk down to its first part (WADO-RS sends one instance per
     part), in place and without reading it into memory; a plain application/dicom answer is left."""
     import mmap
-    import shutil
 
     found = re.search(r'boundary="?([^";]+)"?', kind)
     if not found:
         return
     delimiter = b"--" + found.group(1).encode()
-    with open(path, "r+b") as f:
+    with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
             raise ServiceError("the PACS sent an empty multipart answer")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
@@ -167,24 +166,11 @@ def _first_part(path: Path, kind: str) -> None:
             start = head_end + 4
             end = m.find(b"\r\n" + delimiter, start)
             end = len(m) if end < 0 else end
-        cut = path.with_name(path.name + ".body")
-        try:
-            f.seek(start)
-            with open(cut, "wb") as body:
-                shutil.copyfileobj(_Range(f, end - start), body, CHUNK)
-            cut.replace(path)
-        finally:
-            cut.unlink(missing_ok=True)
-
-
-class _Range:
-    """The next ``left`` bytes of a file, as a readable object."""
-
-    def __init__(self, f: Any, left: int) -> None:
-        self.f, self.left = f, left
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n < 0 else min(n, self.left)
-        data: bytes = self.f.read(n)
-        self.left -= len(data)
-        return data
+            cut = path.with_name(path.name + ".body")
+            try:
+                with open(cut, "wb") as body:
+                    for at in range(start, end, CHUNK):
+                        body.write(m[at:min(at + CHUNK, end)])
+                cut.replace(path)
+            finally:
+                cut.unlink(missing_ok=True)

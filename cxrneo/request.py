@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cxrneo.errors import InputError
 from cxrneo.retrieval.method import Method
@@ -27,14 +27,15 @@ MAX_PATIENTS = 1000  # the most patients (or communities) in a filter
 MAX_NAME = 256  # the longest id, finding or patient name
 MAX_CODE = 4096  # the widest code a query may carry
 
-Name = Annotated[str, Field(max_length=MAX_NAME)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Community = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-
-
 def _unique(values: list[Any]) -> list[Any]:
     """The values in their first order, each once."""
     return list(dict.fromkeys(values))
+
+
+Name = Annotated[str, Field(max_length=MAX_NAME)]
+Names = Annotated[list[Name], AfterValidator(_unique)]  # a list of names, duplicates removed
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Communities = Annotated[list[Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]], AfterValidator(_unique)]
 
 
 def rocchio(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
@@ -57,21 +58,21 @@ class QueryFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    findings: list[Name] = Field(default_factory=list, max_length=MAX_FINDINGS, description=(
+    findings: Names = Field(default_factory=list, max_length=MAX_FINDINGS, description=(
         "Findings the image must all show (names of the graph's label set; 'No Finding' matches images without any)."))
-    any_findings: list[Name] = Field(default_factory=list, max_length=MAX_FINDINGS,
+    any_findings: Names = Field(default_factory=list, max_length=MAX_FINDINGS,
                                      description="Findings of which the image must show at least one.")
-    without: list[Name] = Field(default_factory=list, max_length=MAX_FINDINGS, description="Findings the image must not show.")
+    without: Names = Field(default_factory=list, max_length=MAX_FINDINGS, description="Findings the image must not show.")
     sex: Literal["M", "F"] | None = Field(default=None, description="Patient sex.")
     age_min: int | None = Field(default=None, ge=0, le=150, description="Youngest patient age (years, inclusive).")
     age_max: int | None = Field(default=None, ge=0, le=150, description="Oldest patient age (years, inclusive).")
-    views: list[Name] = Field(default_factory=list, max_length=MAX_VALUES,
+    views: Names = Field(default_factory=list, max_length=MAX_VALUES,
                               description="View positions, any of (e.g. PA, AP, LL).")
-    splits: list[Name] = Field(default_factory=list, max_length=MAX_VALUES,
+    splits: Names = Field(default_factory=list, max_length=MAX_VALUES,
                                description="Dataset splits, any of (train, val, test).")
-    patients: list[Name] = Field(default_factory=list, max_length=MAX_PATIENTS, description="Only these patients' images.")
-    not_patients: list[Name] = Field(default_factory=list, max_length=MAX_PATIENTS, description="Never these patients' images.")
-    communities: list[Community] = Field(default_factory=list, max_length=MAX_PATIENTS,
+    patients: Names = Field(default_factory=list, max_length=MAX_PATIENTS, description="Only these patients' images.")
+    not_patients: Names = Field(default_factory=list, max_length=MAX_PATIENTS, description="Never these patients' images.")
+    communities: Communities = Field(default_factory=list, max_length=MAX_PATIENTS,
                                          description="Only images in these Louvain communities.")
 
     @model_validator(mode="after")
@@ -79,8 +80,6 @@ class QueryFilter(BaseModel):
         if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
             raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
         self.views = _unique([v.strip().upper() for v in self.views])
-        for name in ("findings", "any_findings", "without", "splits", "patients", "not_patients", "communities"):
-            setattr(self, name, _unique(getattr(self, name)))
         return self
 
     def empty(self) -> bool:
@@ -101,7 +100,7 @@ class QueryOptions(BaseModel):
     concepts: dict[Name, Finite] = Field(default_factory=dict, max_length=MAX_CONCEPTS, description=(
         "Finding sliders: move the query along each finding's classifier direction by this amount, "
         f"-{MAX_STEP:g} to {MAX_STEP:g} (needs the checkpoint whose codes the graph holds)."))
-    not_ids: list[Name] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
+    not_ids: Names = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
         "Stored images the answer should be unlike (Rocchio: the query moves away from their mean; "
         "they are left out of the answer; duplicates count once)."))
 
@@ -113,26 +112,16 @@ class QueryOptions(BaseModel):
                 raise ValueError(f"{name}: a slider moves by -{MAX_STEP:g} to {MAX_STEP:g}, got {step}")
         return concepts
 
-    @field_validator("not_ids")
-    @classmethod
-    def _once(cls, values: list[str]) -> list[str]:
-        return _unique(values)
-
 
 class QueryRequest(QueryOptions):
     """A stored image id, several (more like these), or a code, and how to retrieve (POST /query as JSON)."""
 
     id: Name | None = Field(None, description="A stored image id (it and, optionally, its patient are left out).")
-    ids: list[Name] = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
+    ids: Names = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
         "More like these: stored image ids whose normalised mean code is the query (all left out; duplicates "
         "count once)."))
     code: list[Finite] | None = Field(None, min_length=1, max_length=MAX_CODE,
                                       description="A code that is not in the graph (e.g. 1024 floats).")
-
-    @field_validator("ids")
-    @classmethod
-    def _ids_once(cls, values: list[str]) -> list[str]:
-        return _unique(values)
 
     @model_validator(mode="after")
     def _one_target(self) -> "QueryRequest":

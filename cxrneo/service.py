@@ -145,9 +145,7 @@ class Searcher:
         """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
         t0 = time.perf_counter()
         _check_request(k, method)  # before the forward pass
-        self._need_checkpoint()
-        check_request_pixels([path])
-        encoder = self.encoder()
+        encoder = self.encoder()  # one file: its own pixel budget is checked as it is read
         check_deadline()
         code = encoder.code(path)
         return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True, where=where,

@@ -148,15 +148,20 @@ DEFER = 1 << 20  # elements larger than this are left on disk until they are ask
 CHUNK = 1 << 20
 
 
-def check_pixels(path: Path | str, pixels: int, limit: int = MAX_PIXELS) -> None:
+def check_pixels(path: Path, pixels: int) -> None:
     """Refuse an image whose header declares more than MAX_PIXELS pixels (an image bomb) before decoding it."""
-    if pixels > limit:
-        raise TooLargeError(f"{path}: {pixels:,} pixels, more than the {limit:,} an X-ray may have")
+    if pixels > MAX_PIXELS:
+        raise TooLargeError(f"{path}: {pixels:,} pixels, more than the {MAX_PIXELS:,} an X-ray may have")
 
 
 def _int(ds: Any, name: str, default: int) -> int:
     value = ds.get(name, default)
     return int(_one(value)) if value not in (None, "") else default
+
+
+def declared_pixels(ds: Any) -> int:
+    """The pixels a DICOM header declares: rows x columns x frames."""
+    return _int(ds, "Rows", 0) * _int(ds, "Columns", 0) * _int(ds, "NumberOfFrames", 1)
 
 
 def pixel_bytes(ds: Any) -> int:
@@ -231,7 +236,7 @@ def open_dicom(path: Path, pixels: bool = True) -> Any:
 
 def _check_header(path: Path, ds: Any) -> None:
     """The declared pixels within budget, and uncompressed pixel data exactly as long as declared."""
-    check_pixels(path, _int(ds, "Rows", 0) * _int(ds, "Columns", 0) * _int(ds, "NumberOfFrames", 1))
+    check_pixels(path, declared_pixels(ds))
     if _int(ds, "BitsAllocated", 16) not in (1, 8, 16, 32) or _int(ds, "SamplesPerPixel", 1) not in (1, 3):
         raise InputError(f"{path}: unsupported pixel layout (BitsAllocated {ds.get('BitsAllocated')}, "
                          f"SamplesPerPixel {ds.get('SamplesPerPixel')})")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cxrneo.embed import dicom
 from cxrneo.embed.dicom import MAX_PIXELS, check_pixels, is_dicom, open_dicom, read_dicom
 from cxrneo.errors import InputError, TooLargeError
 
@@ -86,8 +87,7 @@ def declared_pixels(path: Path) -> int:
     path = Path(path)
     with _decoding(path):
         if is_dicom(path):
-            ds = open_dicom(path)
-            return int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * int(ds.get("NumberOfFrames", 1) or 1)
+            return dicom.declared_pixels(open_dicom(path))  # checked against the budget as it opens
         with Image.open(path, formats=FORMATS) as img:
             pixels = int(img.width * img.height * getattr(img, "n_frames", 1))
     check_pixels(path, pixels)

@@ -189,14 +189,27 @@ class _StubSearcher:
     """Just enough of a Searcher for the routes below; search_images blocks until released."""
 
     image_queries = True
-    pixels_root = None
+    pacs = None
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.entered = threading.Event()
+        self.files = type("Files", (), {"root": None})()
+        self.asked: list[Any] = []
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok"}
+
+    def findings(self) -> list[str]:
+        return ["Effusion", "Mass"]
+
+    def image(self, image_id: str) -> dict[str, Any]:
+        self.asked.append(image_id)
+        return {"id": image_id}
+
+    def subgraph(self, ids: list[str]) -> dict[str, Any]:
+        self.asked.append(ids)
+        return {"nodes": [{"id": i} for i in ids], "edges": [], "cypher": ""}
 
     def search_images(self, files: Any, options: Any) -> Any:
         self.entered.set()
@@ -244,3 +257,42 @@ def test_route_query_answers_undecodable_json_with_a_400(body: bytes, words: str
     with Running(app) as running:
         status, _, answer = _post(running.url + "/query", body, "application/json")
     assert status == 400 and words in json.loads(answer)["error"]
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_route_config_images_and_subgraph_need_the_token_and_bound_their_input() -> None:
+    searcher = _StubSearcher()
+    app = create_app(searcher, token="route-token-" + "x" * 12)  # type: ignore[arg-type]
+    token = "route-token-" + "x" * 12
+    with Running(app) as running:
+        for path in ("/config", "/images/a.png"):
+            assert _get(running.url + path)[0] == 401
+        status, config = _get(running.url + "/config", token)
+        assert status == 200 and config["findings"] == ["Effusion", "Mass"] and config["max_k"] == 1000
+        assert _get(running.url + "/images/a.png", token) == (200, {"id": "a.png"})
+        status, doc = _get(running.url + "/images/" + "a" * 20_000, token)  # never reaches the database
+        assert status == 422 and "\n" not in doc["error"]
+
+        def subgraph(body: bytes) -> tuple[int, Any]:
+            req = urllib.request.Request(running.url + "/subgraph", data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        assert subgraph(b'{"ids": ["a.png", "b.png"]}')[0] == 200
+        for hostile in (b'{"ids": ["' + b"a" * 1_000_000 + b'"]}', json.dumps({"ids": ["x"] * 1002}).encode(),
+                        b'{"ids": ["\xff"]}', b"[" * 100_000 + b"]" * 100_000, b'{"ids": [' + b"9" * 5000 + b"]}"):
+            status, doc = subgraph(hostile)
+            assert 400 <= status < 500 and set(doc) == {"error"}, (hostile[:30], status)
+    assert searcher.asked == ["a.png", ["a.png", "b.png"]]  # no refused request reached the searcher
