@@ -14,8 +14,8 @@ from typing import Protocol
 import faiss
 import numpy as np
 
+from cxrneo.archive.shards import Rows  # source rows [a, b): the pairs (i, j) with a <= i < b, j > i
 from cxrneo.errors import ConfigError, InputError
-from cxrneo.shards import Rows  # source rows [a, b): the pairs (i, j) with a <= i < b, j > i
 
 DEFAULT_BLOCK = 8192
 DEFAULT_MEAN_DEGREE = 50.0  # the target mean degree when a new graph is given neither T nor a degree

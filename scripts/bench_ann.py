@@ -19,7 +19,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from cxrneo.codes import load
+from cxrneo.archive.codes import load
 from cxrneo.graph import normalise
 from cxrneo.retrieval.cosines import exact_dot
 from cxrneo.retrieval.scan import Fp32Kernel, first_pass
@@ -90,7 +90,7 @@ def main() -> None:
     try:
         import torch
 
-        from cxrneo.embed.scan import Bf16Kernel
+        from cxrneo.embed.kernels import Bf16Kernel
 
         torch.set_num_threads(1)
         bf = Bf16Kernel(x)

@@ -11,12 +11,12 @@ import time
 
 import numpy as np
 
+from cxrneo.archive.synthetic import from_table
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import EDGE_BATCH, WRITERS, _grouped_rows, _source_batches, _write_all, ingest, oriented
 from cxrneo.graph import degree_stats, edges_numpy, normalise, similarity_edges, threshold_for_degree
 from cxrneo.settings import Settings
-from cxrneo.synthetic import from_table
 
 # NIH ChestX-ray14's full label table (112,120 rows, published by NIH with the data set; not in
 # this repository). --labels or CXRNEO_NIH_LABELS gives its place.

@@ -156,7 +156,7 @@ def main() -> None:
 
 def explain_bench(ckpt: Path, n: int, device: str) -> None:
     from cxrneo.embed.encoder import Encoder
-    from cxrneo.overlay import pair_png
+    from cxrneo.service.overlay import pair_png
 
     enc = Encoder(ckpt, device)
     images = sorted((SAMPLE / "images").glob("*.png"))

@@ -52,10 +52,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxrneo.codes import load  # noqa: E402
+from cxrneo.archive.codes import load  # noqa: E402
 from tests.hostile import Hostile, corpus  # noqa: E402
 
-CLI = [sys.executable, "-m", "cxrneo.cli"]
+CLI = [sys.executable, "-m", "cxrneo.cli.main"]
 HOST = "127.0.0.1"
 METHODS = ("knn", "community")
 MAX_PER_CLIENT = 1_000_000  # requests per client thread and phase, whatever the clock says

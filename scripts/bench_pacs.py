@@ -28,7 +28,7 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from cxrneo.codes import load
+from cxrneo.archive.codes import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "nih-sample"
@@ -108,7 +108,7 @@ def main() -> None:
                     headers={"Authorization": auth, "Content-Type": 'multipart/related; type="application/dicom"; boundary=b'}))
             table = tmp / "films.csv"
             table.write_text("path,labels,id\n" + "".join(f"{f.name},,{f.stem}\n" for f in files))
-            cli = [sys.executable, "-m", "cxrneo.cli", "embed", str(a.checkpoint), "--workers", "0", "--device", "cpu"]
+            cli = [sys.executable, "-m", "cxrneo.cli.main", "embed", str(a.checkpoint), "--workers", "0", "--device", "cpu"]
             env = {**os.environ, "CXRNEO_PACS_USER": "reader", "CXRNEO_PACS_PASSWORD": password}
             t = time.perf_counter()
             subprocess.run([*cli, "--dicomweb", url + "/dicom-web", "--out", str(tmp / "pacs.npz")], env=env,

@@ -1,6 +1,6 @@
 """Benchmark per-query retrieval latency (no CNN forward pass): every method of the registry vs exact kNN.
 
-Synthetic label-faithful codes (cxrneo.synthetic over the NIH table), exact edges at the T of a
+Synthetic label-faithful codes (cxrneo.archive.synthetic over the NIH table), exact edges at the T of a
 target mean degree, Louvain communities (networkx, in memory), then the same random stored
 queries (self excluded) through every method, interleaved, in one run. A first pass fills the
 community block cache and builds diffusion's sparse walk once ("cold" times are printed too), the
@@ -20,9 +20,10 @@ import time
 
 import numpy as np
 
+from cxrneo.archive.synthetic import from_table
 from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.retrieval import METHODS, MemoryGraph, Retriever
-from cxrneo.synthetic import from_table
+from cxrneo.retrieval.question import Question
 
 # NIH ChestX-ray14's full label table (112,120 rows, published by NIH with the data set; not in
 # this repository). --labels or CXRNEO_NIH_LABELS gives its place.
@@ -89,8 +90,8 @@ def graph(labels: str, n: int, mean_degree: float, seed: int, noise: float = 1.0
 
 
 def gds_query(db, unit: np.ndarray, ids: list[str], row: int, t: float, k: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    from cxrneo.db import diffusion as gds_diffusion
     from cxrneo.retrieval.diffusion import DiffusionParams
+    from tests import gds_diffusion  # the GDS cross-check (run from the repository root)
 
     seeds = [ids[i] for i in np.flatnonzero(unit @ unit[row] >= np.float32(t))]
     return gds_diffusion.personalized_pagerank(db, seeds, DiffusionParams(seed_weights="uniform", scope="graph"),
@@ -98,12 +99,12 @@ def gds_query(db, unit: np.ndarray, ids: list[str], row: int, t: float, k: int) 
 
 
 def neo4j_bench(args: argparse.Namespace) -> None:
-    from cxrneo.db import diffusion as gds_diffusion
     from cxrneo.db.communities import detect
     from cxrneo.db.connection import Database
-    from cxrneo.db.graphview import StoredGraph
     from cxrneo.db.ingest import ingest
+    from cxrneo.db.stored import StoredGraph
     from cxrneo.settings import Settings
+    from tests import gds_diffusion  # the GDS cross-check (run from the repository root)
 
     codes, unit, edges, _, t = graph(args.labels, args.neo4j_n, args.mean_degree, args.seed, args.noise)
     with Database.connect(Settings()) as db:
@@ -120,7 +121,7 @@ def neo4j_bench(args: argparse.Namespace) -> None:
                 np.random.default_rng(args.seed).choice(len(codes), args.queries, replace=False).tolist()
             )
             ids = codes.ids
-            times = measure(lambda r, m, ex: retr.query(retr.code_of(ids[r]), args.k, m, exclude=ex), queries, ids)
+            times = measure(lambda r, m, ex: retr.query(retr.code_of(ids[r]), Question(args.k, m, exclude=ex)), queries, ids)
             times["gds-diffusion"] = measure(lambda r, m, ex: gds_query(db, unit, ids, r, t, args.k), queries, ids,
                                              ("gds",))["gds"]
             report(f"StoredGraph, N={len(ids)} (retrieval on the graph read from Neo4j; "
@@ -158,7 +159,7 @@ def main() -> None:
     print(f"query degree d_q (self excluded) median={np.median(dq):.0f} max={max(dq)}")
     report(
         f"in memory, N={len(ids)}, K={args.k}, {args.queries} queries",
-        measure(lambda r, m, ex: retr.query(unit[r], args.k, m, exclude=ex), queries, ids),
+        measure(lambda r, m, ex: retr.query(unit[r], Question(args.k, m, exclude=ex)), queries, ids),
     )
     if args.neo4j:
         neo4j_bench(args)

@@ -13,8 +13,8 @@ import os
 import time
 from pathlib import Path
 
+from cxrneo.archive.synthetic import from_table
 from cxrneo.graph import approximate_edges, edges_numpy, normalise, similarity_edges, threshold_for_degree
-from cxrneo.synthetic import from_table
 
 LABELS_HELP = "NIH Data_Entry_2017_v2020.csv(.gz), the full label table (default: $CXRNEO_NIH_LABELS)"
 

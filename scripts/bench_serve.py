@@ -36,15 +36,17 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrneo.codes import load
-from cxrneo.request import QueryFilter
+from cxrneo.archive.codes import load
+from cxrneo.filters import QueryFilter
 from cxrneo.retrieval import Method
+from cxrneo.retrieval.question import Question
 from cxrneo.retrieval.scan import BatchedScan, Fp32Kernel
 from cxrneo.retrieval.strategies import STRATEGIES
-from cxrneo.service import Searcher
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 
-CLI = [sys.executable, "-m", "cxrneo.cli"]
+CLI = [sys.executable, "-m", "cxrneo.cli.main"]
 
 
 def median_wall(cmd: list[str], runs: int) -> float:
@@ -208,7 +210,7 @@ def median_ms(f: Callable[[], object], runs: int = 30) -> float:
 def in_process(searcher: Searcher, ids: list[str], new: np.ndarray, k: int, n: int) -> None:
     """The machine's floor (one pass over the codes, in the precision the service uses and in float32)
     and every method one query at a time, with how many exact cosines each needed."""
-    _, retriever = searcher.graph.current()
+    retriever = searcher.graph.current().retriever
     scan = retriever.scan
     assert isinstance(scan, BatchedScan)
     kernel, codes = scan.kernel, retriever.codes
@@ -223,14 +225,14 @@ def in_process(searcher: Searcher, ids: list[str], new: np.ndarray, k: int, n: i
         fp32 = Fp32Kernel(codes)
         print(f"float32 pass over the same codes: {median_ms(lambda: fp32(one)):.1f} ms for 1 query, "
               f"{median_ms(lambda: fp32(eight)):.1f} ms for 8")
-    retriever.query(new[0], k, Method.COMMUNITY)  # warm the block cache as the service was
+    retriever.query(new[0], Question(k, Method.COMMUNITY))  # warm the block cache as the service was
     times: dict[tuple[str, str], list[float]] = {}
     computed: dict[str, list[int]] = {}
     for j, i in enumerate(ids[:n]):
         for method in Method:
             for kind, code, exclude in (("stored", retriever.code_of(i), frozenset({i})), ("new", new[j], frozenset())):
                 t = time.perf_counter()
-                retriever.query(code, k, method, exclude=exclude)
+                retriever.query(code, Question(k, method, exclude=exclude))
                 times.setdefault((method.value, kind), []).append(time.perf_counter() - t)
                 if kind == "new":
                     cos = scan(np.asarray(code / np.linalg.norm(code), np.float32))
@@ -258,11 +260,11 @@ def filtered_runs(n: int, k: int, seed: int) -> None:
     try:
         t = time.perf_counter()
         searcher.warm()
-        _, retriever = searcher.graph.current()
+        retriever = searcher.graph.current().retriever
         print(f"{platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; graph of "
               f"{len(retriever.ids)} images opened in {time.perf_counter() - t:.1f} s; {n} queries per method and "
               f"filter, k={k}")
-        facets = searcher.graph.facets(retriever)
+        facets = searcher.graph.current().facets
         from cxrneo.filters import passing
 
         shares = {name: float(passing(facets, f, retriever.graph.community).mean()) for name, f in FILTERS.items()}
@@ -274,7 +276,7 @@ def filtered_runs(n: int, k: int, seed: int) -> None:
             for j, i in enumerate(ids):
                 for name, f in [("none", None), *FILTERS.items()]:
                     t = time.perf_counter()
-                    answer = searcher.by_id(i, k, method, where=f)
+                    answer = searcher.by_id(i, QueryOptions(k=k, method=method, filter=f))
                     took = time.perf_counter() - t
                     if j == 0:
                         first[(method.value, name)] = took  # builds the filter's induced subgraph

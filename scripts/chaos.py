@@ -47,7 +47,7 @@ METHODS = ("community", "hybrid", "knn")
 
 def _cxrneo() -> list[str]:
     # the same interpreter and flags (-S: run a snapshot of the code from PYTHONPATH)
-    return [sys.executable, *(["-S"] if sys.flags.no_site else []), "-m", "cxrneo.cli"]
+    return [sys.executable, *(["-S"] if sys.flags.no_site else []), "-m", "cxrneo.cli.main"]
 
 
 def _env() -> dict[str, str]:
@@ -290,7 +290,7 @@ def main() -> None:
     rng = random.Random(a.seed)
     t_start = time.monotonic()
 
-    from cxrneo.codes import load
+    from cxrneo.archive.codes import load
     from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 
     codes = load(a.codes)

@@ -101,7 +101,7 @@ step "6/8 GDS Louvain communities"
 cxrneo communities
 
 step "7/8 three queries by stored image id (well-connected images with findings)"
-ids=$(python -c 'from cxrneo.db.connection import Database; from cxrneo.db.graphview import example_queries
+ids=$(python -c 'from cxrneo.db.connection import Database; from cxrneo.db.stored import example_queries
 from cxrneo.settings import Settings
 with Database.connect(Settings()) as db: print(" ".join(example_queries(db, 3)))')
 set -- $ids

@@ -16,7 +16,7 @@ UNIT = ["tests/unit/test_region.py", "tests/unit/test_engine.py", "tests/unit/te
 SUITES = {
     "region": ("cxrneo/retrieval/region.py", UNIT),
     "modularity": ("cxrneo/retrieval/modularity.py", UNIT),
-    "metrics": ("cxrneo/metrics.py", ["tests/unit/test_metrics.py", "tests/unit/test_evaluate.py"]),
+    "metrics": ("cxrneo/evaluation/metrics.py", ["tests/unit/test_metrics.py", "tests/unit/test_evaluate.py"]),
     "ingest": ("cxrneo/db/ingest.py", ["tests/integration/test_ingest.py", "tests/integration/test_cli_errors_neo4j.py"]),
 }
 # (name, kind, original text, mutated text): each original must occur exactly once

@@ -14,7 +14,7 @@ python - "$data/Data_Entry_2017.csv" "$data/images" "$work/database.csv" <<'PY'
 import csv, sys
 from pathlib import Path
 from cxrneo import labels
-from cxrneo.evaluate import patient_split
+from cxrneo.evaluation.evaluate import patient_split
 from cxrneo.tables.table import read_table
 src, images, out = map(Path, sys.argv[1:])
 table = read_table("nih", src, images, labels.get("nih"))

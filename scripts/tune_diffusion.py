@@ -18,14 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrneo import codes as codes_io
 from cxrneo import labels as lsets
-from cxrneo import metrics as m
-from cxrneo.evaluate import louvain_in_memory, patient_split
+from cxrneo.archive import codes as codes_io
+from cxrneo.evaluation import metrics as m
+from cxrneo.evaluation.evaluate import louvain_in_memory, patient_split
 from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.retrieval import MemoryGraph, Retriever
 from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.diffusion import DiffusionParams, diffuse
+from cxrneo.retrieval.question import Question
 
 K = 10
 # The plain values the sweep starts from (the library's defaults are the sweep's outcome, not these).
@@ -122,7 +123,7 @@ def main() -> None:
           f"{ref['p-no-finding'].mean():.3f} | {ref['n-no-finding'].mean():.3f} | | | | | |", flush=True)
     for name in ("hybrid", "community"):  # references on the same split: the other graph methods
         t1 = time.perf_counter()
-        res = np.stack([np.array(engine.grow(v, K, name).rows) for v in v_unit])
+        res = np.stack([np.array(engine.grow(v, Question(K, name)).rows) for v in v_unit])
         sc = scores(res, forms)
         cells = [_paired(sc[key], ref[key]) for key in ("p-positive", "n-positive", "p-no-finding", "n-no-finding")]
         print(f"| {name} | | | | | | | | {sc['p-positive'].mean():.3f} | {sc['n-positive'].mean():.3f} | "

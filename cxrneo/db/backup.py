@@ -21,6 +21,7 @@ from cxrneo.db.connection import Database
 from cxrneo.db.lease import writer_lease
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError, ServerError
+from cxrneo.retrieval.question import Question
 from cxrneo.settings import Settings
 
 DATABASE = "neo4j"
@@ -39,7 +40,7 @@ class Manifest(BaseModel):
 
 def _state(db: Database) -> Manifest:
     """The graph as it is now: GraphMeta, counts, and (when it can answer) the probe answers."""
-    from cxrneo.db.graphview import StoredGraph, example_queries
+    from cxrneo.db.stored import StoredGraph, example_queries
 
     meta = graph_meta(db)
     counts = {k: int(v) for k, v in db.read("count_graph")[0].items()}
@@ -48,7 +49,7 @@ def _state(db: Database) -> Manifest:
         retriever = StoredGraph(db, None).retriever()  # read from Neo4j itself, no local snapshot
         for image in example_queries(db, PROBES):
             code, alone = retriever.code_of(image), frozenset({image})
-            probes[image] = {m: [h.image_id for h in retriever.query(code, PROBE_K, m, exclude=alone)]
+            probes[image] = {m: [h.image_id for h in retriever.query(code, Question(PROBE_K, m, exclude=alone))]
                              for m in ("knn", "community")}
     stable = meta.model_dump(exclude={"storedNodes", "storedEdges", "storedCommunities", "storedLinked"}) \
         if meta is not None else None

@@ -10,10 +10,11 @@ import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
 from cxrneo.db import server
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import oriented
@@ -21,13 +22,15 @@ from cxrneo.db.lease import writer_lease
 from cxrneo.db.meta import graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError, ServerError
+from cxrneo.filters import COLUMNS, stored_properties
 from cxrneo.graph import EdgeFn, Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.settings import Settings
 
 ARRAY_DELIMITER = ";"
 DATABASE = "neo4j"
-IMAGE_HEADER = ("id:ID(Image)", "path", "labels:string[]", "patientId", "view", "sex", "age:long",
-                "split", "studyUid", "seriesUid", "code:float[]")
+_TYPES = {"labels": ":string[]", "text": "", "int": ":long"}  # a filter column's type in the import header
+IMAGE_HEADER = ("id:ID(Image)", "path", *(f"{c.property}{_TYPES[c.kind]}" for c in COLUMNS if c.read is not None),
+                "studyUid", "seriesUid", "code:float[]")
 SIMILAR_HEADER = (":START_ID(Image)", ":END_ID(Image)", "cosine:double")
 CHUNK = 2_000
 SCHEMA_WAIT_S = 3600
@@ -67,13 +70,24 @@ def _labels(labels: Iterable[str]) -> str:
     return quote(ARRAY_DELIMITER.join(labels))
 
 
+STORED = tuple(c for c in COLUMNS if c.read is not None)  # in stored_properties' order
+
+
+def _field(kind: str, value: Any) -> str:
+    """One filter column's CSV field."""
+    if kind == "labels":
+        return _labels(value)
+    if kind == "int":
+        return "" if value is None else str(int(value))
+    return quote("" if value is None else str(value))
+
+
 def image_lines(codes: Codes) -> Iterable[str]:
     """The data lines of the Image file (header: IMAGE_HEADER); codes as float32 round-trip text."""
     fmt = ARRAY_DELIMITER.join(["%.9g"] * codes.codes.shape[1])
     for r, row in zip(codes.images, codes.codes, strict=True):
-        age = "" if r.age is None else str(int(r.age))
-        fields = (quote(r.id), quote(r.path), _labels(r.labels), quote(r.patient_id), quote(r.view),
-                  quote(r.sex), age, quote(r.split), quote(r.study_uid), quote(r.series_uid),
+        columns = [_field(c.kind, v) for c, v in zip(STORED, stored_properties(r).values(), strict=True)]
+        fields = (quote(r.id), quote(r.path), *columns, quote(r.study_uid), quote(r.series_uid),
                   fmt % tuple(row.tolist()))
         yield ",".join(fields) + "\n"
 

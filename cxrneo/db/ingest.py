@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
 from cxrneo.db import snapshot, transform
 from cxrneo.db.connection import Database
 from cxrneo.db.lease import Lease, writer_lease
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.db.schema import ensure_schema
 from cxrneo.errors import ConfigError, DatabaseError, InputError
+from cxrneo.filters import stored_properties
 from cxrneo.graph import EdgeFn, Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
 
 NODE_BATCH = 1_000
@@ -129,9 +130,8 @@ def _check(db: Database, codes: Codes, edges: Edges, threshold: float) -> tuple[
 def _image_row(codes: Codes, i: int) -> dict[str, object]:
     r = codes.images[i]
     return {
-        "id": r.id, "path": r.path, "labels": list(r.labels), "patientId": r.patient_id,
-        "view": r.view, "sex": r.sex, "age": r.age, "split": r.split, "studyUid": r.study_uid,
-        "seriesUid": r.series_uid,
+        "id": r.id, "path": r.path, "studyUid": r.study_uid, "seriesUid": r.series_uid,
+        "columns": stored_properties(r),
         "code": codes.codes[i].tolist(),
         "codeBytes": np.ascontiguousarray(codes.codes[i], dtype="<f4").tobytes(),
     }

@@ -1,7 +1,7 @@
 """Local snapshots of the stored graph, so that a reader opens an archive in milliseconds.
 
-A snapshot holds the image ids (sorted), their patients and filterable metadata (findings,
-view, sex, age, split: the columns filters are evaluated on), their unit codes and the symmetric
+A snapshot holds the image ids (sorted), their filter columns (cxrneo.filters.COLUMNS: findings,
+patient, view, sex, age, split, ...), their unit codes and the symmetric
 CSR adjacency of the SIMILAR edges, as plain ``.npy`` files under the cache folder, keyed by
 GraphMeta's ``graphId`` and ``dataGeneration`` (the generation at which images or edges last
 changed; community runs do not move it); the communities are one more file keyed by
@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +29,37 @@ from cxrneo.db.connection import Database
 from cxrneo.db.generations import communities_unchanged, data_generation, data_unchanged
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError, NotReadyError
-from cxrneo.filters import SEPARATOR, Facets
+from cxrneo.filters import COLUMN, SEPARATOR, SNAPSHOT_COLUMNS, Facets, snapshot_value
 from cxrneo.graph import Edges, normalise
 from cxrneo.records import ImageRecord
 
-VERSION = 2  # 2: the filter columns
+VERSION = 3  # 2: the filter columns; 3: one file per column of cxrneo.filters.COLUMNS
 PAGE = 2_000
-ARRAYS = ("ids", "patients", "labels", "views", "sexes", "ages", "splits", "unit", "indptr", "indices")
+ARRAYS = ("ids", "unit", "indptr", "indices", *(f"col-{p}" for p in SNAPSHOT_COLUMNS))
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The stored graph in row order (ids ascending): unit codes and symmetric CSR adjacency."""
+    """The stored graph in row order (ids ascending): unit codes, symmetric CSR adjacency and the
+    filter columns (by property, as `cxrneo.filters.snapshot_value` stores them)."""
 
     ids: list[str]
-    patients: list[str]
     unit: np.ndarray  # float32, N x width, unit rows
     indptr: np.ndarray  # int64, N + 1
     indices: np.ndarray  # int32, neighbour rows, ascending within a row; every edge twice
-    labels: list[str] = field(default_factory=list)  # each image's findings joined by "|"
-    views: list[str] = field(default_factory=list)
-    sexes: list[str] = field(default_factory=list)
-    ages: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))  # -1: unknown
-    splits: list[str] = field(default_factory=list)
+    columns: dict[str, list[Any]]
 
     @property
     def edges(self) -> int:
         return int(self.indices.size // 2)
 
+    @property
+    def patients(self) -> list[str]:
+        return [str(p) for p in self.columns["patientId"]]
+
     def facets(self) -> Facets:
         """The filter columns (cxrneo/filters.py)."""
-        return Facets.from_columns(self.labels, self.views, self.sexes, self.ages.tolist(), self.splits, self.patients)
+        return Facets.from_columns(self.columns)
 
 
 def from_arrays(records: Sequence[ImageRecord], codes: np.ndarray, edges: Edges) -> Snapshot:
@@ -72,16 +72,8 @@ def from_arrays(records: Sequence[ImageRecord], codes: np.ndarray, edges: Edges)
     indptr, indices = _csr(len(ids), src, dst)
     ordered = [records[i] for i in order]
     return Snapshot(
-        ids=[r.id for r in ordered],
-        patients=[r.patient_id for r in ordered],
-        labels=[SEPARATOR.join(r.labels) for r in ordered],
-        views=[r.view for r in ordered],
-        sexes=[r.sex for r in ordered],
-        ages=np.array([-1 if r.age is None else r.age for r in ordered], np.int32),
-        splits=[r.split for r in ordered],
-        unit=normalise(np.asarray(codes)[order]),
-        indptr=indptr,
-        indices=indices,
+        ids=[r.id for r in ordered], unit=normalise(np.asarray(codes)[order]), indptr=indptr, indices=indices,
+        columns={p: [snapshot_value(COLUMN[p], r) for r in ordered] for p in SNAPSHOT_COLUMNS},
     )
 
 
@@ -119,15 +111,10 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
     try:
         arrays = {
             "ids": np.array(snap.ids, dtype=str),
-            "patients": np.array(snap.patients, dtype=str),
-            "labels": np.array(snap.labels, dtype=str),
-            "views": np.array(snap.views, dtype=str),
-            "sexes": np.array(snap.sexes, dtype=str),
-            "ages": np.asarray(snap.ages, dtype=np.int32),
-            "splits": np.array(snap.splits, dtype=str),
             "unit": np.ascontiguousarray(snap.unit, dtype=np.float32),
             "indptr": snap.indptr,
             "indices": snap.indices,
+            **{f"col-{p}": _array(p, snap.columns[p]) for p in SNAPSHOT_COLUMNS},
         }
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
@@ -145,6 +132,10 @@ def save(snap: Snapshot, cache: Path, meta: GraphMeta) -> Path | None:
     _prune(target.parent, keep=target.name)
     _prune_graphs(Path(cache), keep=target.parent.name)
     return target
+
+
+def _array(prop: str, values: Sequence[Any]) -> np.ndarray:
+    return np.array(values, dtype=np.int64 if COLUMN[prop].kind == "int" else str)
 
 
 def _file_sha256(path: Path) -> str:
@@ -189,21 +180,12 @@ def load(cache: Path, meta: GraphMeta) -> Snapshot | None:
     except (OSError, ValueError, AttributeError):
         return None
     snap = Snapshot(
-        ids=arrays["ids"].tolist(),
-        patients=arrays["patients"].tolist(),
-        labels=arrays["labels"].tolist(),
-        views=arrays["views"].tolist(),
-        sexes=arrays["sexes"].tolist(),
-        ages=np.asarray(arrays["ages"]),
-        splits=arrays["splits"].tolist(),
-        unit=arrays["unit"],
-        indptr=np.asarray(arrays["indptr"]),
-        indices=arrays["indices"],
+        ids=arrays["ids"].tolist(), unit=arrays["unit"], indptr=np.asarray(arrays["indptr"]),
+        indices=arrays["indices"], columns={p: arrays[f"col-{p}"].tolist() for p in SNAPSHOT_COLUMNS},
     )
     n = len(snap.ids)
-    columns = (snap.patients, snap.labels, snap.views, snap.sexes, snap.ages, snap.splits)
     if (snap.unit.shape[0] != n or snap.indptr.shape != (n + 1,) or int(snap.indptr[-1]) != snap.indices.size
-            or any(len(c) != n for c in columns)):
+            or any(len(c) != n for c in snap.columns.values())):
         return None
     return snap
 
@@ -211,21 +193,16 @@ def load(cache: Path, meta: GraphMeta) -> Snapshot | None:
 def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
     """Read the whole stored graph once, in pages by id, and check it against GraphMeta."""
     ids: list[str] = []
-    patients: list[str] = []
-    columns: dict[str, list[Any]] = {"labels": [], "views": [], "sexes": [], "ages": [], "splits": []}
+    columns: dict[str, list[Any]] = {p: [] for p in SNAPSHOT_COLUMNS}
     rows: list[np.ndarray] = []
     outs: list[list[str]] = []
     after = ""
     while True:
-        got = db.read("read_snapshot_page", after=after, limit=page)
+        got = db.read("read_snapshot_page", after=after, limit=page, columns=list(SNAPSHOT_COLUMNS))
         for r in got:
             ids.append(r["id"])
-            patients.append(r["patientId"] or "")
-            columns["labels"].append(SEPARATOR.join(r["labels"] or ()))
-            columns["views"].append(r["view"] or "")
-            columns["sexes"].append(r["sex"] or "")
-            columns["ages"].append(-1 if r["age"] is None else int(r["age"]))
-            columns["splits"].append(r["split"] or "")
+            for p, v in zip(SNAPSHOT_COLUMNS, r["columns"], strict=True):
+                columns[p].append(_stored(p, v))
             if r["codeBytes"] is not None:
                 rows.append(np.frombuffer(r["codeBytes"], dtype="<f4"))
             else:
@@ -251,9 +228,15 @@ def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
                             "rerun the interrupted `cxrneo ingest`")
     indptr, indices = _csr(len(ids), src, dst)
     unit = normalise(np.stack(rows)) if rows else np.empty((0, 0), np.float32)
-    return Snapshot(ids=ids, patients=patients, unit=unit, indptr=indptr, indices=indices,
-                    labels=columns["labels"], views=columns["views"], sexes=columns["sexes"],
-                    ages=np.array(columns["ages"], np.int32), splits=columns["splits"])
+    return Snapshot(ids=ids, unit=unit, indptr=indptr, indices=indices, columns=columns)
+
+
+def _stored(prop: str, value: Any) -> Any:
+    """A property read from Neo4j as the snapshot stores it (as `snapshot_value` makes it from a record)."""
+    kind = COLUMN[prop].kind
+    if kind == "labels":
+        return SEPARATOR.join(value or ())
+    return (-1 if value is None else int(value)) if kind == "int" else (value or "")
 
 
 def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMeta) -> np.ndarray:

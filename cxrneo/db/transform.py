@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
 from cxrneo.db.connection import Database
 from cxrneo.db.meta import GraphMeta
 from cxrneo.errors import ConfigError, NotReadyError
@@ -62,7 +62,7 @@ def save(db: Database, w: Whitening) -> None:
 
 def fit(codes: Codes, whiten: str, shrink: float = 0.0) -> tuple[Whitening, str]:
     """A new graph's transform from its own codes: `auto` (chosen by their findings) or a dimension."""
-    from cxrneo.evaluate import auto_whitening
+    from cxrneo.evaluation.evaluate import auto_whitening
 
     if whiten == "auto":
         w, how, _ = auto_whitening(codes, AUTO_K, codes.label_set or "nih")

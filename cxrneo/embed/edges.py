@@ -12,10 +12,10 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from cxrneo.archive.shards import Rows
 from cxrneo.embed import runtime
 from cxrneo.errors import ConfigError
 from cxrneo.graph import Edges, band, dot_error_bound, row_range, settle, sorted_pairs
-from cxrneo.shards import Rows
 
 BLOCK = 4096  # rows per matrix product: 4096 x 112,120 half-precision cosines are 0.9 GB
 PAIRS = 1 << 18  # candidate pairs rechecked in fp32 at a time

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from cxrneo import codes as codes_file
-from cxrneo.codes import CODE_WIDTH
+from cxrneo.archive import codes as codes_file
+from cxrneo.archive.codes import CODE_WIDTH
+from cxrneo.archive.shards import even_rows
 from cxrneo.embed import checkpoint, runtime
 from cxrneo.embed.data import loader
 from cxrneo.embed.model import CxrNet
 from cxrneo.errors import InputError
-from cxrneo.shards import even_rows
 from cxrneo.tables.table import Table
 
 
@@ -91,7 +91,7 @@ def embed(
 
     With ``shard=(i, n)`` only the i-th of n even blocks of rows (cut at multiples of
     ``shard_size``, where an unsharded run cuts its batches too) is embedded, into a part that
-    `cxrneo merge` combines with the others (`cxrneo.codes.merge_parts`)."""
+    `cxrneo merge` combines with the others (`cxrneo.archive.codes.merge_parts`)."""
     ckpt = checkpoint.resolve(ckpt)
     doc = checkpoint.load(ckpt)
     if list(table.label_set.labels) != list(doc["labels"]):

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from cxrneo import labels as lsets
+from cxrneo.cli.text import plural
 from cxrneo.embed import auc, checkpoint, distributed, runtime, splits
 from cxrneo.embed.augment import augment
 from cxrneo.embed.data import loader
@@ -22,7 +23,6 @@ from cxrneo.embed.distributed import World
 from cxrneo.embed.model import CxrNet, load_weights
 from cxrneo.errors import ConfigError, InputError
 from cxrneo.tables.table import Table, read_table
-from cxrneo.text import plural
 
 
 class TrainConfig(BaseModel):

@@ -12,6 +12,7 @@ from cxrneo.retrieval.cosines import Cosines, Rows, exact_dot
 from cxrneo.retrieval.indexed import IndexedGraph
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.question import Question
 from cxrneo.retrieval.scan import Fp32Kernel, first_pass
 from cxrneo.retrieval.scene import Growth, Memo, Step
 from cxrneo.retrieval.strategies import STRATEGIES, ranked
@@ -29,9 +30,14 @@ class Retriever:
     in N(q) but never join R and are never returned.
     """
 
-    def __init__(self, view: GraphView, unit_codes: np.ndarray | Callable[[], np.ndarray], ids: Sequence[str],
-                 threshold: float) -> None:
-        """`unit_codes`: the codes in row order, or a function that makes them when first needed."""
+    def __init__(
+        self, view: GraphView, unit_codes: np.ndarray | Callable[[], np.ndarray], ids: Sequence[str],
+        threshold: float, scan: Callable[[np.ndarray], Cosines] | None = None, rows: Rows | None = None,
+    ) -> None:
+        """`unit_codes`: the codes in row order, or a function that makes them when first needed.
+        `scan`: the cosines of a unit query to every row (default: a float32 pass over the codes; the
+        stored graph gives a shared BatchedScan). `rows`: where single rows are read (default: the
+        codes; the stored graph may give a file read row by row). Never assigned to once built."""
         if callable(unit_codes):
             self._codes: np.ndarray | None = None
             self._make_codes = unit_codes
@@ -40,9 +46,9 @@ class Retriever:
             if codes.ndim != 2 or codes.shape[0] != len(ids):
                 raise InputError(f"codes of shape {codes.shape} do not match {len(ids)} image ids")
             self._codes = codes
-        # cosines of a unit query to every row (float32 first pass); the stored graph swaps in a BatchedScan
-        self.scan: Callable[[np.ndarray], Cosines] = lambda q: first_pass(Fp32Kernel(self.codes), self.codes, q)
-        self.rows: Rows | None = None  # where single rows are read (the codes unless set: a file read row by row)
+        # cosines of a unit query to every row (first pass)
+        self.scan: Callable[[np.ndarray], Cosines] = scan or (lambda q: first_pass(Fp32Kernel(self.codes), self.codes, q))
+        self._rows = rows
         self.threshold = float(threshold)
         self.graph = IndexedGraph(view, ids)
         self.ids = self.graph.ids
@@ -58,8 +64,8 @@ class Retriever:
 
     @property
     def reader(self) -> Rows:
-        """Where single rows are read: `rows` when set (a file read row by row), else the codes."""
-        return self.codes if self.rows is None else self.rows
+        """Where single rows are read: the rows given (a file read row by row), else the codes."""
+        return self.codes if self._rows is None else self._rows
 
     def memo(self, key: Hashable, build: Callable[[], T]) -> T:
         """A structure derived from this snapshot (diffusion's walk), built once per key."""
@@ -81,62 +87,33 @@ class Retriever:
         code: np.ndarray = self.reader[row][0]
         return code
 
-    def query(
-        self,
-        q_unit: np.ndarray,
-        k: int,
-        method: Method | str = Method.COMMUNITY,
-        strict: bool = False,
-        exclude: frozenset[str] = frozenset(),
-        allowed: np.ndarray | None = None,
-    ) -> list[Hit]:
-        """The top-k database images for a query code, best first; with `allowed` (a bool per row)
-        the top min(k, allowed and not excluded) among the allowed rows (see `_filtered`)."""
-        method = Method.parse(method)
+    def query(self, q_unit: np.ndarray, question: Question) -> list[Hit]:
+        """The top-k database images for a query code, best first; with `question.allowed` the top
+        min(k, allowed and not excluded) among the allowed rows (see `_filtered`)."""
         unit = self._unit(q_unit)
-        growth = self._run(unit, k, method, strict, exclude, allowed)
+        growth = self._run(unit, question)
         com = self.graph.community
         cosine = exact_dot(self.reader, np.array(growth.rows, np.int64), unit.astype(np.float64))
         return [
-            Hit(
-                rank=i + 1,
-                image_id=self.ids[row],
-                cosine=float(c),
-                community=int(com[row]),
-                gain=gain,
-                fallback=fb,
-            )
-            for i, (row, c, gain, fb) in enumerate(
-                zip(growth.rows, cosine, growth.gains, growth.fallback, strict=True))
+            Hit(rank=i + 1, image_id=self.ids[row], cosine=float(c), community=int(com[row]), gain=gain, fallback=fb)
+            for i, (row, c, gain, fb) in enumerate(zip(growth.rows, cosine, growth.gains, growth.fallback, strict=True))
         ]
 
-    def grow(
-        self,
-        q_unit: np.ndarray,
-        k: int,
-        method: Method | str = Method.COMMUNITY,
-        strict: bool = False,
-        exclude: frozenset[str] = frozenset(),
-        allowed: np.ndarray | None = None,
-    ) -> Growth:
+    def grow(self, q_unit: np.ndarray, question: Question) -> Growth:
         """Like `query`, but the raw Growth (rows, gains and every step) for inspection."""
-        return self._run(self._unit(q_unit), k, Method.parse(method), strict, exclude, allowed)
+        return self._run(self._unit(q_unit), question)
 
-    def _run(
-        self, unit: np.ndarray, k: int, method: Method, strict: bool, exclude: frozenset[str],
-        allowed: np.ndarray | None = None,
-    ) -> Growth:
-        if k <= 0:
-            raise ConfigError(f"k must be at least 1, got {k}")
-        blocked = np.array(sorted(self.graph.row[i] for i in exclude if i in self.graph.row), np.int64)
-        if allowed is not None:
-            return self._filtered(unit, blocked, k, method, strict, allowed)
+    def _run(self, unit: np.ndarray, question: Question) -> Growth:
+        k, method = question.k, question.how
+        blocked = np.array(sorted(self.graph.row[i] for i in question.exclude if i in self.graph.row), np.int64)
+        if question.allowed is not None:
+            return self._filtered(unit, blocked, k, method, question.strict, question.allowed)
         if k > len(self.ids) - blocked.size:
             raise ConfigError(
                 f"k={k} but the database holds only {len(self.ids) - blocked.size} images "
                 f"that may be returned ({blocked.size} excluded)"
             )
-        return STRATEGIES[method].run(self, self.scan(unit), blocked, k, strict)
+        return STRATEGIES[method].run(self, self.scan(unit), blocked, k, question.strict)
 
     def _filtered(
         self, unit: np.ndarray, blocked: np.ndarray, k: int, method: Method, strict: bool, allowed: np.ndarray,

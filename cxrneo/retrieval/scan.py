@@ -8,7 +8,7 @@ first caller becomes the leader, takes every query waiting at that moment into o
 hands each caller its column, and passes the lead to the next waiting caller.
 
 Kernels: `Fp32Kernel` (numpy BLAS, everywhere) and `ExactKernel` (float64, the reference for
-tests); cxrneo/embed/scan.py adds bfloat16 (AMX / AVX512-BF16 CPUs, GPUs), which reads half the bytes.
+tests); cxrneo/embed/kernels.py adds bfloat16 (AMX / AVX512-BF16 CPUs, GPUs), which reads half the bytes.
 """
 
 import threading

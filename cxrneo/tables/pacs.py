@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxrneo.dicomweb import DicomWeb
 from cxrneo.errors import InputError
 from cxrneo.labels import LabelSet
+from cxrneo.pacs.dicomweb import DicomWeb
 from cxrneo.records import ImageRecord
 from cxrneo.tables.rows import RawRow, parse_age, positive_findings, read_rows
 from cxrneo.tables.table import Table, build

@@ -11,7 +11,8 @@ from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build, reset
 from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError
-from cxrneo.service import Searcher
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from tests.integration.test_bulk import _codes, private_server  # noqa: F401 - the fixture
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.neo4j
 def _answers(s: Settings, ids: list[str]) -> dict[str, list[str]]:
     with Database.connect(s) as db:
         searcher = Searcher(db, None)
-        return {f"{i}/{m}": [h.image_id for h in searcher.by_id(i, 8, m).hits] for i in ids for m in ("knn", "community")}
+        return {f"{i}/{m}": [h.image_id for h in searcher.by_id(i, QueryOptions(k=8, method=m)).hits]
+                for i in ids for m in ("knn", "community")}
 
 
 def test_dump_reset_load_gives_back_the_same_graph_and_answers(

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
+from cxrneo.archive.synthetic import synthesise
 from cxrneo.db import bulk, server
 from cxrneo.db.connection import Database
 from cxrneo.db.meta import graph_meta
@@ -16,7 +17,6 @@ from cxrneo.errors import ConfigError
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.records import ImageRecord
 from cxrneo.settings import Settings
-from cxrneo.synthetic import synthesise
 
 pytestmark = pytest.mark.neo4j
 

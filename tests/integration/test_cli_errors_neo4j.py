@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.cli import app
-from cxrneo.codes import save
+from cxrneo.archive.codes import save
+from cxrneo.archive.synthetic import synthesise
+from cxrneo.cli.main import app
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
 from cxrneo.db.meta import graph_meta
 from cxrneo.records import ImageRecord
 from cxrneo.settings import Settings
-from cxrneo.synthetic import synthesise
 
 pytestmark = pytest.mark.neo4j
 

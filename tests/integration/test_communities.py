@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
+from cxrneo.archive.synthetic import synthesise
 from cxrneo.db.communities import assignments, detect, projection, stats_from_pairs
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build, ingest
 from cxrneo.graph import Edges
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval.modularity import coarse_modularity
-from cxrneo.synthetic import synthesise
 
 pytestmark = pytest.mark.neo4j
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from cxrneo.codes import CODE_WIDTH, Codes
-from cxrneo.db import diffusion as gds_diffusion
+from cxrneo.archive.codes import CODE_WIDTH, Codes
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import ingest
 from cxrneo.errors import ConfigError
@@ -13,6 +12,7 @@ from cxrneo.records import ImageRecord
 from cxrneo.retrieval import MemoryGraph, Retriever
 from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.diffusion import DiffusionParams, Walk, adjacency, personalized_pagerank, seed_vector
+from tests import gds_diffusion
 
 pytestmark = pytest.mark.neo4j
 

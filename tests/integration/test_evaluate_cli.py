@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.cli import app
+from cxrneo.cli.main import app
 from cxrneo.db.communities import assignments
 from cxrneo.db.connection import Database
 from cxrneo.retrieval import Method

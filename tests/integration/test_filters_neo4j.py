@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.cli import app
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
+from cxrneo.archive.synthetic import synthesise
+from cxrneo.cli.main import app
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
+from cxrneo.filters import QueryFilter, conditions
 from cxrneo.records import ImageRecord
-from cxrneo.request import QueryFilter
 from cxrneo.retrieval import Method
-from cxrneo.service import Searcher
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
-from cxrneo.synthetic import synthesise
 
 pytestmark = pytest.mark.neo4j
 FINDINGS = [("Effusion",), ("Mass",), (), ("Effusion", "Nodule"), ("Atelectasis",), ("Effusion", "Mass")]
@@ -60,9 +61,10 @@ def test_the_service_and_neo4j_alone_give_the_same_filtered_knn(
 ) -> None:
     searcher, codes = filtered_graph
     for qid in codes.ids[5:300:59]:
-        answer = searcher.by_id(qid, 10, Method.KNN, where=where)
-        _, retriever = searcher.graph.current()
-        rows = searcher.graph.filtered_knn(retriever.code_of(qid), 10, [qid], where)
+        answer = searcher.by_id(qid, QueryOptions(k=10, method=Method.KNN, filter=where))
+        retriever = searcher.graph.current().retriever
+        rows = searcher.db.read("filtered_knn", code=retriever.code_of(qid).tolist(), k=10, exclude=[qid],
+                                conditions=conditions(where))
         assert [h.image_id for h in answer.hits] == [r["id"] for r in rows]
         assert np.allclose([h.cosine for h in answer.hits], [r["cosine"] for r in rows], atol=1e-5)
         assert answer.passing is not None and min(10, answer.passing - 1) <= len(answer.hits) <= min(10, answer.passing)
@@ -94,12 +96,12 @@ def test_more_like_these_is_the_rocchio_query_and_leaves_the_examples_out(
     filtered_graph: tuple[Searcher, Codes], neo4j_settings: Settings, monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    from cxrneo.request import NEGATIVE_WEIGHT, QueryRequest
+    from cxrneo.service.request import NEGATIVE_WEIGHT, QueryRequest
 
     searcher, codes = filtered_graph
     pos, neg = [codes.ids[0], codes.ids[6], codes.ids[12]], [codes.ids[1]]
     answer = searcher.search(QueryRequest(ids=pos, not_ids=neg, k=10, method=Method.KNN))
-    _, r = searcher.graph.current()
+    r = searcher.graph.current().retriever
     q = np.mean([r.code_of(i) for i in pos], axis=0)
     q = q / np.linalg.norm(q) - NEGATIVE_WEIGHT * r.code_of(neg[0])
     sims = r.codes @ (q / np.linalg.norm(q))

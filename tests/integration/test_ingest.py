@@ -5,14 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
+from cxrneo.archive.synthetic import read_nih_table, synthesise
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build, ingest
 from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError
 from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
-from cxrneo.synthetic import read_nih_table, synthesise
 
 pytestmark = pytest.mark.neo4j
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes, save
+from cxrneo.archive.codes import Codes, save
+from cxrneo.archive.synthetic import synthesise
 from cxrneo.db.communities import assignments, detect
 from cxrneo.db.connection import FAULT_ENV, Database, LeaseLostError
 from cxrneo.db.ingest import ingest, reset
@@ -21,7 +22,6 @@ from cxrneo.errors import ConfigError, NotReadyError
 from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
 from cxrneo.settings import Settings
-from cxrneo.synthetic import synthesise
 
 pytestmark = pytest.mark.neo4j
 KILLED = -signal.SIGKILL
@@ -53,7 +53,7 @@ def _cli(settings: Settings, *args: str, fault: str | None = None, wait: bool = 
     env.pop("CXRNEO_DEBUG", None)
     if fault:
         env[FAULT_ENV] = fault
-    cmd = [sys.executable, "-m", "cxrneo.cli", *args]
+    cmd = [sys.executable, "-m", "cxrneo.cli.main", *args]
     if not wait:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes, save
+from cxrneo.archive.codes import Codes, save
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import FAULT_ENV, Database
 from cxrneo.db.ingest import ingest
 from cxrneo.db.meta import graph_meta
 from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
-from cxrneo.service import Searcher
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from tests.serving import free_port
 from tests.unit.test_evaluate import make_codes
@@ -68,7 +69,8 @@ def _quiet(s: Settings, cache: Path, queries: list[str]) -> dict[tuple[str, str]
     """What a fresh reader (new process state, empty snapshot cache) answers now."""
     searcher = Searcher.connect(s.model_copy(update={"data_dir": cache}))
     try:
-        return {(q, m): [h.image_id for h in searcher.by_id(q, K, m).hits] for q in queries for m in METHODS}
+        return {(q, m): [h.image_id for h in searcher.by_id(q, QueryOptions(k=K, method=m)).hits]
+                for q in queries for m in METHODS}
     finally:
         searcher.close()
 
@@ -90,7 +92,7 @@ def test_readers_never_answer_from_a_mix_while_ingest_and_communities_run(
     env = _env(neo4j_settings, tmp_path / "serve")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cli = [sys.executable, "-m", "cxrneo.cli"]
+    cli = [sys.executable, "-m", "cxrneo.cli.main"]
     service = subprocess.Popen([*cli, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     log: list[tuple[str, str, int, str]] = []

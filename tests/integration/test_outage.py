@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from cxrneo.api import create_app
+from cxrneo.api.app import create_app
 from cxrneo.db import server
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
-from cxrneo.service import Searcher
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from tests.integration.test_bulk import private_server  # noqa: F401 - the fixture
 from tests.serving import Running

@@ -18,13 +18,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.api import create_app
-from cxrneo.cli import app
-from cxrneo.codes import load
+from cxrneo.api.app import create_app
+from cxrneo.archive.codes import load
+from cxrneo.cli.main import app
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
-from cxrneo.service import Searcher
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from tests.integration.test_query_image import EXAMPLES, _as_dicom, _checkpoint
 from tests.integration.test_viewer import _wait, browser  # noqa: F401 - the browser fixture
@@ -202,7 +203,7 @@ def test_hits_from_a_pacs_carry_their_study_and_link_to_it(
                                 images=tmp_path / "pacs-dicom")
     try:
         query = files[0].stem
-        answer = searcher.by_id(query, 4, "knn")
+        answer = searcher.by_id(query, QueryOptions(k=4, method='knn'))
         assert len(answer.hits) == 4
         for h in answer.hits:
             assert (h.study_uid, h.series_uid) == (tags[h.image_id].StudyInstanceUID, tags[h.image_id].SeriesInstanceUID)
@@ -246,7 +247,7 @@ def test_watch_keeps_up_with_new_studies_and_a_kill_loses_and_doubles_nothing(
            "CXRNEO_PACS_USER": pacs.user, "CXRNEO_PACS_PASSWORD": pacs.password}
     env.pop(FAULT_ENV, None)
     codes_file = tmp_path / "archive.npz"
-    watch = [sys.executable, "-m", "cxrneo.cli", "watch", "--dicomweb", pacs.root, "--checkpoint", str(ckpt),
+    watch = [sys.executable, "-m", "cxrneo.cli.main", "watch", "--dicomweb", pacs.root, "--checkpoint", str(ckpt),
              "--codes", str(codes_file), "--once", "--mean-degree", "3"]
 
     def poll(fault: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -283,8 +284,8 @@ def test_watch_keeps_up_with_new_studies_and_a_kill_loses_and_doubles_nothing(
 def test_the_service_shows_a_pacs_image_through_wado_rs_when_it_has_no_file(
     pacs: Pacs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_db: Database, neo4j_settings: Settings,
 ) -> None:
-    from cxrneo.dicomweb import DicomWeb
-    from cxrneo.pixels import render
+    from cxrneo.pacs.dicomweb import DicomWeb
+    from cxrneo.service.pixels import render
 
     files = _studies(tmp_path / "films", IMAGES[:6])
     pacs.stow(files)

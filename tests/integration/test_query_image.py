@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.cli import app
+from cxrneo.cli.main import app
 from cxrneo.db.connection import Database
 from cxrneo.settings import Settings
 

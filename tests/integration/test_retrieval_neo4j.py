@@ -5,17 +5,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import CODE_WIDTH, Codes
+from cxrneo.archive.codes import CODE_WIDTH, Codes
 from cxrneo.db import snapshot
 from cxrneo.db.communities import assignments, detect
 from cxrneo.db.connection import Database
-from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.ingest import build, ingest, reset
 from cxrneo.db.meta import graph_meta
+from cxrneo.db.stored import StoredGraph
 from cxrneo.errors import ConfigError, NotFoundError, NotReadyError
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval import MemoryGraph, Method, Retriever
+from cxrneo.retrieval.question import Question
 
 pytestmark = pytest.mark.neo4j
 T = 0.55
@@ -65,8 +66,8 @@ def _agree(mem: Retriever, neo: Retriever) -> None:
             for strict in (False, True):
                 for k in (1, 7, 25):
                     same(
-                        mem.query(q, k, method=method, strict=strict, exclude=exclude),
-                        neo.query(q, k, method=method, strict=strict, exclude=exclude),
+                        mem.query(q, Question(k, method=method, strict=strict, exclude=exclude)),
+                        neo.query(q, Question(k, method=method, strict=strict, exclude=exclude)),
                     )
 
 
@@ -144,9 +145,9 @@ def test_cache_follows_ingest_and_errors_are_clear(clean_db: Database, tmp_path:
     with pytest.raises(NotFoundError, match="nope"):
         second.row_of("nope")
     with pytest.raises(ConfigError, match="at least 1"):
-        second.query(second.code_of("im001"), 0)
+        second.query(second.code_of("im001"), Question(0))
     with pytest.raises(ConfigError, match="holds only 39"):
-        second.query(second.code_of("im001"), 40, exclude=frozenset({"im001"}))
+        second.query(second.code_of("im001"), Question(40, exclude=frozenset({"im001"})))
 
 
 class _Borrowed(Database):
@@ -161,7 +162,7 @@ def test_cli_query(clean_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
 
     from typer.testing import CliRunner
 
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
 
     load(clean_db, clustered(30))
     lent = _Borrowed(clean_db._driver, clean_db.database, clean_db.uri, clean_db.user)
@@ -189,7 +190,7 @@ def test_cli_query(clean_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_example_queries_are_the_best_connected_images_with_findings(clean_db: Database) -> None:
-    from cxrneo.db.graphview import example_queries
+    from cxrneo.db.stored import example_queries
 
     codes = clustered(60)
     edges = similarity_edges(normalise(codes.codes), T)

@@ -7,7 +7,8 @@ import pytest
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
-from cxrneo.service import Searcher
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from tests.integration.test_service_http import T, clustered
 
@@ -25,7 +26,7 @@ def test_every_layer_works_through_neo4j_scheme(clean_db: Database, neo4j_settin
     assert report.communities >= 1
     searcher = Searcher.connect(routed)
     try:
-        answer = searcher.by_id("s003", 5, "community")
+        answer = searcher.by_id("s003", QueryOptions(k=5, method='community'))
     finally:
         searcher.close()
     assert len(answer.hits) == 5 and "s003" not in {h.image_id for h in answer.hits}

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.api import create_app
-from cxrneo.client import Client
-from cxrneo.codes import CODE_WIDTH, Codes
+from cxrneo.api.app import create_app
+from cxrneo.archive.codes import CODE_WIDTH, Codes
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build
 from cxrneo.errors import NotFoundError
 from cxrneo.records import ImageRecord
-from cxrneo.request import QueryOptions
 from cxrneo.retrieval import Method
-from cxrneo.service import Searcher
+from cxrneo.service.client import Client
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from tests.serving import Running as _Running
 from tests.serving import free_port as _free_port
@@ -79,12 +79,13 @@ def test_service_answers_equal_in_process_answers(served: tuple[_Running, Search
     for method in Method:
         for strict in (False, True):
             got = client.query("s007", _opts(6, method.value, strict, exclude_patient=True))
-            want = local.by_id("s007", 6, method, strict, exclude_patient=True)
+            want = local.by_id("s007", QueryOptions(k=6, method=method, strict=strict, exclude_patient=True))
             assert _hits(got) == _hits(want.model_dump()) and got["excluded"] == 2
             assert np.allclose([h["cosine"] for h in got["hits"]], [h.cosine for h in want.hits])
             status, doc = _post(running.url + "/query", json.dumps(
                 {"code": new_code.tolist(), "k": 9, "method": method.value, "strict": strict}).encode())
-            assert status == 200 and _hits(doc) == _hits(local.by_code(new_code, 9, method, strict).model_dump())
+            want = local.by_code(new_code, QueryOptions(k=9, method=method, strict=strict))
+            assert status == 200 and _hits(doc) == _hits(want.model_dump())
     assert "s007" not in {h["image_id"] for h in client.query("s007", _opts(10, "knn"))["hits"]}
     rec = json.loads(urllib.request.urlopen(urllib.request.Request(
         running.url + "/images/s004", headers={"Authorization": f"Bearer {TOKEN}"}), timeout=30).read())
@@ -94,7 +95,7 @@ def test_service_answers_equal_in_process_answers(served: tuple[_Running, Search
 def test_concurrent_requests_are_safe(served: tuple[_Running, Searcher, Codes]) -> None:
     running, searcher, codes = served
     ids = codes.ids[:40]
-    want = {(i, m): _hits(searcher.by_id(i, 5, m).model_dump()) for i in ids[:12] for m in Method}
+    want = {(i, m): _hits(searcher.by_id(i, QueryOptions(k=5, method=m)).model_dump()) for i in ids[:12] for m in Method}
     jobs = [(i, m) for i in ids[:12] for m in Method] * 3
     client = Client(running.url, TOKEN)
     with ThreadPoolExecutor(8) as pool:
@@ -157,7 +158,7 @@ def test_bad_requests_get_one_line_json_errors(served: tuple[_Running, Searcher,
 
 def test_image_upload_and_cli_through_the_service(clean_db: Database, neo4j_settings: Settings, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
     from tests.integration.test_query_image import EXAMPLES, _checkpoint
 
     monkeypatch.setenv("CXRNEO_NEO4J_URI", neo4j_settings.neo4j_uri)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo import codes as codes_io
+from cxrneo.archive import codes as codes_io
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import ingest
 from cxrneo.db.meta import graph_meta

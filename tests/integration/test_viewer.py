@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cxrneo.api import create_app
+from cxrneo.api.app import create_app
 from cxrneo.db.connection import Database
 from cxrneo.graph import settle
-from cxrneo.service import Searcher
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from tests.integration.test_query_image import EXAMPLES, _as_dicom, sample_graph
 from tests.serving import Running as _Running
@@ -90,7 +90,7 @@ def test_the_page_and_its_files_are_served_without_a_token(viewer: Viewer) -> No
 
 
 def test_pixels_are_the_rendered_file_and_need_the_token(viewer: Viewer) -> None:
-    from cxrneo.pixels import render
+    from cxrneo.service.pixels import render
 
     image = viewer.ids[0]
     status, png, kind = viewer.call(f"/images/{image}/pixels?size=128")
@@ -109,7 +109,7 @@ def test_pixels_are_the_rendered_file_and_need_the_token(viewer: Viewer) -> None
 
 
 def test_an_upload_renders_as_the_model_reads_it(viewer: Viewer, tmp_path: Path) -> None:
-    from cxrneo.pixels import render
+    from cxrneo.service.pixels import render
 
     png = IMAGES / viewer.ids[1]
     dicom = _as_dicom(png, tmp_path / "film.dcm")
@@ -128,7 +128,8 @@ def test_subgraph_equals_the_stored_edges_and_gives_browser_cypher(viewer: Viewe
     ids = [viewer.ids[0], *[h["image_id"] for h in answer["hits"]]]
     sub = viewer.json("/subgraph", {"ids": ids})
     assert {n["id"] for n in sub["nodes"]} == set(ids)
-    meta, retriever = viewer.searcher.graph.current()
+    generation = viewer.searcher.graph.current()
+    meta, retriever = generation.meta, generation.retriever
     rows = [retriever.row_of(i) for i in ids]
     src, dst = np.triu_indices(len(ids), k=1)  # every pair, decided by the graph's own rule (exact, not BLAS)
     kept = settle(np.ascontiguousarray(retriever.codes[rows]), src.astype(np.int64), dst.astype(np.int64),

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
 from cxrneo.db import transform
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
@@ -14,7 +14,8 @@ from cxrneo.db.ingest import build
 from cxrneo.db.meta import graph_meta
 from cxrneo.errors import ConfigError, NotReadyError
 from cxrneo.retrieval import Method
-from cxrneo.service import Searcher
+from cxrneo.service.request import QueryOptions
+from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 from cxrneo.whiten import Spectrum
 from tests.unit.test_evaluate import make_codes
@@ -47,14 +48,14 @@ def test_a_whitened_graph_stores_transformed_codes_and_answers_in_their_space(
     here = Searcher(clean_db, tmp_path / "snap")
     elsewhere = Searcher(clean_db, tmp_path / "other-host")  # no snapshot: reads Neo4j, the transform too
     for method in Method:
-        by_code = here.by_code(first.codes[5], 6, method)  # a raw code enters the graph's space first
+        by_code = here.by_code(first.codes[5], QueryOptions(k=6, method=method))  # a raw code enters the graph's space first
         itself = [h for h in by_code.hits if h.image_id == first.ids[5]]
         assert itself and itself[0].cosine == pytest.approx(1.0, abs=1e-5)
         if method is Method.KNN:
             assert by_code.hits[0].image_id == first.ids[5]
-            by_id = here.by_id(first.ids[5], 5, method)  # the stored code: the same neighbours after itself
+            by_id = here.by_id(first.ids[5], QueryOptions(k=5, method=method))  # the stored code: its neighbours after it
             assert [h.image_id for h in by_code.hits[1:]] == [h.image_id for h in by_id.hits]
-        other = elsewhere.by_code(first.codes[5], 6, method)
+        other = elsewhere.by_code(first.codes[5], QueryOptions(k=6, method=method))
         assert [h.image_id for h in other.hits] == [h.image_id for h in by_code.hits]
 
     # a later ingest of more images reuses the frozen transform, whatever it is asked
@@ -75,13 +76,13 @@ def test_refusals_are_one_line(clean_db: Database, tmp_path: Path) -> None:
     build(clean_db, codes, mean_degree=6, whiten="8")
     detect(clean_db)
     searcher = Searcher(clean_db, tmp_path / "snap")
-    assert searcher.by_code(codes.codes[0], 3, "knn").hits[0].image_id == codes.ids[0]
+    assert searcher.by_code(codes.codes[0], QueryOptions(k=3, method='knn')).hits[0].image_id == codes.ids[0]
     with pytest.raises(Exception, match="values"):
-        searcher.by_code(codes.codes[0][:100], 3, "knn")
+        searcher.by_code(codes.codes[0][:100], QueryOptions(k=3, method='knn'))
     clean_db.write("merge_code_transform", sha256=graph_meta(clean_db).transformSha256, dim=8, width=1024,
                    shrink=0.5, mean=b"", basis=b"", scale=b"")  # damaged in place
     with pytest.raises(NotReadyError, match="code transform"):
-        Searcher(clean_db, tmp_path / "fresh").by_code(codes.codes[0], 3, "knn")
+        Searcher(clean_db, tmp_path / "fresh").by_code(codes.codes[0], QueryOptions(k=3, method='knn'))
 
 
 def test_the_cli_and_the_service_answer_alike_on_a_whitened_graph(
@@ -91,8 +92,8 @@ def test_the_cli_and_the_service_answer_alike_on_a_whitened_graph(
 
     from typer.testing import CliRunner
 
-    from cxrneo.api import create_app
-    from cxrneo.cli import app
+    from cxrneo.api.app import create_app
+    from cxrneo.cli.main import app
     from tests.integration.test_query_image import EXAMPLES, _checkpoint
     from tests.serving import Running as _Running
 

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cxrneo.api import create_app
-from cxrneo.dicomweb import _first_part
+from cxrneo.api.app import create_app
 from cxrneo.embed.images import declared_pixels, read_grey
 from cxrneo.errors import BusyError, InputError, TooLargeError
-from cxrneo.request import MAX_FINDINGS, QueryFilter, QueryRequest, from_form, parse
-from cxrneo.service import REQUEST_PIXELS, check_request_pixels
-from cxrneo.workers import Workers, check_deadline
+from cxrneo.filters import MAX_FINDINGS, QueryFilter
+from cxrneo.pacs.dicomweb import _first_part
+from cxrneo.service.request import QueryRequest, from_form, parse
+from cxrneo.service.searcher import REQUEST_PIXELS, check_request_pixels
+from cxrneo.service.workers import Workers, check_deadline
 from tests.hostile import big_png, deflated_dicom_bomb, dicom_short_pixels, huge_jpeg
 from tests.serving import Running
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
 from cxrneo.db import bulk
 from cxrneo.errors import ConfigError, InputError, ServerError
 from cxrneo.graph import Edges

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.cli import app
+from cxrneo.cli.main import app
 from cxrneo.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,12 +69,12 @@ def test_synth_writes_codes_when_the_arguments_are_good(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_exits_130_with_nothing_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cxrneo.synthetic
+    import cxrneo.archive.synthetic
 
     def interrupted(*_: object, **__: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cxrneo.synthetic, "synthesise", interrupted)  # Ctrl-C while codes are made
+    monkeypatch.setattr(cxrneo.archive.synthetic, "synthesise", interrupted)  # Ctrl-C while codes are made
     out = tmp_path / "out" / "codes.npz"
     result = CliRunner().invoke(app, ["synth", "--labels", str(TABLE), "--out", str(out)])
     assert result.exit_code == 130
@@ -92,7 +92,7 @@ def test_debug_raises_the_error_instead_of_one_line(tmp_path: Path, monkeypatch:
 
 def test_debug_prints_the_traceback_on_stderr(tmp_path: Path) -> None:
     """In a real process: one line without CXRNEO_DEBUG, a traceback naming the error with it."""
-    cmd = [sys.executable, "-c", "from cxrneo.cli import app; app()", "synth", "--labels", str(TABLE),
+    cmd = [sys.executable, "-c", "from cxrneo.cli.main import app; app()", "synth", "--labels", str(TABLE),
            "--out", str(tmp_path / "c.npz"), "--n", "0"]
     env = {k: v for k, v in os.environ.items() if k != "CXRNEO_DEBUG"}
     plain = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.cli import app
-from cxrneo.codes import Codes, save
+from cxrneo.archive.codes import Codes, save
+from cxrneo.cli.main import app
 from cxrneo.records import ImageRecord
 
 

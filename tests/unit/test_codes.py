@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo import codes as cf
+from cxrneo.archive import codes as cf
 from cxrneo.errors import InputError
 from cxrneo.records import ImageRecord
 
@@ -110,7 +110,7 @@ def test_cli_refuses_a_malformed_codes_file_in_one_line(
 ) -> None:
     from typer.testing import CliRunner
 
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
 
     path = tmp_path / "bad.npz"
     if damage == "empty":

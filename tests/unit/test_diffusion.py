@@ -21,6 +21,7 @@ from cxrneo.retrieval.diffusion import (
     seed_vector,
 )
 from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.question import Question
 
 T = 0.6
 
@@ -127,7 +128,7 @@ def test_k_results_and_exclusions(world: tuple, params: DiffusionParams) -> None
 def test_registry_entry_answers_queries(world: tuple) -> None:  # type: ignore[type-arg]
     r, codes, ids = world
     assert Method.parse("diffusion") is Method.DIFFUSION
-    hits = r.query(codes[5], 10, method="diffusion", exclude=frozenset({ids[5]}))
+    hits = r.query(codes[5], Question(10, method="diffusion", exclude=frozenset({ids[5]})))
     assert [h.rank for h in hits] == list(range(1, 11))
     assert ids[5] not in {h.image_id for h in hits}
     sims = codes @ codes[5]
@@ -139,12 +140,12 @@ def test_no_neighbour_and_small_component_fall_back_to_cosine() -> None:
     ids = ["a", "b", "c", "d", "e"]
     view = MemoryGraph.build(ids, similarity_edges(codes, 0.9), [0, 0, 1, 1, 2])
     r = Retriever(view, codes, ids, 0.9)
-    hits = r.query(np.array([1.0, 1.0, 1.0]), 3, method="diffusion")  # no cosine reaches 0.9
+    hits = r.query(np.array([1.0, 1.0, 1.0]), Question(3, method="diffusion"))  # no cosine reaches 0.9
     assert all(h.fallback for h in hits) and len(hits) == 3
-    hits = r.query(codes[0], 4, method="diffusion")  # the component {a, b} holds only 2
+    hits = r.query(codes[0], Question(4, method="diffusion"))  # the component {a, b} holds only 2
     assert [h.fallback for h in hits] == [False, False, True, True]
     assert [h.image_id for h in hits[:2]] == ["a", "b"]
-    assert len(r.query(codes[0], 4, method="diffusion", strict=True)) == 2
+    assert len(r.query(codes[0], Question(4, method="diffusion", strict=True))) == 2
 
 
 def test_clear_errors(world: tuple) -> None:  # type: ignore[type-arg]
@@ -160,7 +161,7 @@ def test_clear_errors(world: tuple) -> None:  # type: ignore[type-arg]
 
     other = Retriever(cast(Any, Other()), r.codes, r.ids, T)
     with pytest.raises(ConfigError, match="MemoryGraph"):
-        other.query(codes[0], 5, method="diffusion")
+        other.query(codes[0], Question(5, method="diffusion"))
     with pytest.raises(ConfigError, match="unknown method"):
         Method.parse("diffuse")
 
@@ -181,7 +182,7 @@ def test_communities_scope_stays_inside_the_chosen_communities(world: tuple) -> 
     sims = r.codes @ codes[17]
     growth = diffuse(r, Cosines.of(sims), np.zeros(0, np.int64), 20, strict=True, params=DiffusionParams(scope="communities"))
     nq = set(np.flatnonzero(sims >= np.float32(T)).tolist())
-    hybrid = r.grow(codes[17], 50, method="hybrid")
+    hybrid = r.grow(codes[17], Question(50, method="hybrid"))
     chosen = {s.target for s in hybrid.steps if s.kind == "community"}
     assert growth.rows and all(row in nq or int(r.graph.community[row]) in chosen for row in growth.rows)
 

@@ -11,9 +11,9 @@ from pydicom.sequence import Sequence
 from pydicom.uid import JPEGLSLossless, RLELossless, generate_uid
 from typer.testing import CliRunner
 
-from cxrneo import codes
 from cxrneo import labels as lsets
-from cxrneo.cli import app
+from cxrneo.archive import codes
+from cxrneo.cli.main import app
 from cxrneo.embed import checkpoint, extract
 from cxrneo.embed.dicom import is_dicom, window
 from cxrneo.embed.images import read_grey

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo import codes
 from cxrneo import labels as lsets
-from cxrneo.cli import app
+from cxrneo.archive import codes
+from cxrneo.cli.main import app
 from cxrneo.embed import checkpoint, extract
 from cxrneo.errors import InputError
 from cxrneo.tables.table import read_table
@@ -173,7 +173,7 @@ def _same_codes(a: codes.Codes, b: codes.Codes) -> None:
 def test_sharded_embed_merges_into_the_unsharded_codes(trained: Path, data: Path, tmp_path: Path) -> None:
     """Three shards of 25 rows (two unreadable images, in the first and last shard) merge into
     exactly the unsharded codes file and its skipped list; a missing or doubled part is refused."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
 
     table = read_table("nih", data / "Data_Entry_2017.csv", data / "images", lsets.get("nih"))
     whole = tmp_path / "whole.npz"

@@ -5,9 +5,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
+from cxrneo.archive.synthetic import synthesise
 from cxrneo.errors import ConfigError
-from cxrneo.evaluate import (
+from cxrneo.evaluation.evaluate import (
     EvalOptions,
     evaluate,
     louvain_in_memory,
@@ -17,7 +18,6 @@ from cxrneo.evaluate import (
 )
 from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import Hit, ImageRecord
-from cxrneo.synthetic import synthesise
 
 COMBOS = [("Effusion",), ("Nodule",), ("Cardiomegaly", "Edema"), (), ("Infiltration", "Mass"), ("Hernia",)]
 
@@ -181,8 +181,8 @@ def test_wrong_label_set_is_refused() -> None:
 def test_report_is_written_with_plot_and_gallery(result, tmp_path) -> None:  # noqa: ANN001
     from PIL import Image
 
-    from cxrneo import report
-    from cxrneo.evaluate import EvalResult
+    from cxrneo.evaluation import report
+    from cxrneo.evaluation.evaluate import EvalResult
 
     query = result.examples[0].query
     Image.new("L", (64, 64), 128).save(tmp_path / "q.png")
@@ -200,8 +200,8 @@ def test_report_is_written_with_plot_and_gallery(result, tmp_path) -> None:  # n
 
 
 def test_no_abnormal_query_gives_na_not_nan(tmp_path) -> None:  # noqa: ANN001
-    from cxrneo import report
-    from cxrneo.evaluate import EvalResult
+    from cxrneo.evaluation import report
+    from cxrneo.evaluation.evaluate import EvalResult
 
     records = [ImageRecord(id=f"n{i}", labels=("Hernia",) if i % 2 else (), patient_id=f"p{i}", view="PA")
                for i in range(40)]
@@ -229,9 +229,9 @@ def test_a_small_archive_caps_the_curves_at_its_size() -> None:
 
 
 def test_evaluate_within_a_filter_answers_only_passing_images() -> None:
-    from cxrneo.evaluate import RANDOM
-    from cxrneo.report import to_markdown
-    from cxrneo.request import QueryFilter
+    from cxrneo.evaluation.evaluate import RANDOM
+    from cxrneo.evaluation.report import to_markdown
+    from cxrneo.filters import QueryFilter
     from cxrneo.retrieval import Method
 
     codes = make_codes(300, seed=3)

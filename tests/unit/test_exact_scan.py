@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.embed.scan import Bf16Kernel, choose, holds
+from cxrneo.embed.kernels import Bf16Kernel, choose, holds
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.retrieval import MemoryGraph, Retriever
 from cxrneo.retrieval.cosines import Cosines, exact_dot
 from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.question import Question
 from cxrneo.retrieval.scan import BatchedScan, ExactKernel, Fp32Kernel, Kernel, Pass, first_pass
 
 N, D = 420, 32
@@ -61,22 +62,21 @@ def _world(seed: int) -> tuple[np.ndarray, list[str], float, list[np.ndarray]]:
 
 def _retriever(codes: np.ndarray, ids: list[str], t: float, kernel: Kernel | None, batched: bool = False) -> Retriever:
     com = np.random.default_rng(1).integers(0, 12, len(ids))  # a coarse partition stands in for Louvain
-    r = Retriever(MemoryGraph.build(ids, similarity_edges(codes, t), com), codes, ids, t)
     if kernel is None:
-        r.scan = lambda q: first_pass(ExactKernel(codes), codes, q)
+        scan = lambda q: first_pass(ExactKernel(codes), codes, q)  # noqa: E731
     elif batched:
-        r.scan = BatchedScan(kernel, codes)
+        scan = BatchedScan(kernel, codes)
     else:
-        r.scan = lambda q, k=kernel: first_pass(k, codes, q)  # type: ignore[misc]
-    return r
+        scan = lambda q, k=kernel: first_pass(k, codes, q)  # type: ignore[misc]  # noqa: E731
+    return Retriever(MemoryGraph.build(ids, similarity_edges(codes, t), com), codes, ids, t, scan=scan)
 
 
 def _same(a: Retriever, b: Retriever, q: np.ndarray, k: int, method: Method, strict: bool,
           exclude: frozenset[str], allowed: np.ndarray | None) -> None:
-    ga = a.grow(q, k, method, strict, exclude, allowed)
-    gb = b.grow(q, k, method, strict, exclude, allowed)
+    ga = a.grow(q, Question(k, method, strict, exclude, allowed))
+    gb = b.grow(q, Question(k, method, strict, exclude, allowed))
     assert (ga.rows, ga.gains, ga.fallback, ga.stopped, ga.steps) == (gb.rows, gb.gains, gb.fallback, gb.stopped, gb.steps)
-    assert a.query(q, k, method, strict, exclude, allowed) == b.query(q, k, method, strict, exclude, allowed)
+    assert a.query(q, Question(k, method, strict, exclude, allowed)) == b.query(q, Question(k, method, strict, exclude, allowed))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -113,11 +113,11 @@ def test_concurrent_batches_answer_as_lone_queries() -> None:
     def one(q: np.ndarray) -> list[object]:
         if scan.batches == 0:
             start.wait(5)  # the first eight calls arrive together
-        return list(fast.query(q, 10, Method.COMMUNITY))
+        return list(fast.query(q, Question(10, Method.COMMUNITY)))
 
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(one, queries))
-    assert got == [list(ref.query(q, 10, Method.COMMUNITY)) for q in queries]
+    assert got == [list(ref.query(q, Question(10, Method.COMMUNITY))) for q in queries]
     assert 1 <= scan.batches < len(queries)  # some calls shared a pass
 
 

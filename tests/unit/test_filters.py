@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxrneo.errors import InputError
-from cxrneo.filters import Facets, passing
+from cxrneo.filters import Facets, QueryFilter, passing
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.labels import NO_FINDING
-from cxrneo.request import QueryFilter
 from cxrneo.retrieval import MemoryGraph, Method, Retriever
+from cxrneo.retrieval.question import Question
 
 T = 0.55
 
@@ -45,7 +45,7 @@ def test_a_filtered_query_is_the_method_on_the_passing_images(
     keep = rng.random(len(ids)) < share
     q = int(rng.integers(len(ids)))
     exclude = frozenset({ids[q]}) if exclude_query else frozenset()
-    got = [h.image_id for h in r.query(codes[q], k, method=method, exclude=exclude, allowed=keep)]
+    got = [h.image_id for h in r.query(codes[q], Question(k, method=method, exclude=exclude, allowed=keep))]
     may = keep.copy()
     if exclude_query:
         may[q] = False
@@ -54,7 +54,7 @@ def test_a_filtered_query_is_the_method_on_the_passing_images(
     if not may.any():
         return
     want = [h.image_id for h in _oracle(codes, ids, which, keep).query(
-        codes[q], min(k, int(may.sum())), method=method, exclude=exclude)]
+        codes[q], Question(min(k, int(may.sum())), method=method, exclude=exclude))]
     assert got == want
 
 
@@ -63,14 +63,14 @@ def test_knn_filtered_is_exact_over_the_passing_images() -> None:
     keep = np.arange(200) % 3 == 0
     sims = codes @ codes[4]
     order = [i for i in np.argsort(-sims, kind="stable") if keep[i]][:10]
-    assert [h.image_id for h in r.query(codes[4], 10, method="knn", allowed=keep)] == [ids[i] for i in order]
+    assert [h.image_id for h in r.query(codes[4], Question(10, method="knn", allowed=keep))] == [ids[i] for i in order]
 
 
 def _facets() -> Facets:
-    return Facets.from_columns(
-        labels=["Effusion|Mass", "", "Effusion", "Nodule", "Mass"],
-        views=["PA", "ap", "PA", "AP", "PA"], sexes=["F", "M", "F", "M", ""], ages=[70, 45, 61, -1, 30],
-        splits=["train", "train", "test", "val", "train"], patients=["p1", "p2", "p1", "p3", "p4"])
+    return Facets.from_columns({
+        "labels": ["Effusion|Mass", "", "Effusion", "Nodule", "Mass"],
+        "view": ["PA", "ap", "PA", "AP", "PA"], "sex": ["F", "M", "F", "M", ""], "age": [70, 45, 61, -1, 30],
+        "split": ["train", "train", "test", "val", "train"], "patientId": ["p1", "p2", "p1", "p3", "p4"]})
 
 
 @pytest.mark.parametrize(("f", "rows"), [

@@ -62,7 +62,7 @@ def test_every_cypher_file_has_a_header_and_is_used() -> None:
 
 
 def test_cli_reports_a_dead_database_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -78,7 +78,7 @@ def test_cli_reports_a_dead_database_in_one_line(monkeypatch: pytest.MonkeyPatch
 
 
 def test_db_status_needs_no_password_to_say_nothing_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -99,7 +99,7 @@ def test_db_status_needs_no_password_to_say_nothing_runs(monkeypatch: pytest.Mon
 def test_bad_write_options_are_refused_before_connecting(
     monkeypatch: pytest.MonkeyPatch, args: list[str], reason: str
 ) -> None:
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
 
     monkeypatch.setenv("CXRNEO_NEO4J_URI", "bolt://127.0.0.1:1")  # nothing listens: no write possible
     monkeypatch.setenv("CXRNEO_NEO4J_PASSWORD", "whatever-pass")
@@ -119,7 +119,7 @@ def test_heap_and_page_cache_come_from_settings(monkeypatch: pytest.MonkeyPatch)
     s = Settings()
     assert (s.neo4j_heap, s.neo4j_pagecache) == ("3g", "512m")
     monkeypatch.setenv("CXRNEO_NEO4J_HEAP", "lots")
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
 
     result = CliRunner().invoke(app, ["db", "status"])
     assert result.exit_code == 1 and result.output.startswith("error: bad setting: CXRNEO_NEO4J_HEAP")

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cxrneo.gate import Gate
+from cxrneo.api.gate import Gate
 from tests.serving import Running
 
 TOKEN = "gate-token-" + "z" * 12

@@ -16,8 +16,8 @@ def test_doctests() -> None:
 
 
 def test_scoring_and_tables_load_without_the_ml_package() -> None:
-    pure = ["cxrneo.labels", "cxrneo.metrics", "cxrneo.evaluate", "cxrneo.report", "cxrneo.synthetic",
-            "cxrneo.tables.table"]
+    pure = ["cxrneo.labels", "cxrneo.evaluation.metrics", "cxrneo.evaluation.evaluate", "cxrneo.evaluation.report",
+            "cxrneo.archive.synthetic", "cxrneo.tables.table"]
     probe = f"import sys\nfor m in {pure!r}: __import__(m)\n" + \
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('cxrneo.embed')))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import ndcg_score
 
-from cxrneo import metrics as m
+from cxrneo.evaluation import metrics as m
 
 
 def test_doctests() -> None:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from cxrneo.embed.images import read_grey
 from cxrneo.errors import ConfigError, InputError, NotFoundError
-from cxrneo.pixels import ImageFiles, encode_png
+from cxrneo.service.pixels import ImageFiles, encode_png
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "nih-sample" / "images"
 

@@ -2,7 +2,7 @@
 
 import re
 
-from cxrneo.report import plot_figure, svg_curves
+from cxrneo.evaluation.report import plot_figure, svg_curves
 
 
 def test_plot_title_is_a_wrapping_caption_not_svg_text() -> None:

@@ -2,10 +2,10 @@
 
 import pytest
 
-from cxrneo.api import _body_schema
+from cxrneo.api.uploads import body_schema as _body_schema
 from cxrneo.errors import InputError
-from cxrneo.request import ImageQuery, QueryOptions, QueryRequest, from_form, parse, to_form
 from cxrneo.retrieval.method import Method
+from cxrneo.service.request import ImageQuery, QueryOptions, QueryRequest, from_form, parse, to_form
 
 
 def test_options_survive_the_multipart_form_round_trip() -> None:

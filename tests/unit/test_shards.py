@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo import edgefile
-from cxrneo.edgefile import EdgePart
+from cxrneo.archive import edgefile
+from cxrneo.archive.edgefile import EdgePart
+from cxrneo.archive.shards import check_partition, even_rows, parse_rows, parse_shard, triangle_rows
 from cxrneo.errors import ConfigError, InputError
 from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
-from cxrneo.shards import check_partition, even_rows, parse_rows, parse_shard, triangle_rows
 
 
 @pytest.mark.parametrize("text", ["2/2", "-1/3", "a/3", "1", "0/0", "1/2/3"])

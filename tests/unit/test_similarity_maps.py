@@ -74,7 +74,7 @@ def test_the_trained_model_s_maps_are_its_own_and_sum_to_its_codes_cosine() -> N
 
 
 def test_cxrneo_explain_writes_the_overlay_for_two_bundled_images(tmp_path: Path) -> None:
-    from cxrneo.cli import app
+    from cxrneo.cli.main import app
 
     out = tmp_path / "pair.png"
     done = CliRunner().invoke(app, ["explain", str(IMAGES[0]), str(IMAGES[1]), "--checkpoint", str(CHECKPOINT),
@@ -92,11 +92,11 @@ def test_cxrneo_explain_writes_the_overlay_for_two_bundled_images(tmp_path: Path
 
 @pytest.mark.slow
 def test_the_evaluation_gallery_draws_each_hit_with_its_map(tmp_path: Path) -> None:
-    from cxrneo import report
-    from cxrneo.cli import app
-    from cxrneo.codes import load
-    from cxrneo.evaluate import EvalOptions, evaluate, louvain_in_memory
-    from cxrneo.jobs import map_drawer
+    from cxrneo.archive.codes import load
+    from cxrneo.cli.jobs import map_drawer
+    from cxrneo.cli.main import app
+    from cxrneo.evaluation import report
+    from cxrneo.evaluation.evaluate import EvalOptions, evaluate, louvain_in_memory
 
     sample = ROOT / "examples" / "nih-sample"
     done = CliRunner().invoke(app, ["embed", str(CHECKPOINT), "--labels", str(sample / "Data_Entry_2017.csv"),

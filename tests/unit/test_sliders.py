@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cxrneo.errors import InputError
-from cxrneo.request import MAX_STEP, QueryOptions, concepts_of, parse, steer
+from cxrneo.service.request import MAX_STEP, QueryOptions, concepts_of, parse, steer
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "nih-sample"
@@ -31,8 +31,8 @@ def test_steer_moves_along_the_unit_direction_and_refuses_unknown_findings() -> 
 
 @pytest.mark.slow
 def test_a_positive_effusion_step_raises_effusion_among_the_hits(tmp_path: Path) -> None:
-    from cxrneo.cli import app
-    from cxrneo.codes import load
+    from cxrneo.archive.codes import load
+    from cxrneo.cli.main import app
     from cxrneo.embed.encoder import Encoder
     from cxrneo.graph import normalise
 

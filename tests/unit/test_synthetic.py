@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.codes import CODE_WIDTH, load, save
+from cxrneo.archive.codes import CODE_WIDTH, load, save
+from cxrneo.archive.synthetic import from_table, read_nih_table, synthesise
 from cxrneo.errors import InputError
 from cxrneo.labels import get
 from cxrneo.records import ImageRecord
-from cxrneo.synthetic import from_table, read_nih_table, synthesise
 from cxrneo.tables.table import read_table
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nih-sample" / "Data_Entry_2017.csv"

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cxrneo import __version__
-from cxrneo.cli import app
-from cxrneo.text import console, plural
+from cxrneo.cli.main import app
+from cxrneo.cli.text import console, plural
 
 REPO = Path(__file__).resolve().parents[2]
 

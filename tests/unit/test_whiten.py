@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cxrneo.errors import ConfigError
-from cxrneo.evaluate import EvalOptions, _whitening, evaluate, louvain_in_memory, patient_split
+from cxrneo.evaluation.evaluate import EvalOptions, _whitening, evaluate, louvain_in_memory, patient_split
 from cxrneo.whiten import Spectrum, Whitening, choose, unit
 from tests.unit.test_evaluate import make_codes
 

@@ -2,12 +2,11 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cxrneo import cli_support as flag
-from cxrneo.cli_build import (
+from cxrneo.cli.build import (
     communities_cmd,
     edges_cmd,
     embed_cmd,
@@ -17,10 +16,13 @@ from cxrneo.cli_build import (
     train_cmd,
     watch_cmd,
 )
-from cxrneo.cli_db import db_app
-from cxrneo.cli_search import explain_cmd, query_cmd, serve_cmd
-from cxrneo.cli_support import friendly, settings
+from cxrneo.cli.database import db_app
+from cxrneo.cli.search import explain_cmd, query_cmd, serve_cmd
+from cxrneo.cli.support import filter_flags, friendly, settings
 from cxrneo.settings import Settings
+
+if TYPE_CHECKING:
+    from cxrneo.filters import QueryFilter
 
 app = typer.Typer(
     help="Content-based chest X-ray retrieval over a Neo4j graph of image codes.",
@@ -57,7 +59,7 @@ def main(
         raise typer.Exit(1) from None
 
 
-# --- build (owner: image codes and the graph; cxrneo/cli_build.py) ---------------------------
+# --- build (owner: image codes and the graph; cxrneo/cli/build.py) ---------------------------
 
 app.command("train")(train_cmd)
 app.command("embed")(embed_cmd)
@@ -74,6 +76,7 @@ app.command("watch")(watch_cmd)
 
 @app.command("evaluate")
 @friendly
+@filter_flags(graph=False)
 def evaluate_cmd(
     ctx: typer.Context,
     codes_file: Annotated[Path, typer.Argument(help="Codes file (.npz) of the images to evaluate on.")],
@@ -99,10 +102,7 @@ def evaluate_cmd(
         "--image-root", help="Folder that relative image paths start from (gallery thumbnails).")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help=(
         "The checkpoint that made the codes: the gallery draws each hit with its similarity map."))] = None,
-    finding: flag.FindingOpt = None, any_finding: flag.AnyFindingOpt = None, without: flag.WithoutOpt = None,
-    sex: flag.SexOpt = None, age: flag.AgeOpt = None, view: flag.ViewOpt = None, split: flag.SplitOpt = None,
-    patient: flag.PatientOpt = None,
-    not_patient: flag.NotPatientOpt = None,
+    where: "QueryFilter | None" = None,  # the filter flags (cxrneo.filters.FIELDS) but --community
 ) -> None:
     """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring);
     the filter flags score retrieval within a filter (only passing database images are answers).
@@ -111,11 +111,10 @@ def evaluate_cmd(
     """
     from rich.progress import Progress
 
-    from cxrneo import jobs, report
+    from cxrneo.cli import jobs
     from cxrneo.errors import ConfigError
-    from cxrneo.evaluate import EvalOptions
-    where = flag.where(finding=finding, any_finding=any_finding, without=without, sex=sex, age=age, view=view,
-                       split=split, patient=patient, not_patient=not_patient)
+    from cxrneo.evaluation import report
+    from cxrneo.evaluation.evaluate import EvalOptions
     try:
         opts = EvalOptions(
             label_sets=label_set or [], k=k, k_max=max(k, k_max), n_queries=queries, db_size=db_size,
@@ -135,7 +134,7 @@ def evaluate_cmd(
     typer.echo(f"report: {paths['html']}")
 
 
-# --- query and serve (owner: retrieval; cxrneo/cli_search.py) -------------------------------
+# --- query and serve (owner: retrieval; cxrneo/cli/search.py) -------------------------------
 
 app.command("query")(query_cmd)
 app.command("serve")(serve_cmd)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cxrneo.cli_support import friendly, settings
+from cxrneo.cli.support import friendly, settings
 
 db_app = typer.Typer(help="Run the local Neo4j + Graph Data Science server (no Docker).")
 
@@ -16,7 +16,7 @@ def db_start(ctx: typer.Context) -> None:
     """Assemble (first time only, from Maven Central) and start the local Neo4j + GDS."""
     import time
 
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
 
     t0 = time.monotonic()
     started, cfg = jobs.start_server(settings(ctx), typer.echo)
@@ -28,7 +28,7 @@ def db_start(ctx: typer.Context) -> None:
 @friendly
 def db_stop(ctx: typer.Context) -> None:
     """Stop the local Neo4j cleanly (SIGTERM, wait; no JVM left behind)."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
 
     typer.echo("Neo4j stopped" if jobs.stop_server(settings(ctx)) else "Neo4j was not running")
 
@@ -40,7 +40,7 @@ def db_reset(
     yes: Annotated[bool, typer.Option("--yes", help="Really delete every node and relationship.")] = False,
 ) -> None:
     """Delete every image, edge and community from the database (schema and indexes stay)."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
     from cxrneo.errors import ConfigError
 
     if not yes:
@@ -56,7 +56,7 @@ def db_dump(
     out: Annotated[Path, typer.Argument(help="The backup file to write (new); its record goes beside it as FILE.json.")],
 ) -> None:
     """Back up the local server's database (neo4j-admin dump; the server is stopped and started again)."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
 
     typer.echo(f"dumped {_held(jobs.dump_graph(settings(ctx), out))} to {out}")
 
@@ -68,7 +68,7 @@ def db_load(
     src: Annotated[Path, typer.Argument(help="A file written by `cxrneo db dump` (with its FILE.json beside it).")],
 ) -> None:
     """Restore a backup in place of the local server's database, then check it against the dump's record."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
 
     typer.echo(f"loaded {src}: {_held(jobs.load_graph(settings(ctx), src))}, as at the dump")
 
@@ -84,7 +84,7 @@ def _held(m: Any) -> str:
 @friendly
 def db_status(ctx: typer.Context) -> None:
     """Print the Neo4j and GDS versions and the Bolt and HTTP addresses."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
 
     s = settings(ctx)
     st = jobs.status(s)

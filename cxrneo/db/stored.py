@@ -3,6 +3,7 @@
 import json
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +13,38 @@ from cxrneo.db.connection import Database
 from cxrneo.db.generations import state_key
 from cxrneo.db.meta import GraphMeta, queryable_meta
 from cxrneo.db.queries import cypher
-from cxrneo.errors import InputError, NotFoundError, NotReadyError
-from cxrneo.filters import Facets, cypher_parameters
+from cxrneo.errors import InputError, NotFoundError
+from cxrneo.filters import Facets
 from cxrneo.records import ImageRecord
-from cxrneo.request import QueryFilter
 from cxrneo.retrieval.engine import Retriever
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.scan import BatchedScan, Fp32Kernel, Kernel
 from cxrneo.whiten import Whitening
 
 
-class StoredGraph:
-    """A Retriever over the graph in Neo4j, rebuilt only when GraphMeta's generations change.
+@dataclass(frozen=True)
+class Generation:
+    """One open generation of the stored graph, built whole: its GraphMeta (checked: complete and
+    current), the Retriever that answers for it, its filter columns and its patients."""
 
-    The codes, adjacency and communities come from a local snapshot (see cxrneo.db.snapshot);
-    image records (labels, path, ...) are read from Neo4j per request. Thread-safe: one
-    open at a time, and a Retriever is never mutated once built.
+    meta: GraphMeta
+    retriever: Retriever
+    facets: Facets
+    precision: str  # the first pass over its codes (float32, bfloat16)
+    patient_of: dict[str, str] = field(repr=False)  # image -> patient ("" unknown)
+    images_of: dict[str, list[str]] = field(repr=False)  # patient -> images
+
+    def patient_images(self, image_id: str) -> frozenset[str]:
+        """Every stored image of the patient of `image_id` (itself included)."""
+        return frozenset(self.images_of.get(self.patient_of.get(image_id, ""), ())) | {image_id}
+
+
+class StoredGraph:
+    """The current Generation of the graph in Neo4j, rebuilt only when GraphMeta's generations change.
+
+    The codes, adjacency, filter columns and communities come from a local snapshot (see
+    cxrneo.db.snapshot); image records (labels, path, ...) are read from Neo4j per request.
+    Thread-safe: one open at a time; a Generation is never changed once built.
     """
 
     def __init__(
@@ -35,62 +52,56 @@ class StoredGraph:
         kernel: Callable[[np.ndarray], Kernel] = Fp32Kernel,
     ) -> None:
         """`kernel`: makes the first pass over a generation's codes (float32 BLAS unless a faster
-        one is given, e.g. cxrneo.embed.scan.choose)."""
+        one is given, e.g. cxrneo.embed.kernels.choose)."""
         self.db = db
         self.kernel = kernel
-        self.precision: str | None = None  # the first pass of the open generation
         self.cache = cache
         self.prefetch = prefetch  # build the largest communities' blocks whenever a generation opens
-        self.meta: GraphMeta | None = None
-        self._retriever: Retriever | None = None
-        # image -> patient and patient -> images of the open generation, published together (one tuple)
-        self._patients: tuple[dict[str, str], dict[str, list[str]]] = ({}, {})
+        self._open: Generation | None = None
         self._transforms: dict[str, Whitening] = {}  # by digest: the graph's code transform (whitening)
         self._lock = threading.Lock()
 
-    def current(self) -> tuple[GraphMeta, Retriever]:
-        """GraphMeta (checked: complete and current) and the Retriever of that generation."""
+    @property
+    def meta(self) -> GraphMeta | None:
+        """GraphMeta of the generation open now (None before the first)."""
+        return self._open.meta if self._open is not None else None
+
+    @property
+    def precision(self) -> str | None:
+        """The first pass of the generation open now."""
+        return self._open.precision if self._open is not None else None
+
+    def current(self) -> Generation:
+        """The generation GraphMeta names now (opened when it changed)."""
         meta = queryable_meta(self.db)
         with self._lock:
-            old = self.meta
-            if self._retriever is None or old is None or state_key(old) != state_key(meta):
-                self._retriever = None  # free the old one before opening the new one
+            generation = self._open
+            if generation is None or state_key(generation.meta) != state_key(meta):
+                self._open = None  # free the old one before opening the new one
                 if meta.transformSha256 and meta.transformSha256 not in self._transforms:
                     self._transforms[meta.transformSha256] = transform.load(self.db, meta.transformSha256)
-                snap, community = snapshot.open_snapshot(self.db, meta, self.cache)
-                if not snap.ids:
-                    raise NotFoundError("the database holds no images: run `cxrneo ingest` first")
-                view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
-                retriever = Retriever(view, snap.unit, snap.ids, meta.threshold)
-                kernel = self.kernel(retriever.codes)
-                if kernel.name != "float32":  # the float32 codes are read only row by row from now on
-                    retriever.rows = snapshot.rows_of(snap.unit)
-                    snapshot.release(snap.unit)
-                retriever.scan = BatchedScan(kernel, retriever.reader)
-                self.precision = kernel.name
-                retriever.memo(FACETS, snap.facets)  # the filter columns of this generation
-                if self.prefetch:
-                    retriever.graph.prefetch()
-                patients = dict(zip(snap.ids, snap.patients, strict=True))
-                by_patient: dict[str, list[str]] = {}
-                for i, p in patients.items():
-                    if p:
-                        by_patient.setdefault(p, []).append(i)
-                self._retriever = retriever
-                self._patients = (patients, by_patient)  # whole, never half filled
-                self.meta = meta
-            return meta, self._retriever
+                generation = self._open = self._build(meta)
+            return generation
 
-    def filtered_knn(self, code: np.ndarray, k: int, exclude: Sequence[str], where: QueryFilter) -> list[dict[str, object]]:
-        """Exact cosine kNN within a filter, answered by Neo4j alone (cypher/filtered_knn.cypher): what a
-        user of Neo4j Browser runs; the service answers the same from its columns."""
-        return self.db.read("filtered_knn", code=[float(x) for x in code], k=k, exclude=list(exclude),
-                            **cypher_parameters(where))
-
-    @staticmethod
-    def facets(retriever: Retriever) -> Facets:
-        """The filter columns of the generation `retriever` answers for."""
-        return retriever.memo(FACETS, _no_facets)
+    def _build(self, meta: GraphMeta) -> Generation:
+        snap, community = snapshot.open_snapshot(self.db, meta, self.cache)
+        if not snap.ids:
+            raise NotFoundError("the database holds no images: run `cxrneo ingest` first")
+        view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
+        kernel = self.kernel(np.ascontiguousarray(snap.unit, dtype=np.float32))
+        rows = snapshot.rows_of(snap.unit) if kernel.name != "float32" else None
+        if rows is not None:  # the float32 codes are read only row by row from now on
+            snapshot.release(snap.unit)
+        retriever = Retriever(view, snap.unit, snap.ids, meta.threshold,
+                              scan=BatchedScan(kernel, snap.unit if rows is None else rows), rows=rows)
+        if self.prefetch:
+            retriever.graph.prefetch()
+        patient_of = dict(zip(snap.ids, snap.patients, strict=True))
+        images_of: dict[str, list[str]] = {}
+        for i, p in patient_of.items():
+            if p:
+                images_of.setdefault(p, []).append(i)
+        return Generation(meta, retriever, snap.facets(), kernel.name, patient_of, images_of)
 
     def in_graph_space(self, meta: GraphMeta, code: np.ndarray) -> np.ndarray:
         """A new code (an uploaded image's, a client's) in the space of the stored codes: through the
@@ -121,12 +132,8 @@ class StoredGraph:
         return w
 
     def retriever(self) -> Retriever:
-        return self.current()[1]
-
-    def patient_images(self, image_id: str) -> frozenset[str]:
-        """Every stored image of the patient of `image_id` (itself included)."""
-        patients, by_patient = self._patients  # one read: both maps of the same generation
-        return frozenset(by_patient.get(patients.get(image_id, ""), ())) | {image_id}
+        """The Retriever of the current generation."""
+        return self.current().retriever
 
     def records(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
         """Labels, patient, view, sex and age of the given images (for displaying hits)."""
@@ -166,10 +173,3 @@ def browser_cypher(ids: Sequence[str]) -> str:
 def example_queries(db: Database, n: int = 3) -> list[str]:
     """Ids of stored images with findings and the most neighbours (for demos and smoke tests)."""
     return [str(r["id"]) for r in db.read("find_example_queries", n=n)]
-
-
-FACETS = "facets"  # the key of a Retriever's filter columns in its memo
-
-
-def _no_facets() -> Facets:
-    raise NotReadyError("this graph was opened without its filter columns: retry")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from cxrneo.evaluate import WHITENED, EvalResult, GraphInfo, SetResult
+from cxrneo.evaluation.evaluate import WHITENED, EvalResult, GraphInfo, SetResult
 from cxrneo.labels import NO_FINDING
 from cxrneo.records import ImageRecord
 

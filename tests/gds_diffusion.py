@@ -1,4 +1,5 @@
-"""Diffusion on the stored graph: GDS personalized PageRank (gds.pageRank.stream, sourceNodes).
+"""Diffusion on the stored graph with GDS personalized PageRank (gds.pageRank.stream, sourceNodes): a
+cross-check for tests and benchmarks, not part of cxrneo.
 
 The projection (Image/SIMILAR, undirected, with the edges' cosine) is kept in the GDS catalog
 under one name and reused by every query; `drop` removes it (after the graph changed).

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from cxrneo.archive.shards import check_partition
 from cxrneo.errors import ConfigError, InputError
 from cxrneo.records import ImageRecord
-from cxrneo.shards import check_partition
 
 CODE_WIDTH = 1024
 FORMAT_VERSION = 1

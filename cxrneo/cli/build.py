@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cxrneo.cli_support import DeviceOpt, friendly, settings
+from cxrneo.cli.support import DeviceOpt, friendly, settings
 from cxrneo.errors import InputError
 
 # --- train / embed (owner: image codes, cxrneo/embed) -------------------------------------
@@ -63,8 +63,8 @@ def train_cmd(
     early_stop: Annotated[int, typer.Option(help="Stop after N epochs without a better validation AUC (0: never).")] = 0,
 ) -> None:
     """Train DenseNet-121 on labelled chest X-rays (PNG, JPEG, DICOM); keeps the best mean validation AUC checkpoint."""
+    from cxrneo.cli.text import console
     from cxrneo.embed.train import make_config, train
-    from cxrneo.text import console
 
     cfg = make_config(format=fmt, labels=labels, images=images, label_set=label_set, size=size,
                       epochs=epochs, batch_size=batch_size, lr=lr, out=out, weights=weights, seed=seed,
@@ -106,17 +106,17 @@ def embed_cmd(
     """Write the 1024-d code of every readable image (PNG, JPEG or DICOM, or a PACS's over DICOMweb);
     resumes when interrupted, lists unreadable images."""
     from cxrneo import labels as labelsets
+    from cxrneo.archive.shards import parse_shard
+    from cxrneo.cli.text import console as make_console
+    from cxrneo.cli.text import plural
     from cxrneo.embed import checkpoint as ckpt_file
     from cxrneo.embed.extract import embed
-    from cxrneo.shards import parse_shard
     from cxrneo.tables.table import read_table
-    from cxrneo.text import console as make_console
-    from cxrneo.text import plural
 
     part = parse_shard(shard) if shard is not None else None  # refused before the checkpoint is read
     name = label_set or str(ckpt_file.load(checkpoint)["label_set"])
     if dicomweb is not None:
-        from cxrneo.dicomweb import DicomWeb, modalities
+        from cxrneo.pacs.dicomweb import DicomWeb, modalities
         from cxrneo.tables.pacs import pacs_table
 
         client = DicomWeb.from_settings(dicomweb, settings(ctx), ca_bundle)
@@ -160,8 +160,8 @@ def watch_cmd(
     (seeded), under the one-writer lease; stopping and restarting loses and doubles nothing."""
     import time
 
-    from cxrneo import jobs
-    from cxrneo.dicomweb import DicomWeb, modalities
+    from cxrneo.cli import jobs
+    from cxrneo.pacs.dicomweb import DicomWeb, modalities
 
     s = settings(ctx)
     if interval <= 0:
@@ -193,8 +193,8 @@ def synth_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write label-faithful synthetic codes (labels + patient + view + noise) for a label table."""
-    from cxrneo.codes import save
-    from cxrneo.synthetic import from_table
+    from cxrneo.archive.codes import save
+    from cxrneo.archive.synthetic import from_table
 
     codes = from_table(labels, n=n, noise=noise, seed=seed)
     save(out, codes)
@@ -225,9 +225,9 @@ def ingest_cmd(
     whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
 ) -> None:
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
+    from cxrneo.cli.text import console as make_console
     from cxrneo.db.ingest import IngestReport
-    from cxrneo.text import console as make_console
 
     console = make_console()
     with _bars(console) as progress:
@@ -261,7 +261,7 @@ def edges_cmd(
     device: EdgeDeviceOpt = "auto",
 ) -> None:
     """Compute the SIMILAR edges of all codes, or of one shard of source rows, into an edges file (no database)."""
-    from cxrneo import jobs
+    from cxrneo.cli import jobs
 
     part, stats = jobs.edges_of_file(codes_file, out, threshold, mean_degree, shard, rows, device)
     a, b = part.rows
@@ -278,8 +278,8 @@ def merge_cmd(
     out: Annotated[Path, typer.Option(help="The merged file to write.")],
 ) -> None:
     """Combine the parts of a sharded `cxrneo embed` or `cxrneo edges` into one file, verified: no row lost or doubled."""
-    from cxrneo import jobs
-    from cxrneo.text import plural
+    from cxrneo.cli import jobs
+    from cxrneo.cli.text import plural
 
     r = jobs.merge_files(parts, out)
     what = "code" if r.kind == "codes" else "edge"
@@ -314,8 +314,8 @@ def communities_cmd(
     ))] = True,
 ) -> None:
     """Run GDS Louvain, write Image.community and materialise Community/LINKED statistics."""
-    from cxrneo import jobs
-    from cxrneo.text import console as make_console
+    from cxrneo.cli import jobs
+    from cxrneo.cli.text import console as make_console
 
     r = jobs.detect_communities(settings(ctx), concurrency, reseed)
     console = make_console()

@@ -8,12 +8,13 @@ multipart routes, their OpenAPI schema, the client and the CLI's validation all 
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cxrneo.errors import InputError
+from cxrneo.filters import Name, Names, QueryFilter
 from cxrneo.retrieval.method import Method
 
 MAX_K = 1000  # the most images one query may ask for
@@ -21,21 +22,9 @@ MAX_EXAMPLES = 100  # the most examples (or counter-examples) one query may name
 MAX_CONCEPTS = 32  # the most finding sliders one query may set
 MAX_STEP = 1.0  # a finding slider moves a unit query by at most this much along a unit direction
 NEGATIVE_WEIGHT = 0.25  # Rocchio: how far the query moves away from the counter-examples' mean
-MAX_FINDINGS = 64  # the most finding names in one list of a filter
-MAX_VALUES = 16  # the most views or splits in a filter
-MAX_PATIENTS = 1000  # the most patients (or communities) in a filter
-MAX_NAME = 256  # the longest id, finding or patient name
 MAX_CODE = 4096  # the widest code a query may carry
 
-def _unique(values: list[Any]) -> list[Any]:
-    """The values in their first order, each once."""
-    return list(dict.fromkeys(values))
-
-
-Name = Annotated[str, Field(max_length=MAX_NAME)]
-Names = Annotated[list[Name], AfterValidator(_unique)]  # a list of names, duplicates removed
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-Communities = Annotated[list[Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]], AfterValidator(_unique)]
 
 
 def rocchio(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
@@ -48,43 +37,6 @@ def rocchio(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
         q = q - NEGATIVE_WEIGHT * np.asarray(negatives, np.float64).mean(axis=0)
     out: np.ndarray = q.astype(np.float32)
     return out
-
-
-class QueryFilter(BaseModel):
-    """Which archived images may be returned; every given condition must hold (empty = no condition).
-
-    The answer is the K images most similar by the method among the images that pass (see
-    docs/method.md, "Narrowing a search")."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    findings: Names = Field(default_factory=list, max_length=MAX_FINDINGS, description=(
-        "Findings the image must all show (names of the graph's label set; 'No Finding' matches images without any)."))
-    any_findings: Names = Field(default_factory=list, max_length=MAX_FINDINGS,
-                                     description="Findings of which the image must show at least one.")
-    without: Names = Field(default_factory=list, max_length=MAX_FINDINGS, description="Findings the image must not show.")
-    sex: Literal["M", "F"] | None = Field(default=None, description="Patient sex.")
-    age_min: int | None = Field(default=None, ge=0, le=150, description="Youngest patient age (years, inclusive).")
-    age_max: int | None = Field(default=None, ge=0, le=150, description="Oldest patient age (years, inclusive).")
-    views: Names = Field(default_factory=list, max_length=MAX_VALUES,
-                              description="View positions, any of (e.g. PA, AP, LL).")
-    splits: Names = Field(default_factory=list, max_length=MAX_VALUES,
-                               description="Dataset splits, any of (train, val, test).")
-    patients: Names = Field(default_factory=list, max_length=MAX_PATIENTS, description="Only these patients' images.")
-    not_patients: Names = Field(default_factory=list, max_length=MAX_PATIENTS, description="Never these patients' images.")
-    communities: Communities = Field(default_factory=list, max_length=MAX_PATIENTS,
-                                         description="Only images in these Louvain communities.")
-
-    @model_validator(mode="after")
-    def _ages(self) -> "QueryFilter":
-        if self.age_min is not None and self.age_max is not None and self.age_min > self.age_max:
-            raise ValueError(f"age_min {self.age_min} is above age_max {self.age_max}")
-        self.views = _unique([v.strip().upper() for v in self.views])
-        return self
-
-    def empty(self) -> bool:
-        """True when no condition is given (every image passes)."""
-        return self == QueryFilter()
 
 
 class QueryOptions(BaseModel):
@@ -190,17 +142,6 @@ def to_form(options: QueryOptions) -> dict[str, str]:
     return fields
 
 
-def age_range(text: str) -> tuple[int | None, int | None]:
-    """"40-60", "60-" or "-40" (years, inclusive) as (age_min, age_max)."""
-    low, sep, high = text.strip().partition("-")
-    try:
-        if not sep:
-            raise ValueError
-        return (int(low) if low.strip() else None), (int(high) if high.strip() else None)
-    except ValueError:
-        raise InputError(f"--age takes a range such as 40-60, 60- or -40, got {text!r}") from None
-
-
 def concepts_of(flags: list[str]) -> dict[str, float]:
     """The CLI's `--concept NAME=STEP` flags as the request's concepts."""
     out: dict[str, float] = {}
@@ -213,15 +154,6 @@ def concepts_of(flags: list[str]) -> dict[str, float]:
         except ValueError:
             raise InputError(f"--concept takes NAME=STEP such as Effusion=0.5, got {flag!r}") from None
     return out
-
-
-def filter_of(**fields: Any) -> QueryFilter | None:
-    """A validated filter from the CLI's flags (None, empty lists and ranges left out); None when empty."""
-    data = {k: v for k, v in fields.items() if v not in (None, [], ())}
-    if "age" in data:
-        data["age_min"], data["age_max"] = age_range(data.pop("age"))
-    f = parse(QueryFilter, data)
-    return None if f.empty() else f
 
 
 def steer(code: np.ndarray, directions: dict[str, np.ndarray], concepts: dict[str, float]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 One ``.npz`` holds ``src``, ``dst`` (int64 rows of the codes file, src < dst), ``cosine`` (float32)
 and ``meta``: ``{"format": "cxrneo-edges", "version": 1, "threshold": T, "n": rows of the codes
-file, "rows": [a, b], "codes_sha256": cxrneo.codes.digest}``. Parts of the rows of one codes file
+file, "rows": [a, b], "codes_sha256": cxrneo.archive.codes.digest}``. Parts of the rows of one codes file
 merge into one whole file (`merge`), which `cxrneo ingest --edges` loads instead of computing.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrneo.archive.shards import Rows, check_partition
 from cxrneo.errors import InputError
 from cxrneo.graph import Edges
-from cxrneo.shards import Rows, check_partition
 
 FORMAT = "cxrneo-edges"
 VERSION = 1

@@ -8,15 +8,15 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from cxrneo import labels as lsets
-from cxrneo import metrics as m
-from cxrneo.codes import Codes
+from cxrneo.archive.codes import Codes
 from cxrneo.errors import ConfigError
-from cxrneo.filters import Facets
+from cxrneo.evaluation import metrics as m
+from cxrneo.filters import FIELDS, Facets, QueryFilter
 from cxrneo.filters import passing as filter_rows
 from cxrneo.graph import DEFAULT_MEAN_DEGREE, Edges, degree_stats, normalise, resolve_threshold, similarity_edges
 from cxrneo.records import Hit, ImageRecord
-from cxrneo.request import QueryFilter
 from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.question import Question
 
 if TYPE_CHECKING:
     from cxrneo.whiten import Whitening
@@ -63,7 +63,7 @@ class EvalOptions(BaseModel):
     @field_validator("filter")
     @classmethod
     def _filter(cls, v: QueryFilter | None) -> QueryFilter | None:
-        if v is not None and v.communities:
+        if v is not None and any(v.value(f.name) for f in FIELDS if f.stored_graph_only):
             raise ValueError("evaluate builds its own communities: a community filter has no meaning here")
         return None if v is None or v.empty() else v
 
@@ -239,7 +239,7 @@ def retriever_searcher(
     engine = Retriever(view, unit, ids, threshold)
 
     def search(q: np.ndarray, k: int, method: str, exclude: frozenset[str]) -> Sequence[Hit]:
-        return engine.query(q, k, method, strict=strict, exclude=exclude, allowed=allowed)
+        return engine.query(q, Question(k, method, strict=strict, exclude=exclude, allowed=allowed))
 
     return search
 

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from cxrneo.errors import ConfigError, NotFoundError, ServiceError
-from cxrneo.request import QueryOptions, to_form
+from cxrneo.service.request import QueryOptions, to_form
 
 
 class Client:

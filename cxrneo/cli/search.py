@@ -1,17 +1,20 @@
-"""`cxrneo query` and `cxrneo serve`: thin commands over cxrneo/service.py and cxrneo/api.py."""
+"""`cxrneo query` and `cxrneo serve`: thin commands over cxrneo/service/searcher.py and cxrneo/api/startup.py."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cxrneo import cli_support as flag
-from cxrneo.cli_support import DeviceOpt, friendly, settings
+from cxrneo.cli.support import DeviceOpt, filter_flags, friendly, settings
 from cxrneo.errors import InputError
 from cxrneo.retrieval.method import Method
 
+if TYPE_CHECKING:
+    from cxrneo.filters import QueryFilter
+
 
 @friendly
+@filter_flags()
 def query_cmd(
     ctx: typer.Context,
     targets: Annotated[list[str], typer.Argument(help=(
@@ -30,10 +33,7 @@ def query_cmd(
     server: Annotated[str | None, typer.Option(help=(
         "URL of a running `cxrneo serve` (default: $CXRNEO_SERVER); without one the query runs in this process."
     ))] = None,
-    finding: flag.FindingOpt = None, any_finding: flag.AnyFindingOpt = None, without: flag.WithoutOpt = None,
-    sex: flag.SexOpt = None, age: flag.AgeOpt = None, view: flag.ViewOpt = None, split: flag.SplitOpt = None,
-    patient: flag.PatientOpt = None,
-    not_patient: flag.NotPatientOpt = None, community: flag.CommunityOpt = None,
+    where: "QueryFilter | None" = None,  # the filter flags (cxrneo.filters.FIELDS)
     concept: Annotated[list[str] | None, typer.Option("--concept", help=(
         "A finding slider, NAME=STEP with STEP from -1 to 1: more (or less) of that finding "
         "(repeatable; needs --checkpoint in this process, or a service started with one)."))] = None,
@@ -45,23 +45,21 @@ def query_cmd(
     import json
     import time
 
-    from cxrneo.request import QueryOptions, concepts_of, parse
-    from cxrneo.service import QueryAnswer
+    from cxrneo.service.request import QueryOptions, concepts_of, parse
+    from cxrneo.service.searcher import QueryAnswer
 
     t0 = time.perf_counter()
-    where = flag.where(finding=finding, any_finding=any_finding, without=without, sex=sex, age=age, view=view,
-                       split=split, patient=patient, not_patient=not_patient, community=community)
     options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient,
                                    "filter": where, "not_ids": unlike or [], "concepts": concepts_of(concept or [])})
     s = settings(ctx)
     url = server or s.server
     if url:
-        from cxrneo.client import Client
+        from cxrneo.service.client import Client
 
         token = s.api_token.get_secret_value() if s.api_token else None
         answer = QueryAnswer.model_validate(Client(url, token).query(targets, options))
     else:
-        from cxrneo.service import Searcher
+        from cxrneo.service.searcher import Searcher
 
         searcher = Searcher.connect(s, checkpoint)
         try:
@@ -92,8 +90,8 @@ def explain_cmd(
     import json
 
     from cxrneo.embed.images import read_grey
-    from cxrneo.overlay import pair_png
-    from cxrneo.pixels import check_size
+    from cxrneo.service.overlay import pair_png
+    from cxrneo.service.pixels import check_size
 
     check_size(size)
     if Path(query).is_file() and Path(hit).is_file():  # two files: no database needed
@@ -101,7 +99,7 @@ def explain_cmd(
 
         maps, qpath, hpath = Encoder(checkpoint, device).explain(Path(query), Path(hit)), Path(query), Path(hit)
     else:
-        from cxrneo.service import Searcher
+        from cxrneo.service.searcher import Searcher
 
         searcher = Searcher.connect(settings(ctx), checkpoint, device, images)
         try:
@@ -122,8 +120,8 @@ def explain_cmd(
 def _print_answer(answer: Any, via: str | None) -> None:
     from rich.table import Table
 
+    from cxrneo.cli.text import console as make_console
     from cxrneo.labels import NO_FINDING
-    from cxrneo.text import console as make_console
 
     table = Table(title=f"{answer.method} retrieval for {answer.query}")
     for col in ("rank", "image id", "findings", "community", "gain", "cosine"):
@@ -181,7 +179,7 @@ def serve_cmd(
     Set CXRNEO_API_TOKEN to require `Authorization: Bearer <token>` on every route but /health (the
     viewer asks for it once).
     """
-    from cxrneo.api import ServeOptions, serve
+    from cxrneo.api.startup import ServeOptions, serve
 
     opts = ServeOptions(host=host, port=port, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb,
                         blas_threads=blas_threads, images=images, browser_url=browser_url, viewer_url=viewer_url,

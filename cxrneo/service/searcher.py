@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,27 +19,27 @@ import numpy as np
 from pydantic import BaseModel
 
 from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
-from cxrneo.db.graphview import StoredGraph
 from cxrneo.db.meta import graph_meta
+from cxrneo.db.stored import StoredGraph
 from cxrneo.embed.dicom import MAX_PIXELS
 from cxrneo.embed.images import declared_pixels
 from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, TooLargeError
 from cxrneo.filters import passing
-from cxrneo.pixels import ImageFiles, check_size
 from cxrneo.records import Hit, ImageRecord
-from cxrneo.request import MAX_K, QueryFilter, QueryOptions, QueryRequest, rocchio, steer
-from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.question import Question
+from cxrneo.service.pixels import ImageFiles, check_size
+from cxrneo.service.request import QueryOptions, QueryRequest, rocchio, steer
+from cxrneo.service.workers import check_deadline
 from cxrneo.settings import Settings
-from cxrneo.workers import check_deadline
 
 if TYPE_CHECKING:
-    from cxrneo.codes import Codes
+    from cxrneo.archive.codes import Codes
     from cxrneo.db.meta import GraphMeta
-    from cxrneo.dicomweb import DicomWeb
+    from cxrneo.db.stored import Generation
     from cxrneo.embed.encoder import Encoder
-    from cxrneo.evaluate import CommunitiesFn
+    from cxrneo.evaluation.evaluate import CommunitiesFn
     from cxrneo.graph import Edges
-    from cxrneo.retrieval.engine import Retriever
+    from cxrneo.pacs.dicomweb import DicomWeb
     from cxrneo.retrieval.scan import Kernel
     from cxrneo.similarity import SimilarityMaps
 
@@ -71,6 +72,17 @@ class QueryAnswer(BaseModel):
     total_ms: float
     hits: list[Hit]
     passing: int | None = None  # with a filter: how many archived images pass it
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a query asks about: its name in the answer, its code, the ids left out of the answer, and
+    whether the code is new (it enters the graph's space first)."""
+
+    name: str
+    code: np.ndarray
+    exclude: frozenset[str] = frozenset()
+    new: bool = False
 
 
 class Searcher:
@@ -118,38 +130,17 @@ class Searcher:
 
     # --- targets ---------------------------------------------------------------------------
 
-    def by_id(
-        self, image_id: str, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
-        exclude_patient: bool = False, where: QueryFilter | None = None, concepts: dict[str, float] | None = None,
-    ) -> QueryAnswer:
+    def by_id(self, image_id: str, options: QueryOptions) -> QueryAnswer:
         """Query with a stored image: its own code; it (and with exclude_patient its patient) left out."""
         t0 = time.perf_counter()
-        state = self.graph.current()  # one GraphMeta read per query: the code and the answer share it
-        code = state[1].code_of(image_id)
-        exclude = self.graph.patient_images(image_id) if exclude_patient else frozenset({image_id})
-        return self._answer(image_id, code, k, method, strict, exclude, t0, state, where=where, concepts=concepts)
+        generation = self.graph.current()  # one GraphMeta read per query: the code and the answer share it
+        code = generation.retriever.code_of(image_id)
+        exclude = generation.patient_images(image_id) if options.exclude_patient else frozenset({image_id})
+        return self._answer(_Target(image_id, code, exclude), options, t0, generation)
 
-    def by_code(
-        self, code: np.ndarray | list[float], k: int, method: Method | str = Method.COMMUNITY,
-        strict: bool = False, name: str = "code", where: QueryFilter | None = None,
-        concepts: dict[str, float] | None = None,
-    ) -> QueryAnswer:
-        """Query with a code that is not in the graph (a new image)."""
-        return self._answer(name, np.asarray(code, dtype=np.float32), k, method, strict, frozenset(),
-                            time.perf_counter(), new_code=True, where=where, concepts=concepts)
-
-    def by_image(
-        self, path: Path, k: int, method: Method | str = Method.COMMUNITY, strict: bool = False,
-        name: str | None = None, where: QueryFilter | None = None, concepts: dict[str, float] | None = None,
-    ) -> QueryAnswer:
-        """Query with an image file, embedded by the checkpoint whose codes the graph holds."""
-        t0 = time.perf_counter()
-        _check_request(k, method)  # before the forward pass
-        encoder = self.encoder()  # one file: its own pixel budget is checked as it is read
-        check_deadline()
-        code = encoder.code(path)
-        return self._answer(name or str(path), code, k, method, strict, frozenset(), t0, new_code=True, where=where,
-                            concepts=concepts)
+    def by_code(self, code: np.ndarray, options: QueryOptions, name: str = "code") -> QueryAnswer:
+        """Query with a code that is not in the graph (a new image's): it enters the graph's space first."""
+        return self._answer(_Target(name, np.asarray(code, np.float32), new=True), options, time.perf_counter())
 
     def by_examples(
         self, positives: list[str], negatives: list[str], options: QueryOptions,
@@ -159,63 +150,55 @@ class Searcher:
         counter-examples (request.rocchio); every example is left out of the answer, and with
         exclude_patient the positive examples' patients too."""
         t0 = time.perf_counter()
-        state = self.graph.current()
-        meta, retriever = state
-        pos = [retriever.code_of(i) for i in positives]
+        generation = self.graph.current()
+        pos = [generation.retriever.code_of(i) for i in positives]
         for code in uploaded or []:
-            v = self.graph.in_graph_space(meta, code)
+            v = self.graph.in_graph_space(generation.meta, code)
             pos.append(v / max(float(np.linalg.norm(v)), 1e-12))
-        neg = [retriever.code_of(i) for i in negatives]
+        neg = [generation.retriever.code_of(i) for i in negatives]
         if not pos:
             raise InputError("give at least one example")
         code = rocchio(np.stack(pos), np.stack(neg) if neg else np.empty((0, len(pos[0])), np.float32))
         exclude = frozenset(positives) | frozenset(negatives)
         if options.exclude_patient:
             for i in positives:
-                exclude |= self.graph.patient_images(i)
+                exclude |= generation.patient_images(i)
         name = f"{len(pos)} example{'s' if len(pos) != 1 else ''}" + (f", {len(neg)} unlike" if neg else "")
-        return self._answer(name, code, options.k, options.method, options.strict, exclude, t0, state,
-                            where=options.filter, concepts=options.concepts)
+        return self._answer(_Target(name, code, exclude), options, t0, generation)
 
     def search(self, req: QueryRequest) -> QueryAnswer:
         """Answer one validated query request (a stored id, several, or a code)."""
         if req.code is not None:
             if req.not_ids:
                 raise InputError("not_ids needs stored examples (id or ids), not a code")
-            return self.by_code(parse_code(req.code), req.k, req.method, req.strict, where=req.filter,
-                                concepts=req.concepts)
+            return self.by_code(np.asarray(req.code, np.float32), req)
         positives, negatives = req.examples()
         if len(positives) == 1 and not negatives:
-            return self.by_id(positives[0], req.k, req.method, req.strict, req.exclude_patient, req.filter,
-                              req.concepts)
+            return self.by_id(positives[0], req)
         return self.by_examples(positives, negatives, req)
 
-    def search_image(self, path: Path, options: QueryOptions, name: str | None = None) -> QueryAnswer:
-        """Answer an image file with validated options."""
-        return self.search_images([(path, name or str(path))], options)
-
     def search_images(self, files: list[tuple[Path, str]], options: QueryOptions) -> QueryAnswer:
-        """Answer one or more image files (more like these) with validated options."""
+        """Answer one or more image files (more like these) with validated options; each file is
+        embedded by the checkpoint whose codes the graph holds."""
         if options.exclude_patient:
             raise ConfigError("exclude_patient needs a stored image id (a file has no patient)")
-        if len(files) == 1 and not options.not_ids:
-            path, name = files[0]
-            return self.by_image(path, options.k, options.method, options.strict, name, options.filter,
-                                 options.concepts)
-        _check_request(options.k, options.method)  # before the forward passes
+        t0 = time.perf_counter()
         self._need_checkpoint()
-        check_request_pixels([p for p, _ in files])
+        if len(files) > 1:
+            check_request_pixels([p for p, _ in files])  # one file's budget is checked as it is read
         encoder = self.encoder()
         codes = []
         for path, _ in files:
             check_deadline()
             codes.append(encoder.code(path))
+        if len(files) == 1 and not options.not_ids:
+            return self._answer(_Target(files[0][1], codes[0], new=True), options, t0)
         return self.by_examples([], options.not_ids, options, codes)
 
     def resolve(self, targets: list[str], options: QueryOptions) -> QueryAnswer:
         """Stored image ids first, else image files (several targets: more like these; stored ids and
         files are not mixed)."""
-        stored = self.graph.current()[1].graph.row
+        stored = self.graph.current().retriever.graph.row
         if all(t in stored for t in targets):
             return self.search(QueryRequest(ids=targets, **options.model_dump()))
         missing = [t for t in targets if t not in stored and not Path(t).is_file()]
@@ -258,29 +241,28 @@ class Searcher:
         return self._encoder.sha256 if self._encoder is not None else ""
 
     def _answer(
-        self, name: str, code: np.ndarray, k: int, method: Method | str, strict: bool,
-        exclude: frozenset[str], t0: float, state: "tuple[GraphMeta, Retriever] | None" = None,
-        new_code: bool = False, where: QueryFilter | None = None, concepts: dict[str, float] | None = None,
+        self, target: "_Target", options: QueryOptions, t0: float, generation: "Generation | None" = None,
     ) -> QueryAnswer:
-        """Answer with ``code``: a stored code, or (``new_code``) one that enters the graph's space first;
-        with a filter, among the images that pass it (min(k, passing) of them)."""
-        method = _check_request(k, method)
-        meta, retriever = state or self.graph.current()
-        if new_code:
-            code = self.graph.in_graph_space(meta, code)
-        if concepts:
-            code = steer(code, self.directions(meta), concepts)
+        """Answer with the target's code (a new code enters the graph's space first), steered by the
+        finding sliders; with a filter, among the images that pass it (min(k, passing) of them)."""
+        generation = generation or self.graph.current()
+        code = self.graph.in_graph_space(generation.meta, target.code) if target.new else target.code
+        if options.concepts:
+            code = steer(code, self.directions(generation.meta), options.concepts)
         t1 = time.perf_counter()
+        where = options.filter
         allowed = None
         if where is not None and not where.empty():
-            allowed = passing(self.graph.facets(retriever), where, retriever.graph.community)
-        hits = retriever.query(code, k, method=method, strict=strict, exclude=exclude, allowed=allowed)
+            allowed = passing(generation.facets, where, generation.retriever.graph.community)
+        question = Question(options.k, options.method, options.strict, target.exclude, allowed)
+        hits = generation.retriever.query(code, question)
         t2 = time.perf_counter()
         records = self.graph.records([h.image_id for h in hits])
         hits = [h.model_copy(update=_shown(records[h.image_id])) if h.image_id in records else h for h in hits]
+        meta = generation.meta
         return QueryAnswer(
-            query=name, method=method.value, k=k, strict=strict, excluded=len(exclude),
-            generation=meta.generation, communityGeneration=meta.communityGeneration,
+            query=target.name, method=options.method.value, k=options.k, strict=options.strict,
+            excluded=len(target.exclude), generation=meta.generation, communityGeneration=meta.communityGeneration,
             query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
             passing=None if allowed is None else int(allowed.sum()),
         )
@@ -303,7 +285,7 @@ class Searcher:
             study, series = str(record.get("studyUid") or ""), str(record.get("seriesUid") or "")
             if self.pacs is None or not study or not series:
                 raise
-        from cxrneo.dicomweb import Instance
+        from cxrneo.pacs.dicomweb import Instance
 
         if self.pacs_dir is None:
             self.pacs_dir = Path(tempfile.mkdtemp(prefix="cxrneo-pacs-"))
@@ -314,7 +296,7 @@ class Searcher:
     def findings(self) -> list[str]:
         """The finding names filters accept (the graph's label set); none while the graph cannot be read."""
         try:
-            return list(self.graph.facets(self.graph.current()[1]).findings)
+            return list(self.graph.current().facets.findings)
         except CxrneoError:
             return []
 
@@ -322,14 +304,12 @@ class Searcher:
         return self.graph.image(image_id)
 
     def pixels(self, image_id: str, size: int) -> bytes:
-        """A stored image as a display PNG, longest side ``size`` (see cxrneo.pixels)."""
+        """A stored image as a display PNG, longest side ``size`` (see cxrneo.service.pixels)."""
         check_size(size)
         return self.files.png_of(image_id, self.image_file(image_id), size)
 
     def subgraph(self, ids: list[str]) -> dict[str, Any]:
         """Stored images among ``ids``, their communities and the SIMILAR edges between them."""
-        if not ids or len(ids) > MAX_K + 1:
-            raise InputError(f"give 1 to {MAX_K + 1} image ids")
         return self.graph.subgraph(ids)
 
     @property
@@ -372,18 +352,11 @@ def _kernel(precision: str) -> "Callable[[np.ndarray], Kernel]":
         return Fp32Kernel
 
     def make(codes: np.ndarray) -> "Kernel":
-        from cxrneo.embed.scan import choose
+        from cxrneo.embed.kernels import choose
 
         return choose(codes, precision)
 
     return make
-
-
-def _check_request(k: int, method: Method | str) -> Method:
-    """The method, and K within bounds (one-line errors)."""
-    if not 1 <= k <= MAX_K:
-        raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
-    return Method.parse(method)
 
 
 def _shown(record: ImageRecord) -> dict[str, Any]:
@@ -392,18 +365,8 @@ def _shown(record: ImageRecord) -> dict[str, Any]:
             "age": record.age, "study_uid": record.study_uid or None, "series_uid": record.series_uid or None}
 
 
-def parse_code(values: object, width: int | None = None) -> np.ndarray:
-    """A query code from JSON: a flat list of finite numbers."""
-    if not isinstance(values, list) or not values or not all(isinstance(v, int | float) for v in values):
-        raise InputError("code must be a non-empty list of numbers")
-    code = np.asarray(values, dtype=np.float32)
-    if width is not None and code.size != width:
-        raise InputError(f"code has {code.size} values, the database codes {width}")
-    return code
-
-
 def gds_communities(db: Database) -> "CommunitiesFn":
-    """communities_fn for cxrneo.evaluate: ingest the database split, GDS Louvain, read back."""
+    """communities_fn for cxrneo.evaluation.evaluate: ingest the database split, GDS Louvain, read back."""
     from cxrneo.db.communities import assignments, detect
     from cxrneo.db.ingest import ingest, reset
 

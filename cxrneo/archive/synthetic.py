@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrneo.codes import CODE_WIDTH, Codes
+from cxrneo.archive.codes import CODE_WIDTH, Codes
 from cxrneo.errors import ConfigError, InputError
 from cxrneo.labels import NO_FINDING
 from cxrneo.records import ImageRecord

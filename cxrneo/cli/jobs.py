@@ -2,7 +2,7 @@
 
 The CLI parses and presents; these open the database (or the local server's files), check the
 options that need knowledge of the system, and run the library. Query jobs live in
-cxrneo/service.py.
+cxrneo/service/searcher.py.
 """
 
 import os
@@ -18,16 +18,16 @@ from cxrneo.settings import Settings
 if TYPE_CHECKING:
     import numpy as np
 
+    from cxrneo.archive.edgefile import EdgePart
+    from cxrneo.archive.shards import Rows
     from cxrneo.db.backup import Manifest
     from cxrneo.db.bulk import BulkReport
     from cxrneo.db.communities import CommunityReport
     from cxrneo.db.ingest import IngestReport
     from cxrneo.db.server import ServerConfig
-    from cxrneo.dicomweb import DicomWeb
-    from cxrneo.edgefile import EdgePart
-    from cxrneo.evaluate import EvalOptions, EvalResult
+    from cxrneo.evaluation.evaluate import EvalOptions, EvalResult
     from cxrneo.graph import EdgeFn, Edges, GraphStats
-    from cxrneo.shards import Rows
+    from cxrneo.pacs.dicomweb import DicomWeb
 
 
 def server_config(s: Settings) -> "ServerConfig":
@@ -129,7 +129,7 @@ def ingest_file(
     """Load a codes file into the graph (transactional, or the offline bulk import); its edges
     computed on `device`, or read from a whole edges file of these codes (`cxrneo edges`/`merge`);
     whitened as the graph's transform says (`whiten` chooses one for a new graph)."""
-    from cxrneo import codes as codes_io
+    from cxrneo.archive import codes as codes_io
     from cxrneo.db.ingest import build, check_batch
 
     check_batch(batch, writers)  # before anything is read or written
@@ -137,7 +137,7 @@ def ingest_file(
         raise ConfigError("--whiten computes its edges from the transformed codes: not with --bulk or --edges")
     codes = codes_io.load(codes_file)
     if edges_file is not None:
-        from cxrneo import edgefile
+        from cxrneo.archive import edgefile
 
         if threshold is not None or mean_degree is not None:
             raise ConfigError("--edges fixes T (the edges file's); give neither --threshold nor --mean-degree")
@@ -165,10 +165,10 @@ def edges_of_file(
     shard: str | None, rows: str | None, device: str,
 ) -> tuple["EdgePart", "GraphStats"]:
     """`cxrneo edges`: the edges of a block of source rows (a shard, a range, or all) into a file."""
-    from cxrneo import codes as codes_io
-    from cxrneo import edgefile
+    from cxrneo.archive import codes as codes_io
+    from cxrneo.archive import edgefile
+    from cxrneo.archive.shards import parse_rows, parse_shard, triangle_rows
     from cxrneo.graph import degree_stats, normalise, resolve_threshold
-    from cxrneo.shards import parse_rows, parse_shard, triangle_rows
 
     if shard is not None and rows is not None:
         raise ConfigError("give --shard or --rows, not both")
@@ -198,8 +198,8 @@ class MergeReport:
 
 def merge_files(parts: list[Path], out: Path) -> MergeReport:
     """`cxrneo merge`: parts of a sharded `embed` or `edges` into the file of the unsharded run, verified."""
-    from cxrneo import codes as codes_io
-    from cxrneo import edgefile
+    from cxrneo.archive import codes as codes_io
+    from cxrneo.archive import edgefile
 
     if not parts:
         raise ConfigError("name the part files to merge")
@@ -237,8 +237,8 @@ def watch_once(
     append them to it, bring the graph up to the codes file (incremental ingest under the writer
     lease) and its communities up to the graph (the seeded update). Every step is idempotent and
     resumes, so a poll killed anywhere is completed by the next one: nothing lost, nothing doubled."""
-    from cxrneo import codes as codes_io
     from cxrneo import labels as lsets
+    from cxrneo.archive import codes as codes_io
     from cxrneo.db.communities import detect
     from cxrneo.db.ingest import build
     from cxrneo.db.meta import graph_meta
@@ -293,7 +293,7 @@ def map_drawer(checkpoint: Path, size: int = 128) -> Callable[[Path, Path], byte
 
     from cxrneo.embed.encoder import Encoder
     from cxrneo.embed.images import read_grey
-    from cxrneo.overlay import scale_of, side_png
+    from cxrneo.service.overlay import scale_of, side_png
 
     encoder = Encoder(checkpoint, "auto")
 
@@ -309,13 +309,13 @@ def evaluate_file(
     s: Settings, codes_file: Path, opts: "EvalOptions", in_memory: bool, progress: Callable[[int], None]
 ) -> "EvalResult":
     """Evaluate on a codes file: GDS Louvain in Neo4j, or (in_memory) networkx Louvain."""
-    from cxrneo import codes as codes_io
-    from cxrneo.evaluate import evaluate, louvain_in_memory
+    from cxrneo.archive import codes as codes_io
+    from cxrneo.evaluation.evaluate import evaluate, louvain_in_memory
 
     data = codes_io.load(codes_file)
     if in_memory:
         return evaluate(data, opts, lambda c, e, t: louvain_in_memory(c, e, t, opts.seed), progress=progress)
-    from cxrneo.service import gds_communities
+    from cxrneo.service.searcher import gds_communities
 
     with Database.connect(s) as db:
         return evaluate(data, opts, gds_communities(db), progress=progress)

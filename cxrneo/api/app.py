@@ -1,0 +1,49 @@
+"""The HTTP API of `cxrneo serve`: the retrieval service for other programs (FastAPI, OpenAPI at /docs).
+
+GET  /           the viewer (cxrneo/web): query by image or id, results with findings, the neighbourhood
+POST /query      {"id": ...} or {"code": [...]} as JSON, or an image file as multipart form data
+POST /query/image  the same upload, as its own documented route
+GET  /images/{id}  the stored record of one image
+GET  /images/{id}/pixels?size=N  a stored image as a PNG (files only under `serve --images DIR`)
+POST /images/render  an uploaded image as a PNG, as the model reads it
+POST /subgraph   the SIMILAR edges among some images, with the Cypher for Neo4j Browser
+GET  /explain?query=ID&hit=ID  where two stored images are alike (similarity maps, PNG or JSON)
+GET  /config     what this service offers the viewer
+GET  /health     Neo4j reachable, generations, checkpoint hash
+
+The routes live in cxrneo/api/routes (one router per concern) and take what they need from the
+dependencies of cxrneo/api/deps.py. Every error is JSON `{"error": "one line"}` with a 4xx/5xx
+status, never a stack trace (cxrneo/api/answers.py).
+"""
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from cxrneo.api import answers
+from cxrneo.api.deps import ApiSettings
+from cxrneo.api.gate import Gate
+from cxrneo.api.routes import archive, explain, info, neighbourhood, query
+from cxrneo.api.uploads import MULTIPART_SLACK
+from cxrneo.service.searcher import Searcher
+from cxrneo.service.workers import Workers
+
+
+def create_app(
+    searcher: Searcher, token: str | None = None, max_upload_bytes: int = 20 << 20, browser_url: str | None = None,
+    viewer_url: str | None = None, workers: Workers | None = None,
+) -> FastAPI:
+    """The app around one shared Searcher (which follows the graph's generations per request); heavy
+    work goes through ``workers`` (a bounded queue with a deadline; by default 2 threads, 8 waiting, 30 s)."""
+    app = FastAPI(title="cxrneo", summary="Content-based chest X-ray retrieval over a Neo4j graph",
+                  version=info.version())
+    app.state.searcher = searcher
+    app.state.settings = ApiSettings(token, max_upload_bytes, browser_url, viewer_url)
+    app.state.workers = workers or Workers()
+    # the token and the size are checked from the headers before any route runs (cxrneo/api/gate.py); the
+    # Caller dependency says the same in each route and guards any route the gate would let by
+    app.add_middleware(Gate, token=token, max_body=max_upload_bytes + MULTIPART_SLACK)
+    answers.install(app)
+    for routes in (info, query, archive, explain, neighbourhood):
+        app.include_router(routes.router)
+    app.mount("/static", StaticFiles(directory=info.WEB), name="static")
+    return app

@@ -1,0 +1,55 @@
+"""What the service is and offers: GET / (the page), GET /config (what the page may show) and
+GET /health (ready or why not)."""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from cxrneo.api.answers import errors
+from cxrneo.api.deps import Archive, Caller, Config, MaybeCaller
+from cxrneo.filters import describe
+from cxrneo.retrieval.method import Method
+from cxrneo.service.request import MAX_K
+
+router = APIRouter()
+WEB = Path(__file__).resolve().parents[2] / "web"  # the page's static files
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def version() -> str:
+    try:
+        return installed("cxrneo")
+    except PackageNotFoundError:
+        return "0"
+
+
+@router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    """The viewer (static; it asks the token-protected routes for everything it shows)."""
+    return FileResponse(WEB / "index.html", headers=NO_STORE)
+
+
+@router.get("/config", responses=errors(401))
+def config(searcher: Archive, settings: Config, _: Caller) -> dict[str, Any]:
+    """What this service offers the viewer: methods, K's bound, image queries, pixels, Neo4j Browser."""
+    pictures = searcher.files.root is not None or searcher.pacs is not None
+    return {
+        "version": version(), "methods": [m.value for m in Method], "max_k": MAX_K,
+        "image_queries": searcher.image_queries, "pixels": pictures,
+        "browser": settings.browser_url, "viewer_url": settings.viewer_url, "findings": searcher.findings(),
+        "filters": describe(),
+        "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else []),
+                     *(["maps"] if searcher.image_queries and pictures else [])],
+    }
+
+
+@router.get("/health")
+def health(searcher: Archive, who: MaybeCaller) -> dict[str, Any]:
+    """ok / not ready / empty / unavailable; with the token (or none set) also the generations, counts,
+    threshold and checkpoint hashes."""
+    doc = searcher.health()
+    return doc if who is not None else {"status": doc["status"]}

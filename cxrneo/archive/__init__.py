@@ -1,0 +1,1 @@
+"""The files a build makes and shares: codes files, edge files, shard specs, synthetic codes."""
