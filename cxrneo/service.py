@@ -32,12 +32,9 @@ from cxrneo.settings import Settings
 from cxrneo.workers import check_deadline
 
 if TYPE_CHECKING:
-    from cxrneo.codes import Codes
     from cxrneo.db.meta import GraphMeta
     from cxrneo.dicomweb import DicomWeb
     from cxrneo.embed.encoder import Encoder
-    from cxrneo.evaluate import CommunitiesFn
-    from cxrneo.graph import Edges
     from cxrneo.retrieval.engine import Retriever
     from cxrneo.retrieval.scan import Kernel
     from cxrneo.similarity import SimilarityMaps
@@ -400,26 +397,3 @@ def parse_code(values: object, width: int | None = None) -> np.ndarray:
     if width is not None and code.size != width:
         raise InputError(f"code has {code.size} values, the database codes {width}")
     return code
-
-
-def gds_communities(db: Database) -> "CommunitiesFn":
-    """communities_fn for cxrneo.evaluate: ingest the database split, GDS Louvain, read back."""
-    from cxrneo.db.communities import assignments, detect
-    from cxrneo.db.ingest import ingest, reset
-
-    runs = 0
-
-    def communities(db_codes: "Codes", edges: "Edges", threshold: float) -> np.ndarray:
-        nonlocal runs
-        if runs:  # a second code space of the same evaluation (whitened): replace the graph the first wrote
-            reset(db)
-        runs += 1
-        ingest(db, db_codes, edges, threshold)
-        detect(db, concurrency=1)
-        found = assignments(db)
-        missing = [i for i in db_codes.ids if i not in found]
-        if missing:
-            raise DatabaseError(f"{len(missing)} database images got no community (e.g. {missing[0]})")
-        return np.array([found[i] for i in db_codes.ids], dtype=np.int64)
-
-    return communities
