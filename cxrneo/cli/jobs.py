@@ -308,14 +308,15 @@ def map_drawer(checkpoint: Path, size: int = 128) -> Callable[[Path, Path], byte
 def evaluate_file(
     s: Settings, codes_file: Path, opts: "EvalOptions", in_memory: bool, progress: Callable[[int], None]
 ) -> "EvalResult":
-    """Evaluate on a codes file: GDS Louvain in Neo4j, or (in_memory) networkx Louvain."""
+    """Evaluate on a codes file: GDS Louvain on a projection beside the served graph (never
+    written), or (in_memory) networkx Louvain."""
     from cxrneo.archive import codes as codes_io
     from cxrneo.evaluation.evaluate import evaluate, louvain_in_memory
 
     data = codes_io.load(codes_file)
     if in_memory:
         return evaluate(data, opts, lambda c, e, t: louvain_in_memory(c, e, t, opts.seed), progress=progress)
-    from cxrneo.service.searcher import gds_communities
+    from cxrneo.db.evaluation import gds_communities
 
     with Database.connect(s) as db:
         return evaluate(data, opts, gds_communities(db), progress=progress)

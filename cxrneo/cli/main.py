@@ -107,7 +107,8 @@ def evaluate_cmd(
     """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring);
     the filter flags score retrieval within a filter (only passing database images are answers).
 
-    By default the database split is ingested into Neo4j (use an empty database) and GDS Louvain finds its communities.
+    By default GDS Louvain finds the database split's communities on an in-memory projection that lives only for
+    the evaluation: the graph Neo4j serves is never read or written, whatever its threshold.
     """
     from rich.progress import Progress
 

@@ -3,7 +3,7 @@
 `Searcher` resolves a query target (a stored image id, a code, an image file), checks that an
 image file goes through the checkpoint whose codes the graph holds, and answers with the
 Retriever of the current graph generation. The CLI (in-process), the HTTP API and the demo all
-call it; `gds_communities` is the community run that `cxrneo evaluate` uses.
+call it.
 """
 
 import hashlib
@@ -33,12 +33,9 @@ from cxrneo.service.workers import check_deadline
 from cxrneo.settings import Settings
 
 if TYPE_CHECKING:
-    from cxrneo.archive.codes import Codes
     from cxrneo.db.meta import GraphMeta
     from cxrneo.db.stored import Generation
     from cxrneo.embed.encoder import Encoder
-    from cxrneo.evaluation.evaluate import CommunitiesFn
-    from cxrneo.graph import Edges
     from cxrneo.pacs.dicomweb import DicomWeb
     from cxrneo.retrieval.scan import Kernel
     from cxrneo.similarity import SimilarityMaps
@@ -365,24 +362,3 @@ def _shown(record: ImageRecord) -> dict[str, Any]:
             "age": record.age, "study_uid": record.study_uid or None, "series_uid": record.series_uid or None}
 
 
-def gds_communities(db: Database) -> "CommunitiesFn":
-    """communities_fn for cxrneo.evaluation.evaluate: ingest the database split, GDS Louvain, read back."""
-    from cxrneo.db.communities import assignments, detect
-    from cxrneo.db.ingest import ingest, reset
-
-    runs = 0
-
-    def communities(db_codes: "Codes", edges: "Edges", threshold: float) -> np.ndarray:
-        nonlocal runs
-        if runs:  # a second code space of the same evaluation (whitened): replace the graph the first wrote
-            reset(db)
-        runs += 1
-        ingest(db, db_codes, edges, threshold)
-        detect(db, concurrency=1)
-        found = assignments(db)
-        missing = [i for i in db_codes.ids if i not in found]
-        if missing:
-            raise DatabaseError(f"{len(missing)} database images got no community (e.g. {missing[0]})")
-        return np.array([found[i] for i in db_codes.ids], dtype=np.int64)
-
-    return communities
