@@ -11,7 +11,7 @@ import numpy as np
 from cxrneo.db import snapshot, transform
 from cxrneo.db.connection import Database
 from cxrneo.db.generations import state_key
-from cxrneo.db.meta import GraphMeta, queryable_meta
+from cxrneo.db.meta import GraphMeta, graph_meta, queryable_meta
 from cxrneo.db.queries import cypher
 from cxrneo.errors import InputError, NotFoundError
 from cxrneo.filters import Facets
@@ -130,6 +130,10 @@ class StoredGraph:
             with self._lock:
                 self._transforms[meta.transformSha256] = w
         return w
+
+    def stored_meta(self) -> GraphMeta | None:
+        """GraphMeta as stored now (None for an empty database); DatabaseError when Neo4j is down."""
+        return graph_meta(self.db)
 
     def retriever(self) -> Retriever:
         """The Retriever of the current generation."""

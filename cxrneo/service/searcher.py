@@ -19,7 +19,6 @@ import numpy as np
 from pydantic import BaseModel
 
 from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
-from cxrneo.db.meta import graph_meta
 from cxrneo.db.stored import StoredGraph
 from cxrneo.embed.dicom import MAX_PIXELS
 from cxrneo.embed.images import declared_pixels
@@ -86,16 +85,13 @@ class Searcher:
     """Answers queries against the stored graph; safe to share between threads."""
 
     def __init__(
-        self, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto",
+        self, graph: StoredGraph, checkpoint: Path | None = None, device: str = "auto",
         images: Path | None = None, pacs: "DicomWeb | None" = None, pacs_dir: Path | None = None,
-        scan: str = "auto",
     ) -> None:
-        """`scan`: the precision of the first pass over the codes (auto, float32 or bfloat16; answers
-        are exact whichever it is, see cxrneo.retrieval.cosines)."""
-        self.db = db
+        """`graph`: the archive it answers from (the stored graph, or any object with its methods)."""
         self.pacs = pacs  # a PACS to retrieve the pixels of its images from, when no local file has them
         self.pacs_dir = pacs_dir  # where retrieved instances are kept (None: a private temporary folder)
-        self.graph = StoredGraph(db, cache, kernel=_kernel(scan))
+        self.graph = graph
         self.files = ImageFiles(images)
         self._checkpoint = checkpoint
         self._device = device
@@ -111,11 +107,26 @@ class Searcher:
         the codes; a one-shot command reads them in float32 (no torch, nothing to convert)."""
         db = Database.connect(settings, retry_seconds=SERVICE_RETRY_SECONDS)  # Neo4j down: a clear 503 at once
         scan = settings.scan if settings.scan != "auto" or serving else "float32"
-        return cls(db, settings.snapshot_dir, checkpoint, device, images, pacs, settings.data_dir / "pacs-instances",
-                   scan)
+        return cls.open(db, settings.snapshot_dir, checkpoint, device, images, pacs,
+                        settings.data_dir / "pacs-instances", scan)
+
+    @classmethod
+    def open(
+        cls, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto",
+        images: Path | None = None, pacs: "DicomWeb | None" = None, pacs_dir: Path | None = None,
+        scan: str = "auto",
+    ) -> "Searcher":
+        """Over the graph stored in ``db`` (its snapshot kept under ``cache``). `scan`: the precision of
+        the first pass over the codes (auto, float32 or bfloat16; answers are exact whichever it is, see
+        cxrneo.retrieval.cosines)."""
+        return cls(StoredGraph(db, cache, kernel=_kernel(scan)), checkpoint, device, images, pacs, pacs_dir)
+
+    @property
+    def db(self) -> Database:
+        return self.graph.db
 
     def close(self) -> None:
-        self.db.close()
+        self.graph.db.close()
 
     def warm(self) -> None:
         """Open the current graph now, and from now on build the largest communities' blocks whenever
@@ -221,7 +232,7 @@ class Searcher:
 
                 self._encoder = Encoder(checkpoint, self._device)
             enc = self._encoder
-        meta = graph_meta(self.db)
+        meta = self.graph.stored_meta()
         if meta is not None and meta.codesSha256 and meta.codesSha256 != enc.sha256:
             raise ConfigError(f"{enc.path} is not the checkpoint whose codes the graph holds")
         return enc
@@ -317,7 +328,7 @@ class Searcher:
     def health(self) -> dict[str, Any]:
         """Neo4j reachable, the graph's generations, the checkpoint's hash."""
         try:
-            meta = graph_meta(self.db)
+            meta = self.graph.stored_meta()
         except DatabaseError as e:
             return {"status": "unavailable", "neo4j": False, "error": str(e)}
         if meta is None:

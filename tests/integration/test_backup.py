@@ -21,7 +21,7 @@ pytestmark = pytest.mark.neo4j
 
 def _answers(s: Settings, ids: list[str]) -> dict[str, list[str]]:
     with Database.connect(s) as db:
-        searcher = Searcher(db, None)
+        searcher = Searcher.open(db, None)
         return {f"{i}/{m}": [h.image_id for h in searcher.by_id(i, QueryOptions(k=8, method=m)).hits]
                 for i in ids for m in ("knn", "community")}
 

@@ -298,7 +298,7 @@ def test_the_service_shows_a_pacs_image_through_wado_rs_when_it_has_no_file(
     shutil.rmtree(tmp_path / "pacs-dicom")  # no local file of any image any more
     build(clean_db, load(tmp_path / "pacs.npz"), mean_degree=2)
     detect(clean_db)
-    searcher = Searcher(clean_db, tmp_path / "snap", pacs=DicomWeb(pacs.root, pacs.user, pacs.password),
+    searcher = Searcher.open(clean_db, tmp_path / "snap", pacs=DicomWeb(pacs.root, pacs.user, pacs.password),
                         pacs_dir=tmp_path / "instances")
     with Running(create_app(searcher)) as running:
         def get(image_id: str) -> tuple[int, bytes]:

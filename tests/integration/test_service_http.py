@@ -73,7 +73,7 @@ def test_service_answers_equal_in_process_answers(served: tuple[_Running, Search
     client = Client(running.url, TOKEN)
     health = client.health()
     assert health["status"] == "ok" and health["neo4j"] and health["generation"] == health["communityGeneration"] >= 1
-    local = Searcher(clean_db, None)  # a second, independent in-process searcher (reads Neo4j itself)
+    local = Searcher.open(clean_db, None)  # a second, independent in-process searcher (reads Neo4j itself)
     rng = np.random.default_rng(1)
     new_code = (codes.codes[3] + 0.5 * rng.standard_normal(CODE_WIDTH)).astype(np.float32)
     for method in Method:

@@ -45,8 +45,8 @@ def test_a_whitened_graph_stores_transformed_codes_and_answers_in_their_space(
     stored = {r["id"]: np.frombuffer(r["codeBytes"], "<f4") for r in clean_db.read("read_snapshot_page", after="", limit=500)}
     assert all(np.array_equal(stored[i], white[k]) for k, i in enumerate(first.ids))  # bit for bit
 
-    here = Searcher(clean_db, tmp_path / "snap")
-    elsewhere = Searcher(clean_db, tmp_path / "other-host")  # no snapshot: reads Neo4j, the transform too
+    here = Searcher.open(clean_db, tmp_path / "snap")
+    elsewhere = Searcher.open(clean_db, tmp_path / "other-host")  # no snapshot: reads Neo4j, the transform too
     for method in Method:
         by_code = here.by_code(first.codes[5], QueryOptions(k=6, method=method))  # a raw code enters the graph's space first
         itself = [h for h in by_code.hits if h.image_id == first.ids[5]]
@@ -75,14 +75,14 @@ def test_refusals_are_one_line(clean_db: Database, tmp_path: Path) -> None:
     clean_db.auto("delete_everything")
     build(clean_db, codes, mean_degree=6, whiten="8")
     detect(clean_db)
-    searcher = Searcher(clean_db, tmp_path / "snap")
+    searcher = Searcher.open(clean_db, tmp_path / "snap")
     assert searcher.by_code(codes.codes[0], QueryOptions(k=3, method='knn')).hits[0].image_id == codes.ids[0]
     with pytest.raises(Exception, match="values"):
         searcher.by_code(codes.codes[0][:100], QueryOptions(k=3, method='knn'))
     clean_db.write("merge_code_transform", sha256=graph_meta(clean_db).transformSha256, dim=8, width=1024,
                    shrink=0.5, mean=b"", basis=b"", scale=b"")  # damaged in place
     with pytest.raises(NotReadyError, match="code transform"):
-        Searcher(clean_db, tmp_path / "fresh").by_code(codes.codes[0], QueryOptions(k=3, method='knn'))
+        Searcher.open(clean_db, tmp_path / "fresh").by_code(codes.codes[0], QueryOptions(k=3, method='knn'))
 
 
 def test_the_cli_and_the_service_answer_alike_on_a_whitened_graph(
