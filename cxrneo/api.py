@@ -42,6 +42,7 @@ from cxrneo.errors import (
     ServiceError,
     TooLargeError,
 )
+from cxrneo.filters import filter_fields
 from cxrneo.gate import Gate
 from cxrneo.gate import authorised as gate_authorised
 from cxrneo.overlay import pair_png, scale_of, side_png
@@ -161,6 +162,7 @@ def create_app(
             "browser": browser_url, "viewer_url": viewer_url, "findings": searcher.findings(),
             "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else []),
                          *(["maps"] if searcher.image_queries and (searcher.files.root or searcher.pacs) else [])],
+            "filters": filter_fields(),
         }
 
     @app.get("/health")

@@ -98,6 +98,27 @@ def passing(facets: Facets, f: QueryFilter, community: np.ndarray) -> np.ndarray
     return ok
 
 
+def filter_fields() -> list[dict[str, object]]:
+    """The viewer's filter controls, one description per `QueryFilter` field (GET /config's "filters")."""
+    return [
+        {"name": "findings", "kind": "findings", "label": "Shows all of", "help": "Findings the image must all show"},
+        {"name": "any_findings", "kind": "findings", "label": "Shows any of",
+         "help": "Findings of which the image must show at least one"},
+        {"name": "without", "kind": "findings", "label": "Shows none of", "help": "Findings the image must not show"},
+        {"name": "sex", "kind": "choice", "choices": ["F", "M"], "label": "Sex", "help": "Patient sex"},
+        {"name": "age_min", "kind": "integer", "minimum": 0, "maximum": 150, "label": "Age from",
+         "help": "Youngest patient age (years, inclusive)"},
+        {"name": "age_max", "kind": "integer", "minimum": 0, "maximum": 150, "label": "Age to",
+         "help": "Oldest patient age (years, inclusive)"},
+        {"name": "views", "kind": "strings", "label": "Views", "help": "View positions, any of (e.g. PA, AP)"},
+        {"name": "splits", "kind": "strings", "label": "Splits", "help": "Dataset splits, any of (train, val, test)"},
+        {"name": "patients", "kind": "strings", "label": "Patients", "help": "Only these patients' images"},
+        {"name": "not_patients", "kind": "strings", "label": "Not patients", "help": "Never these patients' images"},
+        {"name": "communities", "kind": "integers", "label": "Communities",
+         "help": "Only images in these Louvain communities"},
+    ]
+
+
 def cypher_parameters(f: QueryFilter) -> dict[str, object]:
     """The parameters of cypher/filtered_knn.cypher for `f` (the same conditions as `passing`)."""
     return {"findings": f.findings, "anyFindings": f.any_findings, "without": f.without, "sex": f.sex,
