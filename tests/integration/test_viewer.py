@@ -6,6 +6,7 @@ Screenshots of the page land in test-artifacts/ (wide and narrow).
 
 import base64
 import json
+import re
 import shutil
 import urllib.error
 import urllib.parse
@@ -81,12 +82,23 @@ def viewer(neo4j_db: Database, neo4j_settings: Settings, tmp_path_factory: pytes
 
 def test_the_page_and_its_files_are_served_without_a_token(viewer: Viewer) -> None:
     status, body, kind = viewer.call("/", token=None)
-    assert status == 200 and kind.startswith("text/html") and b"static/app.js" in body
-    for path in ("/static/app.js", "/static/app.css", "/static/vendor/cytoscape.min.js"):
+    assert status == 200 and kind.startswith("text/html") and b'<script type="module" src="static/main.js">' in body
+    for path in ("/static/app.css", "/static/vendor/cytoscape.min.js"):
         status, body, _ = viewer.call(path, token=None)
         assert status == 200 and len(body) > 1000, path
-    page = (ROOT / "cxrneo" / "web" / "index.html").read_text()
-    assert "http://" not in page and "https://" not in page  # nothing from the network
+    web = ROOT / "cxrneo" / "web"
+    modules = sorted(web.glob("*.js"))
+    assert {m.name for m in modules} >= {"main.js", "api.js", "state.js", "filters.js", "results.js", "detail.js",
+                                         "neighbourhood.js"}
+    for module in modules:  # ES modules: served as JavaScript (a browser refuses a module of another type)
+        status, body, kind = viewer.call(f"/static/{module.name}", token=None)
+        assert status == 200 and body == module.read_bytes(), module.name
+        assert kind.split(";")[0] in ("text/javascript", "application/javascript"), (module.name, kind)
+        for imported in re.findall(r'^import .* from "\./([\w.]+)";$', module.read_text(), re.M):
+            assert (web / imported).is_file(), (module.name, imported)  # every import is a file of the page
+    for page in (web / "index.html", *modules):
+        text = page.read_text()
+        assert "http://" not in text and "https://" not in text, page.name  # nothing from the network
 
 
 def test_pixels_are_the_rendered_file_and_need_the_token(viewer: Viewer) -> None:
@@ -353,10 +365,10 @@ def test_the_filters_and_more_like_these_show_the_apis_answers(browser: Any, vie
     browser.find_element(By.ID, "k").clear()
     browser.find_element(By.ID, "k").send_keys("5")
     toggle = browser.find_element(By.CSS_SELECTOR, '#finding-toggles .toggle[data-finding="No Finding"]')
-    toggle.click()
-    toggle.click()  # twice: must not show
-    assert toggle.get_attribute("data-state") == "without" and "must not show" in toggle.get_attribute("aria-label")
-    Select(browser.find_element(By.ID, "f-view")).select_by_value("PA")
+    for _ in range(3):  # the chip steps through /config's findings fields: all of, any of, none of
+        toggle.click()
+    assert toggle.get_attribute("data-state") == "without" and "shows none of" in toggle.get_attribute("aria-label")
+    browser.find_element(By.ID, "f-views").send_keys("PA")
     browser.find_element(By.ID, "f-age-min").send_keys("20")
     Select(browser.find_element(By.ID, "method")).select_by_value("hybrid")
     browser.find_element(By.ID, "search").click()
@@ -368,6 +380,10 @@ def test_the_filters_and_more_like_these_show_the_apis_answers(browser: Any, vie
         browser.find_element(By.ID, "summary").text
     _screenshot(browser, "viewer-narrowed", 1280, 900)
     _screenshot(browser, "viewer-narrowed-narrow", 560, 1100)
+    browser.find_element(By.CSS_SELECTOR, "#more-filters summary").click()  # the rarely used fields, unfolded
+    _screenshot(browser, "viewer-filters", 1400, 1000)
+    _screenshot(browser, "viewer-filters-narrow", 400, 1600)
+    browser.find_element(By.CSS_SELECTOR, "#more-filters summary").click()
     browser.set_window_size(1280, 900)
 
     picks = browser.find_elements(By.CSS_SELECTOR, "#grid .pick input")
@@ -392,6 +408,78 @@ def test_the_filters_and_more_like_these_show_the_apis_answers(browser: Any, vie
     _open_with_token(browser, viewer)
     assert browser.find_element(By.ID, "narrow").get_attribute("open") is None
     browser.set_window_size(1280, 800)
+
+
+def test_the_filter_controls_are_built_from_config(browser: Any, viewer: Viewer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every field of /config's "filters" is a labelled control (in the service's order, the rest under "More
+    filters"); a field the service adds, drops or relabels changes the page with no edit to it, and what is
+    set is sent as the request's filter, narrowing the results to the API's answer."""
+    from collections import Counter
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    import cxrneo.api.routes.info
+    from cxrneo.filters import describe
+
+    fields = [f for f in describe() if f["name"] != "sex"]  # the service drops one field ...
+    communities = next(f for f in fields if f["name"] == "communities")
+    fields.remove(communities)
+    fields.insert(0, {**communities, "label": "Louvain group"})  # ... and moves one up, relabelled
+    monkeypatch.setattr(cxrneo.api.routes.info, "describe", lambda: fields)
+    assert viewer.json("/config")["filters"] == fields
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    assert not browser.find_elements(By.ID, "f-sex")
+    others = [f for f in fields if f["kind"] != "findings"]
+    for place, chosen in (("filter-fields", others[:4]), ("more-fields", others[4:])):
+        controls = browser.find_elements(By.CSS_SELECTOR, f"#{place} [data-field]")
+        assert [c.get_attribute("data-field") for c in controls] == [f["name"] for f in chosen]
+        for control, field in zip(controls, chosen, strict=True):
+            label = browser.find_element(By.CSS_SELECTOR, f'label[for="{control.get_attribute("id")}"]')
+            assert label.get_attribute("textContent") == field["label"]
+            assert control.get_attribute("title") == field["help"]
+    assert browser.find_element(By.ID, "f-age-min").get_attribute("max") == "150"
+    hint = browser.find_element(By.ID, "findings-hint").text
+    assert [f["label"].lower() in hint for f in fields if f["kind"] == "findings"] == [True] * 3
+
+    query = viewer.ids[3]
+    everyone = viewer.json("/query", {"id": query, "k": 23, "method": "knn"})["hits"]
+    group, _ = Counter(h["community"] for h in everyone).most_common(1)[0]
+    members = [h for h in everyone if h["community"] == group]
+    browser.execute_script("""
+        window.sent = []; const real = window.fetch;
+        window.fetch = (path, options) => {
+          if (String(path) === "query") window.sent.push(JSON.parse(options.body));
+          return real(path, options);
+        };""")
+    browser.find_element(By.ID, "image-id").send_keys(query)
+    browser.find_element(By.ID, "k").clear()
+    browser.find_element(By.ID, "k").send_keys("5")
+    Select(browser.find_element(By.ID, "method")).select_by_value("knn")
+    browser.find_element(By.ID, "f-communities").send_keys("x")  # refused on the page, in one line
+    browser.find_element(By.ID, "search").click()
+    _wait(browser, lambda d: "Louvain group: whole numbers" in d.find_element(By.ID, "error").text)
+    browser.find_element(By.ID, "f-communities").clear()
+    browser.find_element(By.ID, "f-communities").send_keys(f" {group} ,")
+    browser.find_element(By.CSS_SELECTOR, "#more-filters summary").click()
+    browser.find_element(By.ID, "f-not-patients").send_keys(f"{members[0]['patient_id']}, nobody")
+    assert browser.find_element(By.ID, "more-state").text == "(1 set)"
+    browser.find_element(By.ID, "search").click()
+    body = {"id": query, "k": 5, "method": "knn", "exclude_patient": True,
+            "filter": {"communities": [group], "not_patients": [members[0]["patient_id"], "nobody"]}}
+    want = viewer.json("/query", body)
+    assert want["hits"] and {h["community"] for h in want["hits"]} == {group}
+    cards = _cards(browser, len(want["hits"]))
+    assert [c.get_attribute("data-id") for c in cards] == [h["image_id"] for h in want["hits"]]
+    assert browser.execute_script("return window.sent") == [body]
+    assert browser.find_element(By.ID, "narrow-state").text == "(2 conditions set)"
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    browser.find_element(By.ID, "clear-filter").click()
+    assert browser.find_element(By.ID, "f-communities").get_attribute("value") == ""
+    assert browser.find_element(By.ID, "narrow-state").text == ""
+    assert _console_errors(browser) == []
 
 
 def test_finding_sliders_move_the_query_and_refuse_bad_steps(viewer: Viewer) -> None:

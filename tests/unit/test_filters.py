@@ -94,3 +94,13 @@ def test_each_condition(f: QueryFilter, rows: list[int]) -> None:
 def test_an_unknown_finding_is_one_line_naming_the_label_set() -> None:
     with pytest.raises(InputError, match="unknown finding 'Efusion': this graph's findings are No Finding, Effusion"):
         passing(_facets(), QueryFilter(findings=["Efusion"]), np.zeros(5, int))
+
+
+def test_the_viewers_filter_fields_are_the_query_filters_fields() -> None:
+    """GET /config's "filters": one description per QueryFilter field, each kind one the page renders."""
+    from cxrneo.filters import describe
+
+    fields = describe()
+    assert [f["name"] for f in fields] == list(QueryFilter.model_fields)
+    assert {f["kind"] for f in fields} <= {"findings", "choice", "integer", "strings", "integers"}
+    assert all(f["label"] and f["help"] for f in fields)

@@ -1,0 +1,14 @@
+// Small DOM helpers shared by the viewer's modules (no state).
+
+export const $ = (id) => document.getElementById(id);
+
+// an element with its class and text (both optional)
+export function el(tag, className = "", text = "") {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text) e.textContent = text;
+  return e;
+}
+
+// a finding's name as people read it ("Pleural_Thickening" -> "Pleural Thickening")
+export const pretty = (name) => String(name).replaceAll("_", " ");

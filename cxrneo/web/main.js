@@ -1,0 +1,82 @@
+// cxrneo viewer: query by an image file or an archived id, show the hits with their findings, look closer,
+// draw the neighbourhood. Talks only to this service's JSON/PNG routes; nothing is loaded from elsewhere.
+// This module starts the page (what the service offers: /config, /health) and wires the form's events;
+// the rest lives in api.js, state.js, messages.js, findings.js, filters.js, results.js, detail.js,
+// neighbourhood.js and search.js.
+
+import { ApiError, json, setToken, token } from "./api.js";
+import { wireDetail } from "./detail.js";
+import { $ } from "./dom.js";
+import { setUpNarrowing, wireFilters } from "./filters.js";
+import { askToken, fail, showError } from "./messages.js";
+import { wireNeighbourhood } from "./neighbourhood.js";
+import { chosenFile, moreLikeThese, search } from "./search.js";
+import * as state from "./state.js";
+
+async function start() {
+  showError("");
+  let config;
+  try {
+    config = await json("config");
+  } catch (e) {
+    $("status").textContent = "not connected";
+    if (e instanceof ApiError && e.status === 401) {
+      askToken(token() ? "The token was not accepted (HTTP 401): check CXRNEO_API_TOKEN." : "");
+    } else {
+      fail(e);
+    }
+    return;
+  }
+  state.setConfig(config);
+  $("token-button").hidden = !token();
+  $("method").replaceChildren(...config.methods.map((m) => new Option(m, m)));
+  $("k").max = Math.min(100, config.max_k);
+  const files = config.image_queries;
+  $("file").disabled = !files;
+  $("file-note").textContent = files ? "PNG, JPEG or DICOM" : "image files need `cxrneo serve --checkpoint`";
+  $("browser-link").hidden = !config.browser;
+  setUpNarrowing(config);
+  await refreshHealth();
+  const wanted = new URLSearchParams(location.search).get("id");
+  if (wanted) { $("image-id").value = wanted; await search(); }
+}
+
+async function refreshHealth() {
+  try {
+    const h = await json("health");
+    state.setHealth(h);
+    $("status").textContent = h.status === "ok"
+      ? `${h.images} archived images · ${h.edges} similarity edges · T = ${Number(h.threshold).toFixed(4)} · generation ${h.generation}`
+      : `graph ${h.status}${h.error ? ": " + h.error : ""}`;
+  } catch (e) {
+    $("status").textContent = "health unknown";
+  }
+}
+
+function wireForm() {
+  $("token-form").addEventListener("submit", () => { setToken($("token").value); start(); });
+  $("token-button").addEventListener("click", () => askToken(""));
+  $("query-form").addEventListener("submit", (e) => { e.preventDefault(); search(); });
+  $("file").addEventListener("change", () => { if (chosenFile()) { $("image-id").value = ""; search(); } });
+  $("image-id").addEventListener("input", () => { if ($("image-id").value) $("file").value = ""; });
+  $("more-like").addEventListener("click", moreLikeThese);
+  const drop = $("drop");
+  for (const kind of ["dragenter", "dragover"]) {
+    drop.addEventListener(kind, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const kind of ["dragleave", "drop"]) drop.addEventListener(kind, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (!e.dataTransfer.files.length) return;
+    if ($("file").disabled) { showError("image files need `cxrneo serve --checkpoint`"); return; }
+    $("file").files = e.dataTransfer.files;
+    $("image-id").value = "";
+    search();
+  });
+}
+
+wireForm();
+wireFilters();
+wireDetail();
+wireNeighbourhood();
+start();
