@@ -1,4 +1,4 @@
-"""Label sets (SPEC section 1, Table 3, incl. the merged -U sets) and label-set vectors (pure).
+"""Label sets (docs/method.md section 1, Table 3, incl. the merged -U sets) and label-set vectors (pure).
 
 The one owner of labels: the four label sets, how raw findings become training targets and
 masks, the ``No Finding`` name, and how an image's positive finding names become a row of a
@@ -157,7 +157,7 @@ def matrix(findings: Sequence[Iterable[str]], label_set: LabelSet, no_finding: b
     A label is positive when the image lists it or any finding it merges (by name,
     spelling-insensitive). Findings outside the set (e.g. Hernia for ``nih``) are ignored.
     With ``no_finding`` one more column ``No Finding`` is appended, true where the row has
-    no positive label *in this set* (SPEC section 6, second scoring form).
+    no positive label *in this set* (docs/method.md section 6, second scoring form).
 
     >>> m = matrix([["Nodule", "Effusion"], [], ["Hernia"], ["Lesion"]], get("nih-u"), True)
     >>> m.astype(int).tolist()  # doctest: +NORMALIZE_WHITESPACE

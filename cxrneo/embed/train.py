@@ -1,4 +1,4 @@
-"""Training as SPEC section 2 (Eq. 1 weighted BCE, Adam, best mean validation AUC kept), with a recipe for
+"""Training as docs/method.md section 2 (Eq. 1 weighted BCE, Adam, best mean validation AUC kept), with a recipe for
 small archives by default: cosine learning-rate decay and chest X-ray augmentation (docs/method.md). The
 paper's recipe (plateau decay, flips only) is `--schedule plateau --no-augment`."""
 
@@ -241,30 +241,26 @@ def train(cfg: TrainConfig, resume: bool = False, console: Console | None = None
         return _train(cfg, resume, console if world.main else None, world, dev)
 
 
-def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World, dev: torch.device) -> dict[str, Any]:
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = _resume_state(out, cfg) if resume else None  # every rank: --out on storage all of them see
-    _seed_all(cfg.seed)
-    lset = lsets.get(cfg.label_set)
+def _split_table(cfg: TrainConfig, out: Path, lset: Any, new: bool, world: World) -> tuple[Any, Any]:
+    """The label table with its patient split (made once by the main process of a new run and saved
+    beside the checkpoints; every process reads the same), and the split's saved document."""
     table = read_table(cfg.format, cfg.labels, cfg.images, lset, cfg.max_images)
-    if state is None and world.main:
+    if new and world.main:
         split = splits.by_patient(table.records, cfg.val_fraction, cfg.seed)
         splits.save(out / checkpoint.SPLIT, split, cfg.seed, cfg.val_fraction)
     split_of, split_doc = distributed.from_main(
         (splits.load(out / checkpoint.SPLIT), json.loads((out / checkpoint.SPLIT).read_text()))
         if world.main else None, world)
-    table = table.with_splits(split_of)
-    train_rows = [i for i, r in enumerate(table.records) if r.split == "train"]
-    val_rows = [i for i, r in enumerate(table.records) if r.split == "val"]
-    train_t, val_t = table.subset(train_rows), table.subset(val_rows)
-    if console is not None:
-        where = runtime.device_name(dev) if not world.many else f"{world.size} processes ({dev.type}, DDP)"
-        console.print(f"DenseNet-121, {plural(len(train_rows), 'training image')}, "
-                      f"{plural(len(val_rows), 'validation image')}, {cfg.size} px, "
-                      f"{plural(cfg.epochs, 'epoch')} on {where}")
+    return table.with_splits(split_of), split_doc
 
-    model = CxrNet(len(lset.labels), cfg.arch)
+
+def _model(
+    cfg: TrainConfig, n_labels: int, state: dict[str, Any] | None, console: Console | None, world: World,
+    dev: torch.device,
+) -> tuple[CxrNet, torch.nn.Module]:
+    """The network (from given weights, or the resumed state) on its device, and what trains it (DDP
+    around it with several processes)."""
+    model = CxrNet(n_labels, cfg.arch)
     if cfg.weights is not None and state is None:
         message = load_weights(model, cfg.weights)
         if console is not None:
@@ -277,16 +273,32 @@ def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World
     wrapped: torch.nn.Module = model
     if world.many:
         wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    return model, wrapped
+
+
+def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World, dev: torch.device) -> dict[str, Any]:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = _resume_state(out, cfg) if resume else None  # every rank: --out on storage all of them see
+    _seed_all(cfg.seed)
+    lset = lsets.get(cfg.label_set)
+    table, split_doc = _split_table(cfg, out, lset, state is None, world)
+    train_rows = [i for i, r in enumerate(table.records) if r.split == "train"]
+    val_rows = [i for i, r in enumerate(table.records) if r.split == "val"]
+    train_t, val_t = table.subset(train_rows), table.subset(val_rows)
+    if console is not None:
+        where = runtime.device_name(dev) if not world.many else f"{world.size} processes ({dev.type}, DDP)"
+        console.print(f"DenseNet-121, {plural(len(train_rows), 'training image')}, "
+                      f"{plural(len(val_rows), 'validation image')}, {cfg.size} px, "
+                      f"{plural(cfg.epochs, 'epoch')} on {where}")
+
+    model, wrapped = _model(cfg, len(lset.labels), state, console, world, dev)
     step = _Step(wrapped, train_t, cfg, dev, world)
     start, best, history, best_metrics = 0, -math.inf, [], {}
     if state is not None:
         step.restore(state)
-        start, best, history, best_metrics = (
-            state["epoch"] + 1,
-            state["best_mean_auc"],
-            state["history"],
-            state["best_metrics"],
-        )
+        start, best = state["epoch"] + 1, state["best_mean_auc"]
+        history, best_metrics = state["history"], state["best_metrics"]
     skipped: dict[int, str] = {}
     with runtime.progress(console) as bar:
         for epoch in range(start, cfg.epochs):
@@ -307,21 +319,12 @@ def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World
                 step.sched.step()
             elif math.isfinite(mean):
                 step.sched.step(mean)
-            doc = {
-                "arch": cfg.arch,
-                "config": cfg.model_dump(mode="json"),
-                "label_set": lset.name,
-                "labels": list(lset.labels),
-                "split": split_doc,
-                "model": model.state_dict(),
-            }
+            doc = {"arch": cfg.arch, "config": cfg.model_dump(mode="json"), "label_set": lset.name,
+                   "labels": list(lset.labels), "split": split_doc, "model": model.state_dict()}
             if (math.isfinite(mean) and mean > best) or not best_metrics:
                 best = mean if math.isfinite(mean) else best
-                best_metrics = {
-                    "epoch": epoch + 1,
-                    "mean_auc": mean,
-                    "auc": dict(zip(lset.labels, values.tolist(), strict=True)),
-                }
+                best_metrics = {"epoch": epoch + 1, "mean_auc": mean,
+                                "auc": dict(zip(lset.labels, values.tolist(), strict=True))}
                 if world.main:
                     checkpoint.save(out / checkpoint.BEST, {**doc, "metrics": {**best_metrics, "history": history}})
             stop = bool(cfg.early_stop) and epoch + 1 - best_metrics["epoch"] >= cfg.early_stop  # same on every rank
@@ -329,18 +332,9 @@ def _train(cfg: TrainConfig, resume: bool, console: Console | None, world: World
                 if stop:
                     break
                 continue
-            checkpoint.save(
-                out / checkpoint.LAST,
-                {
-                    **doc,
-                    **step.state(),
-                    "metrics": {"history": history},
-                    "epoch": epoch,
-                    "best_mean_auc": best,
-                    "best_metrics": best_metrics,
-                    "history": history,
-                },
-            )
+            checkpoint.save(out / checkpoint.LAST, {**doc, **step.state(), "metrics": {"history": history}, "epoch": epoch,
+                                                    "best_mean_auc": best, "best_metrics": best_metrics,
+                                                    "history": history})
             _write_skipped(out / "skipped.csv", table, skipped)
             if stop:
                 if console is not None:

@@ -1,4 +1,4 @@
-"""Retrieval evaluation (SPEC section 6): patient split, graph, communities, queries -> scores."""
+"""Retrieval evaluation (docs/method.md section 6): patient split, graph, communities, queries -> scores."""
 
 import time
 from collections.abc import Callable, Sequence

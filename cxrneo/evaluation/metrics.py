@@ -1,4 +1,4 @@
-"""Retrieval scores of SPEC section 6 (precision, ACG, DCG/nDCG) and bootstrap intervals, pure numpy.
+"""Retrieval scores of docs/method.md section 6 (precision, ACG, DCG/nDCG) and bootstrap intervals, pure numpy.
 
 Conventions: ``rel`` is an integer matrix Q x K of graded relevances r_n = |P(q) ∩ P(x_n)|
 in rank order (a missing result has r = 0); ``k`` defaults to the width of ``rel`` and a

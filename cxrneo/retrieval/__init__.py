@@ -1,4 +1,4 @@
-"""Retrieval (SPEC §5): weighted modularity, Algorithm 2 region growing, hybrid and exact kNN."""
+"""Retrieval (docs/method.md section 5): weighted modularity, Algorithm 2 region growing, hybrid and exact kNN."""
 
 from cxrneo.retrieval.engine import Retriever
 from cxrneo.retrieval.memory import MemoryGraph

@@ -1,4 +1,4 @@
-"""Weighted modularity terms (SPEC §4) and the two gains of Algorithm 2 (SPEC §5); pure."""
+"""Weighted modularity terms (docs/method.md section 4) and the two gains of Algorithm 2 (section 5); pure."""
 
 from collections.abc import Mapping
 

@@ -1,6 +1,6 @@
-"""Algorithm 2 (SPEC §5): closest community (step 2a) and region growing (step 2b); pure.
+"""Algorithm 2 (docs/method.md section 5): closest community (step 2a) and region growing (step 2b); pure.
 
-Decisions beyond the SPEC text, all covered by tests:
+Decisions beyond the paper's text, all covered by tests:
 
 * Excluded rows (the query itself, its patient's images) stay in every statistic (degrees,
   L, n/l/d of their community, N(q), G_s) but never join R; a community is used up when

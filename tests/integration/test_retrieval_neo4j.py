@@ -93,7 +93,7 @@ def test_stored_and_memory_agree(clean_db: Database, tmp_path: Path) -> None:
         assert np.array_equal(np.asarray(neo.codes), mem.codes[np.argsort(codes.ids)])
         _agree(mem, neo)
         assert graph.retriever() is neo  # kept while the graph is unchanged
-        assert graph.patient_images("im000") == {"im000", "im001", "im002"}
+        assert graph.current().patient_images("im000") == {"im000", "im001", "im002"}
         assert graph.records(["im004"])["im004"].labels == codes.images[4].labels
     snap = snapshot.read(clean_db, meta)  # what Neo4j holds equals what ingest saved, bit for bit
     saved = snapshot.load(tmp_path, meta)

@@ -84,3 +84,32 @@ def test_layers() -> None:
 
 def test_every_method_has_a_strategy() -> None:
     assert set(STRATEGIES) == set(Method)
+
+
+def test_the_root_is_grouped() -> None:
+    """At most 12 modules at the root; no two modules of the same name in different folders."""
+    root = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(root) <= 12, root
+    names: dict[str, list[str]] = {}
+    for p in PACKAGE.rglob("*.py"):
+        if p.name not in ("__init__.py", "__main__.py"):
+            names.setdefault(p.stem, []).append(str(p.relative_to(PACKAGE)))
+    assert not {n: where for n, where in names.items() if len(where) > 1}
+
+
+def test_functions_are_short() -> None:
+    """No function or method of the package is over 80 lines (create_app at most 40)."""
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > (40 if node.name == "create_app" else 80):
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long
+
+
+def test_docstrings_cite_the_repository() -> None:
+    """Docstrings cite docs/method.md, never a document the repository does not hold."""
+    cited = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "SPEC" in p.read_text(encoding="utf-8")]
+    assert not cited
