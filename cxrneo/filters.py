@@ -98,6 +98,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("sex", "text", lambda r: r.sex, "initial"),
     Column("age", "int", lambda r: r.age),
     Column("split", "text", lambda r: r.split),
+    Column("followUp", "int", lambda r: r.follow_up),
     Column(COMMUNITY, "int", None),
 )
 
@@ -122,6 +123,10 @@ FIELDS: tuple[Field, ...] = (
           "Only this patient's images (repeatable).", most=MAX_PATIENTS),
     Field("not_patients", "patientId", "none", "Not patients", "Never these patients' images.", "--not-patient",
           "Never this patient's images (repeatable).", most=MAX_PATIENTS),
+    Field("follow_up_min", "followUp", "min", "Visit from", "First follow-up visit (0 the patient's first, "
+          "inclusive).", "--follow-up", "Only images of these follow-up visits: 0-2, 3- or -1.", low=0, high=10_000),
+    Field("follow_up_max", "followUp", "max", "Visit to", "Last follow-up visit (inclusive).", "--follow-up",
+          "Only images of these follow-up visits: 0-2, 3- or -1.", low=0, high=10_000),
     Field("communities", COMMUNITY, "any", "Communities", "Only images in these Louvain communities.",
           "--community", "Only this community (repeatable).", most=MAX_PATIENTS, stored_graph_only=True),
 )

@@ -16,6 +16,7 @@ class ImageRecord(BaseModel):
     sex: str = ""
     age: int | None = None
     split: str = ""
+    follow_up: int | None = None  # the patient's visit number (NIH "Follow-up #": 0 the first)
     study_uid: str = ""  # DICOM StudyInstanceUID, for images from a PACS (the link back to the study)
     series_uid: str = ""  # DICOM SeriesInstanceUID (the id is the SOPInstanceUID)
 

@@ -33,6 +33,7 @@ def read(
             view=(row.get("View Position") or "").strip(),
             sex=(row.get("Patient Gender") or "").strip(),
             age=parse_age(row.get("Patient Age") or ""),
+            follow_up=int(row["Follow-up #"]) if (row.get("Follow-up #") or "").strip().isdigit() else None,
         )
         out.append(RawRow(record, findings))
     return out

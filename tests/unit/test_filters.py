@@ -1,13 +1,15 @@
 """Filtered retrieval against brute-force oracles on random graphs and filters (Hypothesis), and
 the filter columns' rules."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxrneo.errors import InputError
-from cxrneo.filters import Facets, QueryFilter, passing
+from cxrneo.filters import Facets, QueryFilter, describe, passing
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.labels import NO_FINDING
 from cxrneo.retrieval import MemoryGraph, Method, Retriever
@@ -98,9 +100,39 @@ def test_an_unknown_finding_is_one_line_naming_the_label_set() -> None:
 
 def test_the_viewers_filter_fields_are_the_query_filters_fields() -> None:
     """GET /config's "filters": one description per QueryFilter field, each kind one the page renders."""
-    from cxrneo.filters import describe
 
     fields = describe()
     assert [f["name"] for f in fields] == list(QueryFilter.model_fields)
     assert {f["kind"] for f in fields} <= {"findings", "choice", "integer", "strings", "integers"}
     assert all(f["label"] and f["help"] for f in fields)
+
+
+def test_a_field_of_the_table_flows_from_the_label_table_to_every_consumer(tmp_path: Path) -> None:
+    """The follow-up number (one Column and two Fields in cxrneo.filters): read from the NIH table, a
+    request field, a facet, a snapshot column, a Cypher condition, a CLI flag and a page control."""
+    from typer.testing import CliRunner
+
+    from cxrneo.cli import app
+    from cxrneo.db import snapshot
+    from cxrneo.filters import conditions, stored_properties
+    from cxrneo.graph import Edges
+    from cxrneo.tables import nih
+
+    table = Path(__file__).resolve().parents[1] / "data" / "nih_v2020_first3000.csv.gz"
+    records = [row.record for row in nih.read(table, tmp_path, max_rows=400)]
+    visits = np.array([r.follow_up for r in records])
+    assert (visits >= 0).all() and visits.max() > 3
+    f = QueryFilter(follow_up_min=2, follow_up_max=5)
+    mask = passing(Facets.from_records(records), f, np.zeros(len(records), int))
+    assert mask.tolist() == ((visits >= 2) & (visits <= 5)).tolist() and 0 < mask.sum() < len(records)
+    snap = snapshot.from_arrays(records, np.eye(len(records), 8, dtype=np.float32) + 1, Edges.empty())
+    by_id = dict(zip(snap.ids, snap.columns["followUp"], strict=True))
+    assert all(by_id[r.id] == r.follow_up for r in records)
+    assert stored_properties(records[0])["followUp"] == records[0].follow_up
+    assert {"property": "followUp", "op": "min", "normal": "", "values": [2]} in conditions(f)
+    assert {d["name"] for d in describe()} >= {"follow_up_min", "follow_up_max"}
+    assert "--follow-up" in CliRunner().invoke(app, ["query", "--help"], env={"COLUMNS": "200"}).output
+    with pytest.raises(InputError, match="follow_up_min 5 is above follow_up_max 2"):
+        from cxrneo.service.request import parse
+
+        parse(QueryFilter, {"follow_up_min": 5, "follow_up_max": 2})
