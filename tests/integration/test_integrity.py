@@ -192,8 +192,8 @@ def test_communities_refuse_counts_that_differ_from_graph_meta(
     path, codes, t, edges = graph
     ingest(clean_db, codes.subset(np.arange(100)),
            similarity_edges(normalise(codes.codes[:100]), t), t)
-    clean_db.write("merge_images", rows=[{"id": "stray", "path": "", "labels": [], "patientId": "", "view": "",
-                                          "sex": "", "age": None, "split": "", "code": [1.0] * 1024}])
+    clean_db.write("merge_images", rows=[{"id": "stray", "path": "", "studyUid": "", "seriesUid": "", "code": [1.0] * 1024,
+                                          "codeBytes": None, "columns": {"labels": [], "patientId": ""}}])
     with pytest.raises(ConfigError, match="GraphMeta says 100"):
         detect(clean_db)
     with pytest.raises(ConfigError, match="GraphMeta says 100"):

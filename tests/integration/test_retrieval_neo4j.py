@@ -99,8 +99,7 @@ def test_stored_and_memory_agree(clean_db: Database, tmp_path: Path) -> None:
     saved = snapshot.load(tmp_path, meta)
     assert saved is not None and saved.ids == snap.ids and saved.patients == snap.patients
     assert np.array_equal(np.asarray(saved.unit), snap.unit) and np.array_equal(np.asarray(saved.indices), snap.indices)
-    assert (saved.labels, saved.views, saved.sexes, saved.splits) == (snap.labels, snap.views, snap.sexes, snap.splits)
-    assert np.array_equal(np.asarray(saved.ages), snap.ages)  # the filter columns too
+    assert saved.columns == snap.columns and set(snap.columns) >= {"labels", "view", "sex", "age", "split"}  # filters'
 
     reset(clean_db)  # a rebuilt graph is another graph: the old one's snapshot goes when the new one's is saved
     build(clean_db, codes, threshold=T, snapshot_dir=tmp_path)

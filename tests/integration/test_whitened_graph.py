@@ -42,7 +42,8 @@ def test_a_whitened_graph_stores_transformed_codes_and_answers_in_their_space(
     assert w.sha256 == Spectrum.of(first.codes).whitening(16, 0.0).sha256  # fitted on the ingested codes only
     assert meta.threshold < 0.9  # the whitened cosines spread out (raw ones sit near 1)
     white = w.apply(first.codes)
-    stored = {r["id"]: np.frombuffer(r["codeBytes"], "<f4") for r in clean_db.read("read_snapshot_page", after="", limit=500)}
+    page = clean_db.read("read_snapshot_page", after="", limit=500, columns=[])
+    stored = {r["id"]: np.frombuffer(r["codeBytes"], "<f4") for r in page}
     assert all(np.array_equal(stored[i], white[k]) for k, i in enumerate(first.ids))  # bit for bit
 
     here = Searcher.open(clean_db, tmp_path / "snap")
@@ -61,7 +62,8 @@ def test_a_whitened_graph_stores_transformed_codes_and_answers_in_their_space(
     # a later ingest of more images reuses the frozen transform, whatever it is asked
     _, rep2 = build(clean_db, codes, snapshot_dir=tmp_path / "snap", whiten="auto")
     assert "reused" in rep2.codes_transform and graph_meta(clean_db).transformSha256 == w.sha256
-    stored = {r["id"]: np.frombuffer(r["codeBytes"], "<f4") for r in clean_db.read("read_snapshot_page", after="", limit=500)}
+    page = clean_db.read("read_snapshot_page", after="", limit=500, columns=[])
+    stored = {r["id"]: np.frombuffer(r["codeBytes"], "<f4") for r in page}
     assert np.array_equal(stored[codes.ids[230]], w.apply(codes.codes)[230])
     with pytest.raises(ConfigError, match="whitened"):
         build(clean_db, codes, whiten="none")
