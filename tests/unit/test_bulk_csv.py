@@ -35,13 +35,15 @@ def test_images_csv_quotes_and_round_trips(tmp_path: Path) -> None:
     paths = bulk.write_csv(tmp_path, codes, Edges.empty())
     rows = _read(paths["images"])
     assert tuple(rows[0]) == bulk.IMAGE_HEADER
-    first, second = rows[1], rows[2]
-    assert first[:10] == ['b,"odd" id', "dir,with,commas/x.png", "Mass;Nodule", "p1", "PA", "F", "41", "train", "", ""]
-    back = np.array([float(x) for x in first[10].split(";")], dtype=np.float32)
+    first, second = ({name.split(":")[0]: v for name, v in zip(rows[0], row, strict=True)} for row in rows[1:3])
+    assert first == {**first, "id": 'b,"odd" id', "path": "dir,with,commas/x.png", "labels": "Mass;Nodule",
+                     "patientId": "p1", "view": "PA", "sex": "F", "age": "41", "split": "train", "followUp": "",
+                     "studyUid": "", "seriesUid": ""}
+    back = np.array([float(x) for x in first["code"].split(";")], dtype=np.float32)
     assert np.array_equal(back, codes.codes[0])  # %.9g round-trips float32 exactly
     raw = paths["images"].read_text().splitlines()[2]
     assert raw.startswith('"a","","",""')  # empty strings stay quoted: "" is a value, not null
-    assert second[6] == "" and ',,"' in raw  # age None: an unquoted empty field (no property)
+    assert second["age"] == "" and ',,"' in raw  # age None: an unquoted empty field (no property)
 
 
 def test_similar_csv_runs_from_the_smaller_id(tmp_path: Path) -> None:
