@@ -4,8 +4,8 @@
 `ImageRecord`, its property on the Image node and its array in the snapshot. `FIELDS` names the
 filter fields: the condition each puts on a column, its bounds, its CLI flag and its help. From
 the two tables come `QueryFilter` (the request model and its OpenAPI schema), the facets a
-service filters with (`Facets`, `passing`), the snapshot's columns and the properties ingest
-writes (`stored_properties`), the parameters of cypher/filtered_knn.cypher (`conditions`), the
+service filters with (`Facets`, `passing`), the snapshot's columns (`Column.snapshot`) and the
+properties ingest writes (`stored_properties`), the parameters of cypher/filtered_knn.cypher (`conditions`), the
 CLI's filter flags (cxrneo/cli/flags.py) and what the page shows (`describe`). Adding a filter
 field is one `Column` (when it reads a new property) and one `Field`; see docs/method.md,
 "Narrowing a search".
@@ -61,6 +61,13 @@ class Column:
         v = self.read(record)
         return list(v) if self.kind == LABELS else v
 
+    def snapshot(self, value: Any) -> Any:
+        """A stored value (from a record or read from Neo4j) as the snapshot keeps it: labels joined by
+        "|", unknown ints -1, unknown text ""."""
+        if self.kind == LABELS:
+            return SEPARATOR.join(value or ())
+        return (-1 if value is None else int(value)) if self.kind == "int" else ("" if value is None else str(value))
+
     def facet(self, values: Sequence[Any]) -> np.ndarray:
         """Stored values as a facet column: text normalised (str), ints (int64, -1 unknown)."""
         if self.kind == "int":
@@ -89,6 +96,11 @@ class Field:
     low: int | None = None  # bounds of a min/max field's value
     high: int | None = None
     stored_graph_only: bool = False  # only a stored graph has it (not an evaluation's own split)
+
+    @property
+    def option(self) -> str:
+        """The name of the CLI flag's parameter ("--any-finding" -> any_finding)."""
+        return self.flag.lstrip("-").replace("-", "_")
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -214,7 +226,7 @@ class Facets:
     @classmethod
     def from_records(cls, records: Sequence[ImageRecord]) -> "Facets":
         """The columns of image records (what `cxrneo evaluate --filter` filters its database part with)."""
-        return cls.from_columns({p: [snapshot_value(COLUMN[p], r) for r in records] for p in SNAPSHOT_COLUMNS})
+        return cls.from_columns({p: [COLUMN[p].snapshot(COLUMN[p].value(r)) for r in records] for p in SNAPSHOT_COLUMNS})
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -226,14 +238,6 @@ class Facets:
         except ValueError:
             raise InputError(f"unknown finding {finding!r}: this graph's findings are {', '.join(self.findings)}") \
                 from None
-
-
-def snapshot_value(column: Column, record: ImageRecord) -> Any:
-    """A record's value as the snapshot stores it (labels joined by "|", unknown ints -1)."""
-    v = column.value(record)
-    if column.kind == LABELS:
-        return SEPARATOR.join(v)
-    return (-1 if v is None else int(v)) if column.kind == "int" else ("" if v is None else str(v))
 
 
 def stored_properties(record: ImageRecord) -> dict[str, Any]:
@@ -276,10 +280,10 @@ def conditions(f: QueryFilter) -> list[dict[str, Any]]:
     return out
 
 
-def describe(fields: Sequence[Field] = FIELDS) -> list[dict[str, Any]]:
+def describe() -> list[dict[str, Any]]:
     """The filter fields as the page builds its controls from them (GET /config)."""
     out = []
-    for f in fields:
+    for f in FIELDS:
         kind = COLUMN[f.column].kind
         entry: dict[str, Any] = {"name": f.name, "label": f.label, "help": f.help}
         if kind == LABELS:

@@ -32,12 +32,8 @@ class MemoryArchive:
         view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, com)
         meta = GraphMeta(threshold=threshold, nodes=len(snap.ids), edges=snap.edges, generation=1,
                          communityGeneration=1, graphId=str(uuid.uuid4()), dataGeneration=1)
-        patient_of = dict(zip(snap.ids, snap.patients, strict=True))
-        images_of: dict[str, list[str]] = {}
-        for i, p in patient_of.items():
-            images_of.setdefault(p, []).append(i)
-        self.generation = Generation(meta, Retriever(view, snap.unit, snap.ids, threshold), snap.facets(),
-                                     "float32", patient_of, images_of)
+        self.generation = Generation.of(meta, Retriever(view, snap.unit, snap.ids, threshold), snap.facets(),
+                                        "float32", snap.patients)
         self.by_id = {r.id: r for r in records}
         self.community = dict(zip(snap.ids, com.tolist(), strict=True))
         self.pairs = {(snap.ids[a], snap.ids[b]) for a in range(len(snap.ids))

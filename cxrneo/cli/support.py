@@ -84,7 +84,7 @@ def _flags(graph: bool) -> list[inspect.Parameter]:
     for f in FIELDS:
         if f.stored_graph_only and not graph:
             continue
-        name = f.flag.lstrip("-").replace("-", "_")
+        name = f.option
         one = f.op in ("min", "max") or bool(f.choices)
         kind: Any = str if one else list[int] if COLUMN[f.column].kind == "int" else list[str]
         out.setdefault(name, inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
@@ -99,7 +99,7 @@ def _filter_of(given: dict[str, Any]) -> "QueryFilter | None":
 
     data: dict[str, Any] = {}
     for f in FIELDS:
-        value = given.get(f.flag.lstrip("-").replace("-", "_"))
+        value = given.get(f.option)
         if value in (None, [], ()):
             continue
         data[f.name] = _bound(f.flag, str(value), f.op) if f.op in ("min", "max") else value

@@ -29,7 +29,7 @@ from cxrneo.db.connection import Database
 from cxrneo.db.generations import communities_unchanged, data_generation, data_unchanged
 from cxrneo.db.meta import GraphMeta, graph_meta
 from cxrneo.errors import ConfigError, DatabaseError, InputError, NotReadyError
-from cxrneo.filters import COLUMN, SEPARATOR, SNAPSHOT_COLUMNS, Facets, snapshot_value
+from cxrneo.filters import COLUMN, SNAPSHOT_COLUMNS, Facets
 from cxrneo.graph import Edges, normalise
 from cxrneo.records import ImageRecord
 
@@ -41,7 +41,7 @@ ARRAYS = ("ids", "unit", "indptr", "indices", *(f"col-{p}" for p in SNAPSHOT_COL
 @dataclass(frozen=True)
 class Snapshot:
     """The stored graph in row order (ids ascending): unit codes, symmetric CSR adjacency and the
-    filter columns (by property, as `cxrneo.filters.snapshot_value` stores them)."""
+    filter columns (by property, as `cxrneo.filters.Column.snapshot` keeps them)."""
 
     ids: list[str]
     unit: np.ndarray  # float32, N x width, unit rows
@@ -73,7 +73,7 @@ def from_arrays(records: Sequence[ImageRecord], codes: np.ndarray, edges: Edges)
     ordered = [records[i] for i in order]
     return Snapshot(
         ids=[r.id for r in ordered], unit=normalise(np.asarray(codes)[order]), indptr=indptr, indices=indices,
-        columns={p: [snapshot_value(COLUMN[p], r) for r in ordered] for p in SNAPSHOT_COLUMNS},
+        columns={p: [COLUMN[p].snapshot(COLUMN[p].value(r)) for r in ordered] for p in SNAPSHOT_COLUMNS},
     )
 
 
@@ -202,7 +202,7 @@ def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
         for r in got:
             ids.append(r["id"])
             for p, v in zip(SNAPSHOT_COLUMNS, r["columns"], strict=True):
-                columns[p].append(_stored(p, v))
+                columns[p].append(COLUMN[p].snapshot(v))
             if r["codeBytes"] is not None:
                 rows.append(np.frombuffer(r["codeBytes"], dtype="<f4"))
             else:
@@ -230,13 +230,6 @@ def read(db: Database, meta: GraphMeta, page: int = PAGE) -> Snapshot:
     unit = normalise(np.stack(rows)) if rows else np.empty((0, 0), np.float32)
     return Snapshot(ids=ids, unit=unit, indptr=indptr, indices=indices, columns=columns)
 
-
-def _stored(prop: str, value: Any) -> Any:
-    """A property read from Neo4j as the snapshot stores it (as `snapshot_value` makes it from a record)."""
-    kind = COLUMN[prop].kind
-    if kind == "labels":
-        return SEPARATOR.join(value or ())
-    return (-1 if value is None else int(value)) if kind == "int" else (value or "")
 
 
 def communities(db: Database, snap: Snapshot, cache: Path | None, meta: GraphMeta) -> np.ndarray:

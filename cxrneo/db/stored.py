@@ -34,6 +34,17 @@ class Generation:
     patient_of: dict[str, str] = field(repr=False)  # image -> patient ("" unknown)
     images_of: dict[str, list[str]] = field(repr=False)  # patient -> images
 
+    @classmethod
+    def of(cls, meta: GraphMeta, retriever: Retriever, facets: Facets, precision: str,
+           patients: Sequence[str]) -> "Generation":
+        """A generation whose images (the retriever's rows) belong to ``patients`` ("" unknown)."""
+        patient_of = dict(zip(retriever.ids, patients, strict=True))
+        images_of: dict[str, list[str]] = {}
+        for i, p in patient_of.items():
+            if p:
+                images_of.setdefault(p, []).append(i)
+        return cls(meta, retriever, facets, precision, patient_of, images_of)
+
     def patient_images(self, image_id: str) -> frozenset[str]:
         """Every stored image of the patient of `image_id` (itself included)."""
         return frozenset(self.images_of.get(self.patient_of.get(image_id, ""), ())) | {image_id}
@@ -96,12 +107,7 @@ class StoredGraph:
                               scan=BatchedScan(kernel, snap.unit if rows is None else rows), rows=rows)
         if self.prefetch:
             retriever.graph.prefetch()
-        patient_of = dict(zip(snap.ids, snap.patients, strict=True))
-        images_of: dict[str, list[str]] = {}
-        for i, p in patient_of.items():
-            if p:
-                images_of.setdefault(p, []).append(i)
-        return Generation(meta, retriever, snap.facets(), kernel.name, patient_of, images_of)
+        return Generation.of(meta, retriever, snap.facets(), kernel.name, snap.patients)
 
     def in_graph_space(self, meta: GraphMeta, code: np.ndarray) -> np.ndarray:
         """A new code (an uploaded image's, a client's) in the space of the stored codes: through the

@@ -121,10 +121,6 @@ class Searcher:
         cxrneo.retrieval.cosines)."""
         return cls(StoredGraph(db, cache, kernel=_kernel(scan)), checkpoint, device, images, pacs, pacs_dir)
 
-    @property
-    def db(self) -> Database:
-        return self.graph.db
-
     def close(self) -> None:
         self.graph.db.close()
 

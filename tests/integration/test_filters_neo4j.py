@@ -63,7 +63,7 @@ def test_the_service_and_neo4j_alone_give_the_same_filtered_knn(
     for qid in codes.ids[5:300:59]:
         answer = searcher.by_id(qid, QueryOptions(k=10, method=Method.KNN, filter=where))
         retriever = searcher.graph.current().retriever
-        rows = searcher.db.read("filtered_knn", code=retriever.code_of(qid).tolist(), k=10, exclude=[qid],
+        rows = searcher.graph.db.read("filtered_knn", code=retriever.code_of(qid).tolist(), k=10, exclude=[qid],
                                 conditions=conditions(where))
         assert [h.image_id for h in answer.hits] == [r["id"] for r in rows]
         assert np.allclose([h.cosine for h in answer.hits], [r["cosine"] for r in rows], atol=1e-5)
