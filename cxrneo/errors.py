@@ -21,6 +21,10 @@ class TooLargeError(InputError):
     """An input above a budget (pixels, bytes, inflated size), refused before it is decoded."""
 
 
+class AuthError(CxrneoError):
+    """A credential that does not prove who is asking: unknown, revoked, expired, badly signed."""
+
+
 class DatabaseError(CxrneoError):
     """Neo4j is unreachable, refuses our credentials, or a query failed."""
 
