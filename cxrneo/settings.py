@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     neo4j_heap: str = Field(default_factory=default_memory, pattern=r"^[1-9][0-9]*[kmgKMG]$")
     neo4j_pagecache: str = Field(default_factory=default_memory, pattern=r"^[1-9][0-9]*[kmgKMG]$")
     debug: bool = False
-    api_token: SecretStr | None = None  # bearer token of `cxrneo serve` (and sent by `query --server`)
+    api_token: SecretStr | None = None  # an admin token `cxrneo serve` accepts (older set-ups; sent by `query --server`)
+    api_key: SecretStr | None = None  # the key `cxrneo query --server` sends (a user's key of `cxrneo users add`)
     server: str | None = None  # URL of a running `cxrneo serve`: `cxrneo query` goes through it
     pacs_user: str | None = None  # DICOMweb (PACS) credentials: environment only, never argv
     pacs_password: SecretStr | None = None
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
     def snapshot_dir(self) -> Path:
         """Local snapshots of stored graphs (see cxrneo.db.snapshot)."""
         return self.data_dir / "snapshots"
+
+    def credential(self) -> str | None:
+        """What `cxrneo query --server` sends as its bearer credential: the user's key, else the token."""
+        chosen = self.api_key or self.api_token
+        return chosen.get_secret_value() if chosen else None
 
     def password(self) -> str:
         """The password, or a clear error when none is set."""

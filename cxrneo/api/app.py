@@ -19,10 +19,12 @@ status, never a stack trace (cxrneo/api/answers.py).
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from cxrneo.access.authenticate import Authenticator
 from cxrneo.api import answers
+from cxrneo.api.audit import Trail
 from cxrneo.api.deps import ApiSettings
-from cxrneo.api.gate import Gate
-from cxrneo.api.routes import archive, explain, info, neighbourhood, query
+from cxrneo.api.gate import LOOPBACK_NAMES, Gate
+from cxrneo.api.routes import admin, archive, explain, info, neighbourhood, query
 from cxrneo.api.uploads import MULTIPART_SLACK
 from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import Workers
@@ -30,20 +32,26 @@ from cxrneo.service.workers import Workers
 
 def create_app(
     searcher: Searcher, token: str | None = None, max_upload_bytes: int = 20 << 20, browser_url: str | None = None,
-    viewer_url: str | None = None, workers: Workers | None = None,
+    viewer_url: str | None = None, workers: Workers | None = None, access: Authenticator | None = None,
+    trail: Trail | None = None, hosts: frozenset[str] = LOOPBACK_NAMES,
 ) -> FastAPI:
     """The app around one shared Searcher (which follows the graph's generations per request); heavy
-    work goes through ``workers`` (a bounded queue with a deadline; by default 2 threads, 8 waiting, 30 s)."""
+    work goes through ``workers`` (a bounded queue with a deadline; by default 2 threads, 8 waiting, 30 s).
+    ``access``: the credentials it takes (default: ``token`` alone, loopback); ``trail``: where the
+    audit entries go (`cxrneo serve` always keeps one); ``hosts``: the Host names it answers for."""
     app = FastAPI(title="cxrneo", summary="Content-based chest X-ray retrieval over a Neo4j graph",
                   version=info.version())
     app.state.searcher = searcher
-    app.state.settings = ApiSettings(token, max_upload_bytes, browser_url, viewer_url)
+    app.state.settings = ApiSettings(max_upload_bytes, browser_url, viewer_url)
     app.state.workers = workers or Workers()
-    # the token and the size are checked from the headers before any route runs (cxrneo/api/gate.py); the
-    # Caller dependency says the same in each route and guards any route the gate would let by
-    app.add_middleware(Gate, token=token, max_body=max_upload_bytes + MULTIPART_SLACK)
+    app.state.access = access or Authenticator(token=token)
+    app.state.audit_file = getattr(trail, "path", None)
+    # who, how large and the audit entry are settled around the routes (cxrneo/api/gate.py); the roles
+    # are each router's dependency (cxrneo/api/deps.py: need)
+    app.add_middleware(Gate, access=app.state.access, max_body=max_upload_bytes + MULTIPART_SLACK, hosts=hosts,
+                       trail=trail)
     answers.install(app)
-    for routes in (info, query, archive, explain, neighbourhood):
+    for routes in (info, query, archive, explain, neighbourhood, admin):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=info.WEB), name="static")
     return app

@@ -1,39 +1,34 @@
 """The one seam between the routes and the rest: everything a route needs arrives as a FastAPI
-dependency read from the app's state, so that a test overrides it (`app.dependency_overrides`) and
-the next concern (roles, the audit trail) is one more dependency.
+dependency read from the app's state, so that a test overrides it (`app.dependency_overrides`).
 
 * `Archive`: the shared Searcher (it follows the graph's generations per request).
-* `Config`: the service's settings (token, upload limit, links).
+* `Config`: the service's settings (upload limit, links).
 * `Work`: the bounded workers for heavy work, with the request deadline.
-* `Caller`: who is asking; a route that reads the archive depends on it (401 without the token).
+* `Caller`: who is asking (the gate identified them, cxrneo/api/gate.py); `MaybeCaller` on open routes.
+* `Audit`: the note a route fills for the audit trail (what it showed).
+* `need(role)`: a router's dependency that lets only callers of that role or above in (403 otherwise),
+  the one place roles are checked.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from cxrneo.api.gate import authorised
+from cxrneo.access.identity import Identity, Role
+from cxrneo.api.audit import Note
 from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import Workers
 
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """How this service answers: its token, its upload limit and the links it offers the page."""
+    """How this service answers: its upload limit and the links it offers the page."""
 
-    token: str | None = None
     max_upload_bytes: int = 20 << 20
     browser_url: str | None = None
     viewer_url: str | None = None
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who is asking: with a token set, a caller that presented it; without one, anyone (loopback)."""
-
-    name: str
-    authenticated: bool
 
 
 def searcher(request: Request) -> Searcher:
@@ -51,18 +46,32 @@ def workers(request: Request) -> Workers:
     return found
 
 
-def identity(request: Request, config: Annotated[ApiSettings, Depends(settings)]) -> Identity | None:
-    """The caller, or None when a token is set and the request does not carry it."""
-    if not config.token:
-        return Identity("anyone", authenticated=False)
-    return Identity("token holder", authenticated=True) if authorised(dict(request.headers), config.token) else None
+def identity(request: Request) -> Identity | None:
+    """The caller as the gate identified them (None: no good credential, on an open route)."""
+    found: Identity | None = getattr(request.state, "identity", None)
+    return found
 
 
 def caller(who: Annotated[Identity | None, Depends(identity)]) -> Identity:
-    """The caller of a route that reads the archive (401 without the token)."""
+    """The caller of a route that needs one (401 without; the gate answers first, this guards the rest)."""
     if who is None:
-        raise HTTPException(401, "missing or wrong bearer token")
+        raise HTTPException(401, "missing or wrong bearer credential")
     return who
+
+
+def note(request: Request) -> Note:
+    """The route's audit note (a fresh, unrecorded one where the service keeps no trail)."""
+    found: Note | None = getattr(request.state, "audit", None)
+    return found if found is not None else Note()
+
+
+def need(role: Role) -> Callable[[Identity], Identity]:
+    """A dependency that admits callers of ``role`` or above (403 otherwise)."""
+    def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
+        if who.role < role:
+            raise HTTPException(403, f"{who.name} has the {who.role.label} role; this needs {role.label}")
+        return who
+    return admitted
 
 
 Archive = Annotated[Searcher, Depends(searcher)]
@@ -70,3 +79,4 @@ Config = Annotated[ApiSettings, Depends(settings)]
 Work = Annotated[Workers, Depends(workers)]
 Caller = Annotated[Identity, Depends(caller)]
 MaybeCaller = Annotated[Identity | None, Depends(identity)]
+Audit = Annotated[Note, Depends(note)]

@@ -1,21 +1,33 @@
-"""The door of `cxrneo serve`: the token and the size of a request are checked from its headers, before
-any route runs or any byte of its body is read, so an unauthenticated or oversized request costs
-the server nothing.
+"""The door of `cxrneo serve`: what can be decided from a request's headers is decided here, before any
+route runs or any byte of its body is read, so a refused request costs the server nothing.
 
-* With a token, every path but the page's own files and /health needs `Authorization: Bearer
-  <token>` (OpenAPI's /docs and /openapi.json too); a request without it is answered 401 at once.
-* A declared Content-Length above the limit is answered 413 at once; a body without one (chunked)
-  is counted while it streams and cut off at the limit (the route sees a 413, nothing more is read).
+* **Host**: a request naming a host the service does not answer for (DNS rebinding: a web page
+  reaching the loopback service through its own name) gets 400.
+* **Who**: every path but the page's own files and /health needs a bearer credential
+  (cxrneo/access/authenticate.py); without a good one, 401 at once, and the refusal is audited.
+* **Size**: a declared Content-Length above the limit is answered 413 at once; a body without one
+  (chunked) is counted while it streams and cut off at the limit.
+* **Record**: a request that shows patient data (cxrneo/api/audit.py) has its audit entry on disk
+  before the first byte of its answer leaves; if the trail cannot take it, 503 and no data.
+* **Browser rules**: every answer carries nosniff, no-referrer, a Content-Security-Policy allowing only
+  the service's own scripts, styles and images and no framing, and (but the page's static files)
+  ``Cache-Control: no-store``.
 
-Answers are the service's one-line JSON errors.
+Refusals are the service's one-line JSON errors.
 """
 
-import hmac
 import json
+import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import anyio
 from fastapi import HTTPException
+
+from cxrneo.access.authenticate import Authenticator
+from cxrneo.access.identity import Identity
+from cxrneo.api.audit import Note, Trail, audited, entry
+from cxrneo.errors import AuthError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,6 +37,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OPEN_PATHS = ("/", "/health")  # the page itself and the liveness answer
 OPEN_PREFIXES = ("/static/",)  # the page's scripts, styles and vendored library: no data
+DOCS = ("/docs", "/redoc", "/docs/oauth2-redirect")  # FastAPI's documentation pages load their library from a CDN
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class BodyTooLarge(HTTPException):
@@ -34,16 +53,25 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request larger than {limit} bytes")
 
 
-def authorised(headers: dict[str, str], token: str | None) -> bool:
-    """No token set, or the request carries exactly it as a bearer token (compared in constant time)."""
-    if not token:
-        return True
-    got = headers.get("authorization", "")
-    return got.startswith("Bearer ") and hmac.compare_digest(got[7:].encode(), token.encode())
+def host_of(header: str) -> str:
+    """The host name of a Host header, without its port or IPv6 brackets, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _browser_rules(path: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The answer's headers with the browser rules set (replacing any the route set)."""
+    ours = {b"x-content-type-options": b"nosniff", b"referrer-policy": b"no-referrer",
+            b"content-security-policy": (DOCS_CSP if path in DOCS else CSP).encode()}
+    if not path.startswith(OPEN_PREFIXES):
+        ours[b"cache-control"] = b"no-store"
+    return [(k, v) for k, v in headers if k.lower() not in ours] + list(ours.items())
 
 
 async def _reply(send: Send, status: int, message: str, extra: dict[str, str] | None = None) -> None:
@@ -56,26 +84,81 @@ async def _reply(send: Send, status: int, message: str, extra: dict[str, str] | 
 
 
 class Gate:
-    """ASGI middleware: token and size checks from the headers, a counted body; see the module docstring."""
+    """ASGI middleware: host, credential and size checks from the headers, a counted body, the audit
+    entry before the answer, the browser rules on every answer; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, token: str | None, max_body: int) -> None:
-        self.app, self.token, self.max_body = app, token, max_body
-
-    def _open(self, path: str) -> bool:
-        return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+    def __init__(self, app: ASGIApp, access: Authenticator, max_body: int, hosts: frozenset[str] = LOOPBACK_NAMES,
+                 trail: Trail | None = None) -> None:
+        self.app, self.access, self.max_body, self.hosts, self.trail = app, access, max_body, hosts, trail
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
-        if not self._open(scope.get("path", "")) and not authorised(headers, self.token):
-            await _reply(send, 401, "missing or wrong bearer token", {"www-authenticate": "Bearer"})
+        path, headers = scope.get("path", ""), _headers(scope)
+        state = scope.setdefault("state", {})
+        state["request"] = uuid.uuid4().hex[:16]
+        send = self._ruled(path, send)
+        if host_of(headers.get("host", "")) not in self.hosts:
+            await _reply(send, 400, "this service does not answer for that Host (serve --allowed-host)")
+            return
+        who, why = (None, None) if path.startswith(OPEN_PREFIXES) else \
+            await self._identify(headers.get("authorization", ""))
+        state["identity"] = who
+        if who is None and not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)):
+            await self._record(scope, None, 401, None, why)
+            await _reply(send, 401, why or "missing bearer credential", {"www-authenticate": "Bearer"})
             return
         declared = headers.get("content-length", "").strip()  # a malformed one never gets here: the server refuses it
         if declared.isdigit() and int(declared) > self.max_body:
             await _reply(send, 413, f"request larger than {self.max_body} bytes")
             return
+        if audited(path) and self.trail is not None:
+            state["audit"] = Note()
+            send = self._recorded(scope, who, send)
+        await self.app(scope, self._counted(receive), send)
+
+    async def _identify(self, authorization: str) -> tuple[Identity | None, str | None]:
+        try:
+            return await anyio.to_thread.run_sync(self.access.identify, authorization), None
+        except AuthError as e:
+            return None, str(e)
+
+    async def _record(self, scope: Scope, who: Identity | None, status: int, note: Note | None,
+                      refused: str | None = None) -> int | None:
+        if self.trail is None:
+            return None
+        return await self.trail.append(entry(dict(scope), who, status, note, refused))
+
+    def _ruled(self, path: str, send: Send) -> Send:
+        async def ruled(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _browser_rules(path, list(message.get("headers", [])))
+            await send(message)
+        return ruled
+
+    def _recorded(self, scope: Scope, who: Identity | None, send: Send) -> Send:
+        """``send`` that writes the request's audit entry before its answer starts; when the trail cannot
+        take it, the answer is replaced by a 503 and its body dropped."""
+        withheld = False
+
+        async def recorded(message: Message) -> None:
+            nonlocal withheld
+            if message["type"] == "http.response.start":
+                try:
+                    seq = await self._record(scope, who, int(message["status"]), scope["state"].get("audit"))
+                except Exception as e:  # noqa: BLE001 - any failure to record withholds the answer
+                    withheld = True
+                    await _reply(send, 503, f"the audit trail cannot record this request, answer withheld: {e}"
+                                 .splitlines()[0])
+                    return
+                message["headers"] = [*message.get("headers", []), (b"x-audit-entry", str(seq).encode())]
+            elif withheld:
+                return
+            await send(message)
+        return recorded
+
+    def _counted(self, receive: Receive) -> Receive:
         seen = 0
 
         async def counted() -> Message:
@@ -86,5 +169,4 @@ class Gate:
                 if seen > self.max_body:
                     raise BodyTooLarge(self.max_body)
             return message
-
-        await self.app(scope, counted, send)
+        return counted

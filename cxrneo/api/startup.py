@@ -6,7 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from cxrneo.access.authenticate import Authenticator
 from cxrneo.api.app import create_app
+from cxrneo.api.gate import LOOPBACK_NAMES
 from cxrneo.errors import ConfigError, CxrneoError
 from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import Workers
@@ -30,6 +32,14 @@ class ServeOptions(BaseModel):
     heavy_workers: int = 2  # threads for heavy work (uploads embedded, maps, renders)
     heavy_queue: int = 8  # heavy jobs that may wait; past that 503 with Retry-After
     deadline: float = 30.0  # seconds a request may take before a one-line 503
+    allowed_hosts: list[str] = []  # Host names it answers for, beside the loopback names and the bind address
+    audit: Path | None = None  # the audit trail (default: Settings.audit_file, beside the database)
+    audit_syslog: str | None = None  # also send each entry to syslog: udp://host:port or tcp://host:port
+    oidc_issuer: str | None = None  # single sign-on: the identity provider whose JWTs are accepted
+    oidc_audience: str | None = None
+    oidc_role_claim: str = "roles"
+    tls_cert: Path | None = None  # HTTPS: a PEM certificate (chain) and its private key
+    tls_key: Path | None = None
 
     def check(self) -> None:
         check_viewer_url(self.viewer_url)
@@ -46,6 +56,35 @@ class ServeOptions(BaseModel):
             raise ConfigError(f"--deadline must be 0 to 3600 seconds, got {self.deadline}")
         if self.images is not None and not self.images.is_dir():
             raise ConfigError(f"--images: {self.images} is not a folder")
+        self._check_access()
+
+    def _check_access(self) -> None:
+        if (self.oidc_issuer is None) != (self.oidc_audience is None):
+            raise ConfigError("single sign-on needs both --oidc-issuer and --oidc-audience")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
+        for given in (self.tls_cert, self.tls_key):
+            if given is not None and not given.is_file():
+                raise ConfigError(f"--tls-cert/--tls-key: {given} is not a file")
+        for host in self.allowed_hosts:
+            if not host or any(c in host for c in "/ :@*") and not host.startswith("["):
+                raise ConfigError(f"--allowed-host takes a host name or address without a port, got {host!r}")
+
+    @property
+    def loopback(self) -> bool:
+        return _is_loopback(self.host)
+
+    def hosts(self) -> frozenset[str]:
+        """The Host names this service answers for: the loopback names, the bind address and, bound to
+        every interface, this machine's names; plus --allowed-host."""
+        import socket
+
+        names = set(LOOPBACK_NAMES) | {h.strip("[]").lower() for h in self.allowed_hosts}
+        if self.host in ("0.0.0.0", "::"):
+            names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        else:
+            names.add(self.host.strip("[]").lower())
+        return frozenset(names)
 
 
 STOP_SECONDS = 3  # how long a stopping service waits for the requests in flight
@@ -103,16 +142,37 @@ def _bounded_malloc() -> None:
         pass
 
 
+def access_of(settings: Settings, opts: ServeOptions) -> Authenticator:
+    """The credentials the service takes: the users' keys, CXRNEO_API_TOKEN, the identity provider's
+    tokens. A service bound beyond loopback with none of them refuses to start (it would serve anyone)."""
+    from cxrneo.access.users import UserStore
+
+    oidc = None
+    if opts.oidc_issuer and opts.oidc_audience:
+        from cxrneo.access.oidc import OidcVerifier
+
+        oidc = OidcVerifier(opts.oidc_issuer, opts.oidc_audience, opts.oidc_role_claim, opts.ca_bundle)
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    access = Authenticator(token=token, users=UserStore(settings.users_file), oidc=oidc, loopback=opts.loopback)
+    if not access.configured() and not opts.loopback:
+        raise ConfigError(f"refusing to serve on {opts.host} without authentication: add a user "
+                          "(cxrneo users add NAME --role viewer), set CXRNEO_API_TOKEN or give --oidc-issuer")
+    return access
+
+
 def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], warn: Callable[[str], None]) -> None:
     """Open the graph (and the checkpoint) and serve until interrupted (what `cxrneo serve` runs)."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
+    from cxrneo.access.audit import AuditTrail
+
     opts.check()
+    access = access_of(settings, opts)
+    if not opts.loopback and opts.tls_cert is None:
+        warn(f"serving on {opts.host} over plain HTTP: keys and images cross the network in clear "
+             "(give --tls-cert/--tls-key, or put a TLS proxy in front)")
     _bounded_malloc()
-    token = settings.api_token.get_secret_value() if settings.api_token else None
-    if not _is_loopback(opts.host) and not token:
-        warn(f"serving on {opts.host} without CXRNEO_API_TOKEN: anyone who reaches it can query")
     # One BLAS thread: a float32 scan runs on one core while the other serves HTTP, Python and
     # Neo4j round trips (measured on 2 cores: a batch of 8 in 114 ms instead of 169 ms).
     threadpool_limits(limits=opts.blas_threads, user_api="blas")
@@ -121,6 +181,7 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
         from cxrneo.pacs.dicomweb import DicomWeb
 
         pacs = DicomWeb.from_settings(opts.dicomweb, settings, opts.ca_bundle)
+    trail = AuditTrail(opts.audit or settings.audit_file, syslog=opts.audit_syslog)
     searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images, pacs, serving=True)
     try:
         searcher.warm()
@@ -128,16 +189,20 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
             f"{searcher.graph.meta.generation if searcher.graph.meta else '-'}")
     except CxrneoError as e:  # not ready yet (no graph, communities pending): serve anyway, /health says why
         warn(str(e))
-    app = create_app(searcher, token=token, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),
+    app = create_app(searcher, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),
                      browser_url=browser_url(settings, opts.browser_url), viewer_url=opts.viewer_url,
-                     workers=Workers(opts.heavy_workers, opts.heavy_queue, opts.deadline))
-    shown = "localhost" if opts.host in ("127.0.0.1", "::1") else opts.host
-    say(f"cxrneo serving on http://{opts.host}:{opts.port} (the viewer: http://{shown}:{opts.port}/ ; OpenAPI at /docs)"
-        + (", token required" if token else ""))
+                     workers=Workers(opts.heavy_workers, opts.heavy_queue, opts.deadline), access=access,
+                     trail=trail, hosts=opts.hosts())
+    scheme, shown = ("https" if opts.tls_cert else "http"), "localhost" if opts.host in ("127.0.0.1", "::1") else opts.host
+    say(f"cxrneo serving on {scheme}://{opts.host}:{opts.port} (the viewer: {scheme}://{shown}:{opts.port}/ ; "
+        f"OpenAPI at /docs); {'authentication required' if access.configured() else 'no authentication (loopback)'}"
+        f"; audit trail {trail.path}")
     try:
         # SIGTERM or Ctrl-C: connections still open after STOP_SECONDS are cut, and heavy work left running
         # in the daemon worker threads is abandoned (nothing the service does writes to the graph)
         uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False,
-                    timeout_graceful_shutdown=STOP_SECONDS, limit_concurrency=MAX_CONNECTIONS)
+                    timeout_graceful_shutdown=STOP_SECONDS, limit_concurrency=MAX_CONNECTIONS,
+                    ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key)
     finally:
         searcher.close()
+        trail.close()

@@ -56,8 +56,7 @@ def query_cmd(
     if url:
         from cxrneo.service.client import Client
 
-        token = s.api_token.get_secret_value() if s.api_token else None
-        answer = QueryAnswer.model_validate(Client(url, token).query(targets, options))
+        answer = QueryAnswer.model_validate(Client(url, s.credential()).query(targets, options))
     else:
         from cxrneo.service.searcher import Searcher
 
@@ -172,17 +171,35 @@ def serve_cmd(
         "Heavy jobs that may wait for a thread; past that a request is answered 503 with Retry-After."))] = 8,
     deadline: Annotated[float, typer.Option(help=(
         "Seconds a request may take; past it the client gets a one-line 503 and the work is abandoned."))] = 30.0,
+    allowed_host: Annotated[list[str] | None, typer.Option(help=(
+        "A Host name clients use to reach the service (repeatable); others get 400. Always allowed: the "
+        "loopback names and the bind address (bound to 0.0.0.0: this machine's names)."))] = None,
+    audit: Annotated[Path | None, typer.Option(help=(
+        "The audit trail (JSON lines, hash-chained; default: audit/audit.jsonl under CXRNEO_DATA_DIR)."))] = None,
+    audit_syslog: Annotated[str | None, typer.Option(help=(
+        "Also send each audit entry to syslog (RFC 5424): udp://host:port or tcp://host:port."))] = None,
+    oidc_issuer: Annotated[str | None, typer.Option(help=(
+        "Single sign-on: accept bearer JWTs of this OpenID Connect issuer (its keys are fetched and cached)."))] = None,
+    oidc_audience: Annotated[str | None, typer.Option(help="The audience (aud) those tokens must name.")] = None,
+    oidc_role_claim: Annotated[str, typer.Option(help=(
+        "The claim naming the cxrneo role (viewer, curator, admin); dotted for nested, e.g. realm_access.roles."
+    ))] = "roles",
+    tls_cert: Annotated[Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The certificate's private key (PEM).")] = None,
 ) -> None:
     """Serve retrieval over HTTP: the viewer at /, the API with OpenAPI at /docs; follows ingests and
     community runs without a restart.
 
-    Set CXRNEO_API_TOKEN to require `Authorization: Bearer <token>` on every route but /health (the
-    viewer asks for it once).
+    Every route but the page and /health needs `Authorization: Bearer <key>`: a user's API key
+    (`cxrneo users add`), CXRNEO_API_TOKEN (an admin key), or a single sign-on token (--oidc-issuer).
+    With none set up it serves loopback only. Every read of patient data is recorded in the audit trail.
     """
     from cxrneo.api.startup import ServeOptions, serve
 
     opts = ServeOptions(host=host, port=port, checkpoint=checkpoint, device=device, max_upload_mb=max_upload_mb,
                         blas_threads=blas_threads, images=images, browser_url=browser_url, viewer_url=viewer_url,
                         dicomweb=dicomweb, ca_bundle=ca_bundle, heavy_workers=heavy_workers, heavy_queue=heavy_queue,
-                        deadline=deadline)
+                        deadline=deadline, allowed_hosts=allowed_host or [], audit=audit, audit_syslog=audit_syslog,
+                        oidc_issuer=oidc_issuer, oidc_audience=oidc_audience, oidc_role_claim=oidc_role_claim,
+                        tls_cert=tls_cert, tls_key=tls_key)
     serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

@@ -10,7 +10,7 @@ import hashlib
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -303,6 +303,14 @@ class Searcher:
             return list(self.graph.current().facets.findings)
         except CxrneoError:
             return []
+
+    def patients(self, ids: Iterable[str]) -> list[str]:
+        """The patients of stored images (what the audit trail records); unknown ones left out."""
+        try:
+            patient_of = self.graph.current().patient_of
+        except CxrneoError:
+            return []
+        return [p for i in ids if (p := patient_of.get(i))]
 
     def image(self, image_id: str) -> dict[str, Any]:
         return self.graph.image(image_id)

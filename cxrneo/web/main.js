@@ -21,7 +21,7 @@ async function start() {
   } catch (e) {
     $("status").textContent = "not connected";
     if (e instanceof ApiError && e.status === 401) {
-      askToken(token() ? "The token was not accepted (HTTP 401): check CXRNEO_API_TOKEN." : "");
+      askToken(token() ? "The key was not accepted (HTTP 401): it may be revoked or mistyped (ask for a key made by cxrneo users add)." : "");
     } else {
       fail(e);
     }

@@ -71,3 +71,24 @@ def test_bulk_ingest_refuses_a_server_it_does_not_run(nowhere: Path, monkeypatch
                                   env={"CXRNEO_NEO4J_DATABASE": "archive"})
     assert other_db.exit_code == 1
     _one_error(other_db.output, "bulk import writes the database 'neo4j'")
+
+
+def test_serve_beyond_loopback_without_authentication_refuses_to_start(nowhere: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CXRNEO_API_TOKEN", raising=False)
+    for host in ("0.0.0.0", "192.0.2.10", "::"):
+        result = CliRunner().invoke(app, ["serve", "--host", host, "--port", "1"])
+        assert result.exit_code == 1, host
+        _one_error(result.output, f"refusing to serve on {host} without authentication")
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--oidc-issuer", "https://idp.example"], "both --oidc-issuer and --oidc-audience"),
+    (["--tls-cert", "/nonexistent.pem"], "both --tls-cert and --tls-key"),
+    (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "is not a file"),
+    (["--allowed-host", "evil.example:80"], "--allowed-host takes a host name"),
+])
+def test_serve_refuses_half_given_access_options(nowhere: Path, flags: list[str], words: str) -> None:
+    result = CliRunner().invoke(app, ["serve", *flags])
+    assert result.exit_code == 1
+    _one_error(result.output, words)

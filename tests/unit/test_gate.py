@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cxrneo.access.authenticate import Authenticator
 from cxrneo.api.gate import Gate
 from tests.serving import Running
 
@@ -21,7 +22,7 @@ LIMIT = 64 * 1024
 def _app(token: str | None, seen: dict[str, int]) -> FastAPI:
     """A tiny app behind the gate, whose route counts the calls and the bytes it was given."""
     app = FastAPI()
-    app.add_middleware(Gate, token=token, max_body=LIMIT)
+    app.add_middleware(Gate, access=Authenticator(token=token), max_body=LIMIT)
 
     @app.exception_handler(StarletteHTTPException)
     async def _error(_: Request, e: StarletteHTTPException) -> JSONResponse:

@@ -2,17 +2,19 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
-from cxrneo.api.deps import Archive, Caller, Work
-from cxrneo.api.routes.archive import PRIVATE, Size
+from cxrneo.api.audit import Note
+from cxrneo.api.deps import Archive, Audit, Work, need
+from cxrneo.api.routes.archive import Size
 from cxrneo.embed.images import read_grey
 from cxrneo.filters import MAX_NAME
 from cxrneo.service.overlay import pair_png, scale_of, side_png
 from cxrneo.service.searcher import Searcher
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(need(Role.VIEWER))])
 Form = Literal["png", "json"]
 Side = Literal["pair", "query", "hit"]
 
@@ -21,7 +23,7 @@ Side = Literal["pair", "query", "hit"]
     200: {"content": {"image/png": {}, "application/json": {}},
           "description": "The pair as a PNG, one side's overlay, or the grids as JSON."}, **errors(*COMMON, 400, 404, 413)})
 async def explain(
-    searcher: Archive, work: Work, _: Caller,
+    searcher: Archive, work: Work, note: Audit,
     query: Annotated[str, Query(max_length=MAX_NAME, description="A stored image id.")],
     hit: Annotated[str, Query(max_length=MAX_NAME, description="Another stored image id.")],
     form: Annotated[Form, Query(alias="format")] = "png",
@@ -30,11 +32,14 @@ async def explain(
 ) -> Response | dict[str, Any]:
     """Where two archived X-rays are alike: each image's map of per-cell contributions to their
     cosine (the maps sum to it exactly), drawn over the image (`serve --checkpoint` and `--images`)."""
-    return await work.run(_maps, searcher, query, hit, form, side, size)
+    note.query = f"{query},{hit}"
+    return await work.run(_maps, searcher, query, hit, form, side, size, note)
 
 
-def _maps(searcher: Searcher, query: str, hit: str, form: Form, side: Side, size: int) -> Response | dict[str, Any]:
+def _maps(searcher: Searcher, query: str, hit: str, form: Form, side: Side, size: int,
+          note: Note) -> Response | dict[str, Any]:
     maps, qpath, hpath = searcher.explain(query, hit)
+    note.saw([query, hit], searcher.patients([query, hit]))
     if form == "json":
         return {"query": query, "hit": hit, "cosine": maps.cosine, "grid": list(maps.query.shape),
                 "query_map": maps.query.tolist(), "hit_map": maps.hit.tolist()}
@@ -43,4 +48,4 @@ def _maps(searcher: Searcher, query: str, hit: str, form: Form, side: Side, size
         png = pair_png(greys[0], greys[1], maps, (query, hit))
     else:
         png = side_png(*((greys[0], maps.query) if side == "query" else (greys[1], maps.hit)), scale_of(maps))
-    return Response(png, media_type="image/png", headers={**PRIVATE, "X-Cosine": f"{maps.cosine:.6f}"})
+    return Response(png, media_type="image/png", headers={"X-Cosine": f"{maps.cosine:.6f}"})

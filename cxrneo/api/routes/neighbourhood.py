@@ -2,16 +2,19 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
-from cxrneo.api.deps import Archive, Caller, Work
+from cxrneo.api.audit import Note
+from cxrneo.api.deps import Archive, Audit, Work, need
 from cxrneo.filters import Name
 from cxrneo.service.request import MAX_K
+from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import in_time
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(need(Role.VIEWER))])
 
 
 class SubgraphRequest(BaseModel):
@@ -21,7 +24,15 @@ class SubgraphRequest(BaseModel):
 
 
 @router.post("/subgraph", responses=errors(*COMMON, 400))
-async def subgraph(req: SubgraphRequest, searcher: Archive, work: Work, _: Caller) -> dict[str, Any]:
+async def subgraph(req: SubgraphRequest, searcher: Archive, work: Work, note: Audit) -> dict[str, Any]:
     """The stored images among `ids`, their communities, the SIMILAR edges between them and the
     Cypher that shows the same subgraph in Neo4j Browser."""
-    return await in_time(work.deadline, searcher.subgraph, req.ids)
+    note.query = ",".join(req.ids)
+    return await in_time(work.deadline, _subgraph, searcher, req.ids, note)
+
+
+def _subgraph(searcher: Searcher, ids: list[str], note: Note) -> dict[str, Any]:
+    answer = searcher.subgraph(ids)
+    shown = [str(n["id"]) for n in answer["nodes"]]
+    note.saw(shown, searcher.patients(shown))
+    return answer

@@ -1,38 +1,55 @@
 """POST /query (a stored id, ids or a code as JSON; or image files as multipart) and POST /query/image."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
+from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
-from cxrneo.api.deps import Archive, Caller, Config, Work
+from cxrneo.api.audit import Note, digest
+from cxrneo.api.deps import Archive, Audit, Config, Work, need
 from cxrneo.api.uploads import body_schema, image_form, is_form, json_body, named
 from cxrneo.errors import InputError
 from cxrneo.service.request import ImageQuery, QueryRequest, parse
 from cxrneo.service.searcher import QueryAnswer, Searcher
 from cxrneo.service.workers import Workers, in_time
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(need(Role.VIEWER))])
 
 
 @router.post("/query", response_model=QueryAnswer, openapi_extra=body_schema(json=QueryRequest, form=ImageQuery),
              responses=errors(*COMMON, 400, 404, 413))
-async def query(request: Request, searcher: Archive, config: Config, work: Work, _: Caller) -> QueryAnswer:
+async def query(request: Request, searcher: Archive, config: Config, work: Work, note: Audit) -> QueryAnswer:
     """Query by stored id or code (JSON), or by an uploaded image file (multipart, as /query/image)."""
     if is_form(request):
-        return await _images(request, searcher, work, config.max_upload_bytes)
+        return await _images(request, searcher, work, config.max_upload_bytes, note)
     req = parse(QueryRequest, await json_body(request, config.max_upload_bytes))
-    return await in_time(work.deadline, searcher.search, req)
+    return await in_time(work.deadline, _search, searcher, req, note)
 
 
 @router.post("/query/image", response_model=QueryAnswer, openapi_extra=body_schema(form=ImageQuery),
              responses=errors(*COMMON, 400, 404, 413))
-async def query_image(request: Request, searcher: Archive, config: Config, work: Work, _: Caller) -> QueryAnswer:
+async def query_image(request: Request, searcher: Archive, config: Config, work: Work, note: Audit) -> QueryAnswer:
     """Query by an uploaded image file, embedded by the service's checkpoint (`serve --checkpoint`)."""
-    return await _images(request, searcher, work, config.max_upload_bytes)
+    return await _images(request, searcher, work, config.max_upload_bytes, note)
 
 
-async def _images(request: Request, searcher: Searcher, work: Workers, limit: int) -> QueryAnswer:
+async def _images(request: Request, searcher: Searcher, work: Workers, limit: int, note: Note) -> QueryAnswer:
     async with image_form(request, limit) as (files, options):
+        note.query = digest(path for path, _ in files)
         try:
-            return await work.run(searcher.search_images, files, options)
+            return _shown(await work.run(searcher.search_images, files, options), note)
         except InputError as e:
             raise named(e, files) from None
+
+
+def _search(searcher: Searcher, req: QueryRequest, note: Note) -> QueryAnswer:
+    positive, negative = req.examples()
+    note.query = ",".join(positive + [f"not:{i}" for i in negative]) or "a code"
+    answer = searcher.search(req)
+    note.saw(positive + negative, searcher.patients(positive + negative))
+    return _shown(answer, note)
+
+
+def _shown(answer: QueryAnswer, note: Note) -> QueryAnswer:
+    """The answer, its images and patients noted for the audit trail."""
+    note.saw((h.image_id for h in answer.hits), (h.patient_id for h in answer.hits))
+    return answer
