@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         """Local snapshots of stored graphs (see cxrneo.db.snapshot)."""
         return self.data_dir / "snapshots"
 
+    @property
+    def users_file(self) -> Path:
+        """Named users and their API keys (see cxrneo.access.users)."""
+        return self.data_dir / "users.json"
+
     def password(self) -> str:
         """The password, or a clear error when none is set."""
         from cxrneo.errors import ConfigError
