@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         chosen = self.api_key or self.api_token
         return chosen.get_secret_value() if chosen else None
 
+    @property
+    def users_file(self) -> Path:
+        """Named users and their API keys (see cxrneo.access.users)."""
+        return self.data_dir / "users.json"
+
     def password(self) -> str:
         """The password, or a clear error when none is set."""
         from cxrneo.errors import ConfigError
