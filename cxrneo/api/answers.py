@@ -23,7 +23,8 @@ from cxrneo.errors import (
 )
 
 log = logging.getLogger("cxrneo.api")
-WORDS = {400: "Bad request", 401: "Missing or wrong token", 404: "Not found", 413: "Too large",
+WORDS = {400: "Bad request", 401: "Missing, wrong, expired or revoked credential",
+         403: "The caller's role does not allow this", 404: "Not found", 413: "Too large",
          422: "Invalid parameter", 503: "Busy, past its deadline, or the graph is not ready"}
 COMMON = (401, 422, 503)  # what any route that reads the archive may answer
 

@@ -27,7 +27,7 @@ from fastapi import HTTPException
 from cxrneo.access.authenticate import Authenticator
 from cxrneo.access.identity import Identity
 from cxrneo.api.audit import Note, Trail, audited, entry
-from cxrneo.errors import AuthError
+from cxrneo.errors import AuthError, CxrneoError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -102,12 +102,13 @@ class Gate:
         if host_of(headers.get("host", "")) not in self.hosts:
             await _reply(send, 400, "this service does not answer for that Host (serve --allowed-host)")
             return
-        who, why = (None, None) if path.startswith(OPEN_PREFIXES) else \
+        who, why, status = (None, None, 401) if path.startswith(OPEN_PREFIXES) else \
             await self._identify(headers.get("authorization", ""))
         state["identity"] = who
         if who is None and not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)):
-            await self._record(scope, None, 401, None, why)
-            await _reply(send, 401, why or "missing bearer credential", {"www-authenticate": "Bearer"})
+            await self._record(scope, None, status, None, why)
+            await _reply(send, status, why or "missing bearer credential",
+                         {"www-authenticate": "Bearer"} if status == 401 else None)
             return
         declared = headers.get("content-length", "").strip()  # a malformed one never gets here: the server refuses it
         if declared.isdigit() and int(declared) > self.max_body:
@@ -118,11 +119,14 @@ class Gate:
             send = self._recorded(scope, who, send)
         await self.app(scope, self._counted(receive), send)
 
-    async def _identify(self, authorization: str) -> tuple[Identity | None, str | None]:
+    async def _identify(self, authorization: str) -> tuple[Identity | None, str | None, int]:
+        """(the caller, or None with why and the status: 401 a bad credential, 503 the service cannot check)."""
         try:
-            return await anyio.to_thread.run_sync(self.access.identify, authorization), None
+            return await anyio.to_thread.run_sync(self.access.identify, authorization), None, 200
         except AuthError as e:
-            return None, str(e)
+            return None, str(e), 401
+        except CxrneoError as e:  # e.g. an unreadable user list: nobody is let in
+            return None, f"cannot check credentials now: {e}", 503
 
     async def _record(self, scope: Scope, who: Identity | None, status: int, note: Note | None,
                       refused: str | None = None) -> int | None:

@@ -165,10 +165,10 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    from cxrneo.access.audit import AuditTrail
-
     opts.check()
     access = access_of(settings, opts)
+    from cxrneo.access.audit import AuditTrail
+
     if not opts.loopback and opts.tls_cert is None:
         warn(f"serving on {opts.host} over plain HTTP: keys and images cross the network in clear "
              "(give --tls-cert/--tls-key, or put a TLS proxy in front)")

@@ -212,6 +212,9 @@ class _StubSearcher:
         self.asked.append(ids)
         return {"nodes": [{"id": i} for i in ids], "edges": [], "cypher": ""}
 
+    def patients(self, ids: list[str]) -> list[str]:
+        return []
+
     def search_images(self, files: Any, options: Any) -> Any:
         self.entered.set()
         self.release.wait(10)

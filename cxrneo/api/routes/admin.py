@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParam
 
 from cxrneo.access.identity import Role
-from cxrneo.access.users import UserStore
+from cxrneo.access.users import User, UserStore
 from cxrneo.api.answers import errors
 from cxrneo.api.deps import need
 
@@ -28,7 +28,14 @@ def _users(request: Request) -> UserStore:
 @router.get("/users", responses=ADMIN)
 def users(store: Annotated[UserStore, Depends(_users)]) -> dict[str, Any]:
     """Every user: name, role, when made and rotated, revoked or not (no keys)."""
-    return {"users": [u.public() for u in store.list()]}
+    return {"users": [_shown(u) for u in store.list()]}
+
+
+def _shown(user: User) -> dict[str, Any]:
+    def when(t: datetime | None) -> str | None:
+        return t.isoformat() if t else None
+    return {"name": user.name, "role": user.role.label, "created": when(user.created), "rotated": when(user.rotated),
+            "revoked": when(user.revoked)}
 
 
 @router.post("/users/{name}/revoke", responses=ADMIN)
