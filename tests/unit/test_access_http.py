@@ -3,6 +3,7 @@ keys and their roles, revocation on the next request, the audit entry of every r
 leaves, the Host allow-list and the browser's rules. `-k access` selects these."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -172,3 +173,33 @@ def test_access_a_wide_service_without_any_authentication_refuses_everyone(tmp_p
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=30)
         assert refused.value.code == 401
+
+
+def test_access_single_sign_on_tokens_through_the_service(tmp_path: Path) -> None:
+    from cxrneo.access.oidc import OidcVerifier
+    from tests.oidc_issuer import AUDIENCE, OidcIssuer
+
+    trail = AuditTrail(tmp_path / "audit.jsonl")
+    with OidcIssuer() as issuer:
+        access = Authenticator(oidc=OidcVerifier(issuer.issuer, AUDIENCE), loopback=True)
+        app = create_app(Searcher(_archive(12, 1)), access=access, trail=trail)  # type: ignore[arg-type]
+        with Running(app) as running:
+            def status(token: str, path: str = "/images/im001.png") -> int:
+                req = urllib.request.Request(running.url + path, headers={"Authorization": f"Bearer {token}"})
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        return int(r.status)
+                except urllib.error.HTTPError as e:
+                    return e.code
+            now = int(time.time())
+            assert status(issuer.sign(issuer.claims())) == 200
+            assert status(issuer.sign(issuer.claims()), "/users") == 403  # a viewer
+            assert status(issuer.sign(issuer.claims(roles=["admin"])), "/audit") == 200
+            assert status(issuer.sign(issuer.claims(exp=now - 600, iat=now - 4000))) == 401
+            assert status(issuer.sign(issuer.claims(aud="another-app"))) == 401
+            assert status(issuer.forge(issuer.claims(), "rsa-1")) == 401
+    trail.close()
+    entries = [json.loads(line) for line in trail.path.read_text().splitlines()]
+    assert [(e["user"], e["auth"], e["status"]) for e in entries[:3]] == [
+        ("alice", "oidc", 200), ("alice", "oidc", 403), ("alice", "oidc", 200)]
+    assert [e["status"] for e in entries[3:]] == [401, 401, 401] and all(e["refused"] for e in entries[3:])
