@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         """Local snapshots of stored graphs (see cxrneo.db.snapshot)."""
         return self.data_dir / "snapshots"
 
+    @property
+    def audit_file(self) -> Path:
+        """The service's audit trail (see cxrneo.access.audit), the default of `cxrneo audit show`."""
+        return self.data_dir / "audit" / "audit.jsonl"
+
     def password(self) -> str:
         """The password, or a clear error when none is set."""
         from cxrneo.errors import ConfigError

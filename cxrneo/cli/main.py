@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cxrneo.cli.auditing import audit_app
 from cxrneo.cli.build import (
     communities_cmd,
     edges_cmd,
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 
 def _print_version(value: bool) -> None:
     if value:
