@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cxrneo.cli.accounts import users_app
+from cxrneo.cli.auditing import audit_app
 from cxrneo.cli.build import (
     communities_cmd,
     edges_cmd,
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 def _print_version(value: bool) -> None:
     if value:
