@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     def users_file(self) -> Path:
         """Named users and their API keys (see cxrneo.access.users)."""
         return self.data_dir / "users.json"
+
     @property
     def audit_file(self) -> Path:
         """The service's audit trail (see cxrneo.access.audit), the default of `cxrneo audit show`."""

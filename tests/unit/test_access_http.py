@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cxrneo.access.audit import AuditTrail, verify
-from cxrneo.access.users import UserStore
 
+from cxrneo.access.audit import AuditTrail, verify
 from cxrneo.access.authenticate import Authenticator
 from cxrneo.access.identity import Role
+from cxrneo.access.users import UserStore
 from cxrneo.api.app import create_app
 from cxrneo.service.searcher import Searcher
 from tests.hostile import multipart
