@@ -21,9 +21,9 @@ from fastapi.staticfiles import StaticFiles
 
 from cxrneo.access.authenticate import Authenticator
 from cxrneo.api import answers
-from cxrneo.api.audit import Trail
 from cxrneo.api.deps import ApiSettings
 from cxrneo.api.gate import LOOPBACK_NAMES, Gate
+from cxrneo.api.notes import Trail
 from cxrneo.api.routes import admin, archive, explain, info, neighbourhood, query
 from cxrneo.api.uploads import MULTIPART_SLACK
 from cxrneo.service.searcher import Searcher

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from cxrneo.access.identity import Identity, Role
-from cxrneo.api.audit import Note
+from cxrneo.api.notes import Note
 from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import Workers
 

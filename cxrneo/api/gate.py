@@ -7,7 +7,7 @@ route runs or any byte of its body is read, so a refused request costs the serve
   (cxrneo/access/authenticate.py); without a good one, 401 at once, and the refusal is audited.
 * **Size**: a declared Content-Length above the limit is answered 413 at once; a body without one
   (chunked) is counted while it streams and cut off at the limit.
-* **Record**: a request that shows patient data (cxrneo/api/audit.py) has its audit entry on disk
+* **Record**: a request that shows patient data (cxrneo/api/notes.py) has its audit entry on disk
   before the first byte of its answer leaves; if the trail cannot take it, 503 and no data.
 * **Browser rules**: every answer carries nosniff, no-referrer, a Content-Security-Policy allowing only
   the service's own scripts, styles and images and no framing, and (but the page's static files)
@@ -26,7 +26,7 @@ from fastapi import HTTPException
 
 from cxrneo.access.authenticate import Authenticator
 from cxrneo.access.identity import Identity
-from cxrneo.api.audit import Note, Trail, audited, entry
+from cxrneo.api.notes import Note, Trail, audited, entry
 from cxrneo.errors import AuthError, CxrneoError
 
 Scope = MutableMapping[str, Any]

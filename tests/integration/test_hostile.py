@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -67,8 +68,9 @@ def _env(settings: Settings, data_dir: Path) -> dict[str, str]:
 def start(env: dict[str, str], ckpt: Path, ids: list[str], *flags: str) -> Service:
     port = free_port()
     cxrneo = Path(sys.executable).with_name("cxrneo")
+    trail = Path(tempfile.mkdtemp(prefix="cxrneo-audit-")) / "audit.jsonl"  # each service its own trail
     process = subprocess.Popen([str(cxrneo), "serve", "--port", str(port), "--checkpoint", str(ckpt),
-                                "--images", str(IMAGES), *flags], env=env, stdout=subprocess.PIPE,
+                                "--images", str(IMAGES), "--audit", str(trail), *flags], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     service = Service(process, f"http://127.0.0.1:{port}", ids)
     deadline = time.monotonic() + 120

@@ -8,8 +8,8 @@ from fastapi import Path as PathParam
 
 from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
-from cxrneo.api.audit import Note, digest
 from cxrneo.api.deps import Archive, Audit, Config, Work, need
+from cxrneo.api.notes import Note, digest
 from cxrneo.api.uploads import named, save, temporary
 from cxrneo.errors import InputError, TooLargeError
 from cxrneo.filters import MAX_NAME

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
-from cxrneo.api.audit import Note
 from cxrneo.api.deps import Archive, Audit, Work, need
+from cxrneo.api.notes import Note
 from cxrneo.api.routes.archive import Size
 from cxrneo.embed.images import read_grey
 from cxrneo.filters import MAX_NAME

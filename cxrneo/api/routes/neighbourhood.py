@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 
 from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
-from cxrneo.api.audit import Note
 from cxrneo.api.deps import Archive, Audit, Work, need
+from cxrneo.api.notes import Note
 from cxrneo.filters import Name
 from cxrneo.service.request import MAX_K
 from cxrneo.service.searcher import Searcher

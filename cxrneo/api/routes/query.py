@@ -4,8 +4,8 @@ from fastapi import APIRouter, Depends, Request
 
 from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
-from cxrneo.api.audit import Note, digest
 from cxrneo.api.deps import Archive, Audit, Config, Work, need
+from cxrneo.api.notes import Note, digest
 from cxrneo.api.uploads import body_schema, image_form, is_form, json_body, named
 from cxrneo.errors import InputError
 from cxrneo.service.request import ImageQuery, QueryRequest, parse
