@@ -57,7 +57,11 @@ class CredentialSafeRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
                          headers: HTTPMessage, newurl: str) -> urllib.request.Request | None:
-        keep = keeps_credentials(req.full_url, newurl)
+        try:
+            keep = keeps_credentials(req.full_url, newurl)
+        except ServiceError:
+            fp.close()  # the redirect's own answer, not read further
+            raise
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and not keep:
             for name in list(new.headers):

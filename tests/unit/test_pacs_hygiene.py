@@ -271,3 +271,13 @@ def test_a_partial_temporary_file_is_never_served(pacs: FakePacs, tmp_path: Path
     assert not stale.exists() and fresh.exists()  # the crash's leftover removed, a write in flight left alone
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == sorted([name, target, fresh.name])
     assert os.stat(tmp_path / "c").st_mode & 0o077 == 0 and os.stat(got).st_mode & 0o077 == 0
+
+
+def test_serve_refuses_a_cache_bound_below_one_mb() -> None:
+    from cxrneo.api.startup import ServeOptions
+    from cxrneo.errors import ConfigError
+
+    assert ServeOptions().pacs_cache_mb == 2048
+    ServeOptions(pacs_cache_mb=1).check()
+    with pytest.raises(ConfigError, match="--pacs-cache-mb must be at least 1, got 0"):
+        ServeOptions(pacs_cache_mb=0).check()
