@@ -29,6 +29,7 @@ class ServeOptions(BaseModel):
     viewer_url: str | None = None  # a study viewer's address with {StudyInstanceUID} (and {SeriesInstanceUID})
     dicomweb: str | None = None  # a PACS to retrieve images from over WADO-RS when no local file has them
     ca_bundle: Path | None = None
+    pacs_cache_mb: int = 2048  # with dicomweb: the retrieved instances kept, in MB (LRU)
     heavy_workers: int = 2  # threads for heavy work (uploads embedded, maps, renders)
     heavy_queue: int = 8  # heavy jobs that may wait; past that 503 with Retry-After
     deadline: float = 30.0  # seconds a request may take before a one-line 503
@@ -54,6 +55,8 @@ class ServeOptions(BaseModel):
                               f"{self.heavy_workers} and {self.heavy_queue}")
         if not 0 < self.deadline <= 3600:
             raise ConfigError(f"--deadline must be 0 to 3600 seconds, got {self.deadline}")
+        if self.pacs_cache_mb < 1:
+            raise ConfigError(f"--pacs-cache-mb must be at least 1, got {self.pacs_cache_mb}")
         if self.images is not None and not self.images.is_dir():
             raise ConfigError(f"--images: {self.images} is not a folder")
         self._check_access()
@@ -182,7 +185,8 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
 
         pacs = DicomWeb.from_settings(opts.dicomweb, settings, opts.ca_bundle)
     trail = AuditTrail(opts.audit or settings.audit_file, syslog=opts.audit_syslog)
-    searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images, pacs, serving=True)
+    searcher = Searcher.connect(settings, opts.checkpoint, opts.device, opts.images, pacs, serving=True,
+                                pacs_cache_bytes=opts.pacs_cache_mb << 20)
     try:
         searcher.warm()
         say(f"graph open: {searcher.health().get('images')} images, generation "

@@ -165,6 +165,8 @@ def serve_cmd(
         "The PACS's DICOMweb root: images from it whose files are not under --images are retrieved over "
         "WADO-RS to be shown (read only; CXRNEO_PACS_USER / CXRNEO_PACS_PASSWORD)."))] = None,
     ca_bundle: Annotated[Path | None, typer.Option(help="With --dicomweb: a CA bundle to trust.")] = None,
+    pacs_cache_mb: Annotated[int, typer.Option(help=(
+        "With --dicomweb: MB of retrieved instances kept (least recently shown removed first)."))] = 2048,
     heavy_workers: Annotated[int, typer.Option(help=(
         "Threads for heavy work (uploads decoded and embedded, similarity maps, renders)."))] = 2,
     heavy_queue: Annotated[int, typer.Option(help=(
@@ -201,5 +203,5 @@ def serve_cmd(
                         dicomweb=dicomweb, ca_bundle=ca_bundle, heavy_workers=heavy_workers, heavy_queue=heavy_queue,
                         deadline=deadline, allowed_hosts=allowed_host or [], audit=audit, audit_syslog=audit_syslog,
                         oidc_issuer=oidc_issuer, oidc_audience=oidc_audience, oidc_role_claim=oidc_role_claim,
-                        tls_cert=tls_cert, tls_key=tls_key)
+                        tls_cert=tls_cert, tls_key=tls_key, pacs_cache_mb=pacs_cache_mb)
     serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

@@ -6,6 +6,11 @@ are verified (a hospital CA can be added with a CA bundle). Every answer is read
 a QIDO-RS page up to MAX_JSON_BYTES, an instance up to MAX_INSTANCE_BYTES, streamed to disk in
 chunks as it arrives (memory stays at one chunk); transient failures (connection resets, 5xx, 429)
 are retried with back-off.
+
+Every UID of a QIDO-RS answer is checked (cxrneo.pacs.uid) before it becomes part of a URL or a
+file name, redirects never carry the credentials to another origin nor from https to http
+(cxrneo.pacs.redirects), and a retrieved instance is written to a private temporary file, synced
+and renamed, so that a crash never leaves a partial file under the final name.
 """
 
 import base64
@@ -20,10 +25,12 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any, BinaryIO
+from urllib.parse import urlencode, urlsplit
 
 from cxrneo.errors import ConfigError, InputError, ServiceError
+from cxrneo.pacs.redirects import opener
+from cxrneo.pacs.uid import check_uid, file_of
 from cxrneo.settings import Settings
 
 MAX_INSTANCE_BYTES = 512 << 20  # one DICOM instance larger than this is refused
@@ -46,6 +53,13 @@ class Instance:
     series: str
     sop: str
 
+    def checked(self, what: str) -> "Instance":
+        """The instance when its three UIDs are DICOM UIDs; InputError "<what> <Tag> '...': not a DICOM UID"."""
+        check_uid(self.study, f"{what} StudyInstanceUID")
+        check_uid(self.series, f"{what} SeriesInstanceUID")
+        check_uid(self.sop, f"{what} SOPInstanceUID")
+        return self
+
 
 def _tag(doc: dict[str, Any], tag: str) -> str:
     value = (doc.get(tag) or {}).get("Value") or [""]
@@ -63,7 +77,8 @@ class DicomWeb:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._auth = ("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()) if user else None
-        self._tls = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+        tls = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+        self._opener = opener([urllib.request.HTTPSHandler(context=tls)])
 
     @classmethod
     def from_settings(cls, url: str, settings: Settings, ca_bundle: Path | None = None) -> "DicomWeb":
@@ -77,7 +92,7 @@ class DicomWeb:
             req.add_header("Authorization", self._auth)
         for attempt in range(RETRIES):
             try:
-                return urllib.request.urlopen(req, timeout=self.timeout, context=self._tls)
+                return self._opener.open(req, timeout=self.timeout)
             except urllib.error.HTTPError as e:
                 if e.code in (401, 403):
                     raise ConfigError(f"the PACS at {self.url} refused the credentials (HTTP {e.code}): "
@@ -116,22 +131,25 @@ class DicomWeb:
     def instances(self, modalities: tuple[str, ...] = ("CR", "DX"), since: str | None = None) -> Iterator[Instance]:
         """Every instance of the series of those modalities, in studies since a date (YYYYMMDD)."""
         query = {"StudyDate": f"{since}-"} if since else {}
+        bad = "PACS returned a bad"
         for study in self._pages("/studies", query):
-            suid = _tag(study, "0020000D")
-            for series in self._pages(f"/studies/{quote(suid)}/series", {}):
+            suid = check_uid(_tag(study, "0020000D"), f"{bad} StudyInstanceUID")
+            for series in self._pages(f"/studies/{suid}/series", {}):
                 if modalities and _tag(series, "00080060") not in modalities:
                     continue
-                seuid = _tag(series, "0020000E")
-                for inst in self._pages(f"/studies/{quote(suid)}/series/{quote(seuid)}/instances", {}):
-                    yield Instance(suid, seuid, _tag(inst, "00080018"))
+                seuid = check_uid(_tag(series, "0020000E"), f"{bad} SeriesInstanceUID")
+                for inst in self._pages(f"/studies/{suid}/series/{seuid}/instances", {}):
+                    yield Instance(suid, seuid, check_uid(_tag(inst, "00080018"), f"{bad} SOPInstanceUID"))
 
     def retrieve(self, inst: Instance, dest: Path) -> Path:
-        """WADO-RS: the instance as a DICOM file at ``dest``, streamed to a temporary name in chunks (never
-        held in memory), cut to its first part, then renamed."""
-        path = f"/studies/{quote(inst.study)}/series/{quote(inst.series)}/instances/{quote(inst.sop)}"
-        tmp = dest.with_name(f".part-{os.getpid()}-{threading.get_ident()}-{dest.name}")  # concurrent callers
+        """WADO-RS: the instance (its UIDs checked first) as a DICOM file at ``dest``, streamed to a private
+        temporary name in chunks (never held in memory), cut to its first part, synced, then renamed:
+        ``dest`` is whole or absent, never partial."""
+        inst.checked("bad")
+        path = f"/studies/{inst.study}/series/{inst.series}/instances/{inst.sop}"
+        tmp = dest.with_name(f"{PART}{os.getpid()}-{threading.get_ident()}-{dest.name}")  # concurrent callers
         try:
-            with self._open(path, 'multipart/related; type="application/dicom"') as r, open(tmp, "wb") as out:
+            with self._open(path, 'multipart/related; type="application/dicom"') as r, _private(tmp) as out:
                 kind = r.headers.get("Content-Type", "")
                 size = 0
                 while chunk := r.read(CHUNK):
@@ -139,11 +157,42 @@ class DicomWeb:
                     if size > MAX_INSTANCE_BYTES:
                         raise InputError(f"instance {inst.sop} is larger than {MAX_INSTANCE_BYTES >> 20} MB")
                     out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
             _first_part(tmp, kind)
             tmp.replace(dest)
+            _sync_folder(dest.parent)
         finally:
             tmp.unlink(missing_ok=True)
         return dest
+
+
+PART = ".part-"  # the name prefix of an instance being written (never served, see cxrneo.pacs.cache)
+
+
+def instance_file(folder: Path, inst: Instance) -> Path:
+    """Where ``inst`` is kept in ``folder``: ``<SOPInstanceUID>.dcm``, its UID checked and the file
+    confirmed to lie inside ``folder`` (InputError otherwise)."""
+    return file_of(folder, inst.sop, ".dcm", "PACS returned a bad SOPInstanceUID")
+
+
+def _private(path: Path) -> BinaryIO:
+    """A new file open for writing, readable by its owner only (an instance holds patient data)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _first_part(path: Path, kind: str) -> None:
@@ -168,9 +217,11 @@ def _first_part(path: Path, kind: str) -> None:
             end = len(m) if end < 0 else end
             cut = path.with_name(path.name + ".body")
             try:
-                with open(cut, "wb") as body:
+                with _private(cut) as body:
                     for at in range(start, end, CHUNK):
                         body.write(m[at:min(at + CHUNK, end)])
+                    body.flush()
+                    os.fsync(body.fileno())
                 cut.replace(path)
             finally:
                 cut.unlink(missing_ok=True)

@@ -6,8 +6,6 @@ Retriever of the current graph generation. The CLI (in-process), the HTTP API an
 call it.
 """
 
-import hashlib
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +33,7 @@ if TYPE_CHECKING:
     from cxrneo.db.meta import GraphMeta
     from cxrneo.db.stored import Generation
     from cxrneo.embed.encoder import Encoder
+    from cxrneo.pacs.cache import InstanceCache
     from cxrneo.pacs.dicomweb import DicomWeb
     from cxrneo.retrieval.scan import Kernel
     from cxrneo.similarity import SimilarityMaps
@@ -87,10 +86,17 @@ class Searcher:
     def __init__(
         self, graph: StoredGraph, checkpoint: Path | None = None, device: str = "auto",
         images: Path | None = None, pacs: "DicomWeb | None" = None, pacs_dir: Path | None = None,
+        pacs_cache_bytes: int | None = None,
     ) -> None:
-        """`graph`: the archive it answers from (the stored graph, or any object with its methods)."""
+        """`graph`: the archive it answers from (the stored graph, or any object with its methods).
+        `pacs_dir`: where instances retrieved from ``pacs`` are kept (None: a private temporary folder),
+        at most `pacs_cache_bytes` of them (None: cxrneo.pacs.cache.DEFAULT_MB)."""
         self.pacs = pacs  # a PACS to retrieve the pixels of its images from, when no local file has them
-        self.pacs_dir = pacs_dir  # where retrieved instances are kept (None: a private temporary folder)
+        self.instances: InstanceCache | None = None
+        if pacs is not None:
+            from cxrneo.pacs import cache
+
+            self.instances = cache.InstanceCache(pacs, pacs_dir, pacs_cache_bytes or cache.DEFAULT_MB << 20)
         self.graph = graph
         self.files = ImageFiles(images)
         self._checkpoint = checkpoint
@@ -101,25 +107,26 @@ class Searcher:
     @classmethod
     def connect(
         cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto", images: Path | None = None,
-        pacs: "DicomWeb | None" = None, serving: bool = False,
+        pacs: "DicomWeb | None" = None, serving: bool = False, pacs_cache_bytes: int | None = None,
     ) -> "Searcher":
         """`serving`: a long-lived service, where `CXRNEO_SCAN=auto` may pay once for a bfloat16 copy of
         the codes; a one-shot command reads them in float32 (no torch, nothing to convert)."""
         db = Database.connect(settings, retry_seconds=SERVICE_RETRY_SECONDS)  # Neo4j down: a clear 503 at once
         scan = settings.scan if settings.scan != "auto" or serving else "float32"
         return cls.open(db, settings.snapshot_dir, checkpoint, device, images, pacs,
-                        settings.data_dir / "pacs-instances", scan)
+                        settings.data_dir / "pacs-instances", scan, pacs_cache_bytes)
 
     @classmethod
     def open(
         cls, db: Database, cache: Path | None, checkpoint: Path | None = None, device: str = "auto",
         images: Path | None = None, pacs: "DicomWeb | None" = None, pacs_dir: Path | None = None,
-        scan: str = "auto",
+        scan: str = "auto", pacs_cache_bytes: int | None = None,
     ) -> "Searcher":
         """Over the graph stored in ``db`` (its snapshot kept under ``cache``). `scan`: the precision of
         the first pass over the codes (auto, float32 or bfloat16; answers are exact whichever it is, see
         cxrneo.retrieval.cosines)."""
-        return cls(StoredGraph(db, cache, kernel=_kernel(scan)), checkpoint, device, images, pacs, pacs_dir)
+        return cls(StoredGraph(db, cache, kernel=_kernel(scan)), checkpoint, device, images, pacs, pacs_dir,
+                   pacs_cache_bytes)
 
     def close(self) -> None:
         self.graph.db.close()
@@ -281,21 +288,18 @@ class Searcher:
 
     def image_file(self, image_id: str) -> Path:
         """The file of a stored image: inside the image folder, else (an image from a PACS, with a PACS
-        given) retrieved over WADO-RS into the service's own instance folder; NotFoundError otherwise."""
+        given) retrieved over WADO-RS into the service's bounded instance cache (cxrneo.pacs.cache);
+        NotFoundError otherwise, InputError for a UID that is not a DICOM UID."""
         record = self.graph.image(image_id)
         try:
             return self.files.locate(image_id, str(record.get("path") or ""))
         except NotFoundError:
             study, series = str(record.get("studyUid") or ""), str(record.get("seriesUid") or "")
-            if self.pacs is None or not study or not series:
+            if self.instances is None or not study or not series:
                 raise
         from cxrneo.pacs.dicomweb import Instance
 
-        if self.pacs_dir is None:
-            self.pacs_dir = Path(tempfile.mkdtemp(prefix="cxrneo-pacs-"))
-        self.pacs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        dest = self.pacs_dir / f"{hashlib.sha256(image_id.encode()).hexdigest()[:32]}.dcm"  # no id becomes a path
-        return dest if dest.is_file() else self.pacs.retrieve(Instance(study, series, image_id), dest)
+        return self.instances.file(Instance(study, series, image_id).checked("bad"))
 
     def findings(self) -> list[str]:
         """The finding names filters accept (the graph's label set); none while the graph cannot be read."""
@@ -373,7 +377,11 @@ def _kernel(precision: str) -> "Callable[[np.ndarray], Kernel]":
 
 def _shown(record: ImageRecord) -> dict[str, Any]:
     """The fields of a stored record that a hit carries for display."""
+    from cxrneo.pacs.uid import is_uid
+
+    study, series = is_uid(record.study_uid), is_uid(record.series_uid)  # a viewer link only from real UIDs
     return {"labels": record.labels, "patient_id": record.patient_id, "view": record.view, "sex": record.sex,
-            "age": record.age, "study_uid": record.study_uid or None, "series_uid": record.series_uid or None}
+            "age": record.age, "study_uid": record.study_uid if study else None,
+            "series_uid": record.series_uid if series else None}
 
 

@@ -4,7 +4,9 @@ Images are keyed by SOPInstanceUID; patient, sex, age and view come from the DIC
 archive has no findings: the table's labels are empty (retrieval works; evaluation needs labels),
 unless a CSV with columns `id` (SOPInstanceUID or accession number) and `labels` (findings joined
 by |) adds them.
-Instances already in the folder are not retrieved again, so an interrupted run resumes.
+Instances already in the folder are not retrieved again, so an interrupted run resumes. A file is
+named from its SOPInstanceUID only once the UID is checked (cxrneo.pacs.uid): a PACS answering
+``../../x`` is refused in one line, and nothing is written or read outside the folder.
 """
 
 from collections.abc import Callable
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from cxrneo.errors import InputError
 from cxrneo.labels import LabelSet
-from cxrneo.pacs.dicomweb import DicomWeb
+from cxrneo.pacs.dicomweb import DicomWeb, instance_file
 from cxrneo.records import ImageRecord
 from cxrneo.tables.rows import RawRow, parse_age, positive_findings, read_rows
 from cxrneo.tables.table import Table, build
@@ -64,14 +66,14 @@ def pacs_table(client: DicomWeb, folder: Path, label_set: LabelSet, modalities: 
     """Retrieve every matching instance into ``folder`` (skipping those already there) and read
     their records (with findings from ``labels`` when given); objects that are not single-frame
     images (reports, presentation states, multi-frame) are skipped and counted."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     known = findings_of(labels) if labels is not None else {}
     rows, not_images = [], 0
     for n, inst in enumerate(client.instances(modalities, since)):
         if limit is not None and n >= limit:
             break
-        dest = folder / f"{inst.sop}.dcm"
-        if not dest.is_file():
+        dest = instance_file(folder, inst)  # a checked UID, inside the folder
+        if not dest.is_file() or dest.stat().st_size == 0:  # an empty file: left by an older, unsafe write
             client.retrieve(inst, dest)
         try:
             record, accession = record_of(dest)
