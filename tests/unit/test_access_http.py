@@ -98,6 +98,7 @@ def test_access_every_read_is_audited_before_its_answer(served: Served) -> None:
     status, headers, body = served.call("/query", {"id": "im003.png", "k": 4, "method": "knn"}, viewer)
     hits = [h["image_id"] for h in json.loads(body)["hits"]]
     served.call("/images/im007.png/pixels?size=64", key=viewer)
+    served.call("/images/im010.png", key=viewer)
     served.call("/explain?query=im001.png&hit=im002.png&format=json", key=viewer)
     served.call("/subgraph", {"ids": ["im001.png", "im002.png"]}, viewer)
     served.call("/query", {"id": "im003.png"}, "cxrneo_nosuchkey_" + "x" * 43)
@@ -105,6 +106,8 @@ def test_access_every_read_is_audited_before_its_answer(served: Served) -> None:
     form = multipart([("scan.png", b"\x89PNG not really")])
     served.call("/query/image", key=viewer, raw=form)
     entries = served.entries()
+    record = entries.pop(2)
+    assert (record["route"], record["ids"], record["patients"]) == ("/images/im010.png", ["im010.png"], ["p3"])
     assert [(e["route"], e["status"]) for e in entries] == [
         ("/query", 200), ("/images/im007.png/pixels", 200), ("/explain", entries[2]["status"]),
         ("/subgraph", 200), ("/query", 401), ("/images/nope.png", 404), ("/query/image", entries[6]["status"])]

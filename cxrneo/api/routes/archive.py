@@ -27,9 +27,7 @@ PNG: dict[str, Any] = {"content": {"image/png": {}}}
 async def image(image_id: ImageId, searcher: Archive, work: Work, note: Audit) -> dict[str, Any]:
     """The stored record of one image: labels, patient, view, community, ..."""
     note.query = image_id
-    record = await in_time(work.deadline, searcher.image, image_id)
-    note.saw([image_id], [record.get("patient_id")])
-    return record
+    return await in_time(work.deadline, _record, searcher, image_id, note)
 
 
 @router.get("/images/{image_id}/pixels", response_class=Response,
@@ -67,3 +65,9 @@ def _pixels(searcher: Searcher, image_id: str, size: int, note: Note) -> bytes:
     png = searcher.pixels(image_id, size)
     note.saw([image_id], searcher.patients([image_id]))
     return png
+
+
+def _record(searcher: Searcher, image_id: str, note: Note) -> dict[str, Any]:
+    record = searcher.image(image_id)
+    note.saw([image_id], searcher.patients([image_id]))
+    return record
