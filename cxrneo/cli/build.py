@@ -157,9 +157,11 @@ def watch_cmd(
     ca_bundle: Annotated[Path | None, typer.Option(help="A CA bundle to trust (a hospital CA).")] = None,
 ) -> None:
     """Keep the graph up with a PACS: poll it, embed new images, ingest them and update the communities
-    (seeded), under the one-writer lease; stopping and restarting loses and doubles nothing."""
+    (seeded), under the one-writer lease; stopping and restarting loses and doubles nothing. One watch
+    per codes file: a second one is refused at once."""
     import time
 
+    from cxrneo.archive.exclusive import watching
     from cxrneo.cli import jobs
     from cxrneo.pacs.dicomweb import DicomWeb, modalities
 
@@ -168,14 +170,15 @@ def watch_cmd(
         raise InputError(f"--interval must be positive, got {interval}")
     client = DicomWeb.from_settings(dicomweb, s, ca_bundle)
     folder = images or codes.with_name(codes.stem + "-dicom")
-    while True:
-        r = jobs.watch_once(s, client, checkpoint, codes, folder, modalities(modality), since, mean_degree, device)
-        typer.echo(f"{time.strftime('%H:%M:%S')} {r.instances} instances in the PACS, {r.new} new; the graph holds "
-                   f"{r.images} images, generation {r.generation}"
-                   + ("; communities updated" if r.communities_run else ""))
-        if once:
-            return
-        time.sleep(interval)
+    with watching(codes):  # one watch per codes file; a second is refused at once
+        while True:
+            r = jobs.watch_once(s, client, checkpoint, codes, folder, modalities(modality), since, mean_degree, device)
+            typer.echo(f"{time.strftime('%H:%M:%S')} {r.instances} instances in the PACS, {r.new} new; the graph "
+                       f"holds {r.images} images, generation {r.generation}"
+                       + ("; communities updated" if r.communities_run else ""))
+            if once:
+                return
+            time.sleep(interval)
 
 
 # --- synth, ingest, communities (owner: graph) --------------------------------------------

@@ -67,10 +67,12 @@ def db_load(
     ctx: typer.Context,
     src: Annotated[Path, typer.Argument(help="A file written by `cxrneo db dump` (with its FILE.json beside it).")],
 ) -> None:
-    """Restore a backup in place of the local server's database, then check it against the dump's record."""
+    """Restore a backup in place of the local server's database: the file is checked against the dump's
+    record first, and the previous database is kept until the loaded one matches the record."""
     from cxrneo.cli import jobs
 
-    typer.echo(f"loaded {src}: {_held(jobs.load_graph(settings(ctx), src))}, as at the dump")
+    loaded = jobs.load_graph(settings(ctx), src, lambda line: typer.echo(line, err=True))
+    typer.echo(f"loaded {src}: {_held(loaded)}, as at the dump")
 
 
 def _held(m: Any) -> str:

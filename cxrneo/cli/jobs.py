@@ -37,14 +37,17 @@ def server_config(s: Settings) -> "ServerConfig":
 
 
 def start_server(s: Settings, say: Callable[[str], None]) -> tuple[bool, "ServerConfig"]:
-    """Assemble (first time only) and start the local server; (started now?, its config)."""
-    from cxrneo.db import server
+    """Assemble (first time only) and start the local server; (started now?, its config). A
+    database an unfinished `db load` set aside is put back first (cxrneo/db/aside.py)."""
+    from cxrneo.db import aside, server
 
     cfg = server_config(s)
     password = s.password()  # before anything is assembled or written
     if not (cfg.dist / "ASSEMBLED").exists():
         say(f"assembling Neo4j + GDS from Maven Central into {cfg.dist} ...")
         say(f"assembled in {server.assemble(cfg):.0f} s")
+    if aside.recover(cfg):
+        say(f"put back the database an unfinished `db load` had set aside in {aside.aside_dir(cfg)}")
     return server.start(cfg, password), cfg
 
 
@@ -61,11 +64,13 @@ def dump_graph(s: Settings, out: Path) -> "Manifest":
     return backup.dump(s, server_config(s), out)
 
 
-def load_graph(s: Settings, src: Path) -> "Manifest":
-    """`cxrneo db load`: a dump in place of the local server's database, checked against its record."""
+def load_graph(s: Settings, src: Path, warn: Callable[[str], None]) -> "Manifest":
+    """`cxrneo db load`: a dump in place of the local server's database, checked against its record
+    (the file before anything is touched, the graph before the old one is dropped); `warn` gets
+    the one-line warnings (a record too old to hold the file's SHA-256)."""
     from cxrneo.db import backup
 
-    return backup.load(s, server_config(s), src)
+    return backup.load(s, server_config(s), src, warn)
 
 
 def reset_graph(s: Settings) -> None:

@@ -114,12 +114,14 @@ class Lease:
             raise DatabaseError(f"`cxrneo {self.command}` lost its writer lease to another writer; stopped")
 
 
-def claim(db: Database, command: str, ttl_s: float = TTL_S) -> Lease:
-    """Claim the writer lease or raise LeaseHeldError naming the holder."""
+def claim(db: Database, command: str, ttl_s: float = TTL_S, dead: str = "") -> Lease:
+    """Claim the writer lease or raise LeaseHeldError naming the holder. `dead`: an owner the
+    caller knows is gone (the lease a dump held, found in the database loaded from that dump)."""
     db.auto("create_writer_lease_constraint")
     owner = _owner()
     held = db.read("fetch_writer_lease")
-    stale = str(held[0]["owner"]) if held and holder_is_dead(held[0]) else ""
+    gone = bool(held) and (holder_is_dead(held[0]) or (dead != "" and held[0]["owner"] == dead))
+    stale = str(held[0]["owner"]) if gone else ""
     row = db.write("claim_writer_lease", owner=owner, command=command, host=socket.gethostname(),
                    pid=os.getpid(), stale=stale, ttlMs=int(ttl_s * 1e3))[0]
     if not row["claimed"]:
@@ -143,9 +145,9 @@ def release(lease: Lease) -> None:
 
 
 @contextmanager
-def writer_lease(db: Database, command: str) -> Iterator[Lease]:
+def writer_lease(db: Database, command: str, dead: str = "") -> Iterator[Lease]:
     """Hold the database's writer lease for the block (released on exit, error or not)."""
-    lease = claim(db, command)
+    lease = claim(db, command, dead=dead)
     try:
         yield lease
     finally:

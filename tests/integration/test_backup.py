@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cxrneo.db import backup, server
+from cxrneo.db import aside, backup, server
 from cxrneo.db.communities import detect
 from cxrneo.db.connection import Database
 from cxrneo.db.ingest import build, reset
@@ -62,3 +62,57 @@ def test_dump_reset_load_gives_back_the_same_graph_and_answers(
     backup.manifest_path(out).unlink()
     with pytest.raises(InputError, match="missing"):
         backup.load(s, cfg, out)
+
+
+def test_a_damaged_or_mismatched_dump_leaves_the_old_graph_answering(
+    private_server: tuple[Settings, server.ServerConfig], tmp_path: Path,  # noqa: F811
+) -> None:
+    s, cfg = private_server
+    server.start(cfg, s.password())
+    with Database.connect(s) as db:
+        build(db, _codes(120), mean_degree=6)
+        detect(db)
+    out = tmp_path / "graph.dump"
+    recorded = backup.dump(s, cfg, out)
+    assert recorded.size == out.stat().st_size and recorded.sha256 is not None and len(recorded.sha256) == 64
+    assert out.stat().st_mode & 0o777 == 0o600 == backup.manifest_path(out).stat().st_mode & 0o777
+    other = _codes(60)  # the graph served now: another one
+    with Database.connect(s) as db:
+        reset(db)
+        build(db, other, mean_degree=5)
+        detect(db)
+        served = graph_meta(db)
+    ids = other.ids[:3]
+    answers = _answers(s, ids)
+
+    def still_served() -> None:
+        with Database.connect(s) as db:
+            assert graph_meta(db) == served and not db.read("fetch_writer_lease")
+        assert _answers(s, ids) == answers and not aside.aside_dir(cfg).exists()
+
+    damaged = tmp_path / "damaged.dump"
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one byte
+    damaged.write_bytes(bytes(data))
+    backup.manifest_path(damaged).write_text(backup.manifest_path(out).read_text())
+    with pytest.raises(InputError, match="does not match its record .*nothing was changed"):
+        backup.load(s, cfg, damaged)
+    still_served()
+
+    record = json.loads(backup.manifest_path(out).read_text())
+    wrong = json.loads(json.dumps(record))
+    wrong["meta"]["nodes"] = 121  # a record that says another graph; the file itself is the one it hashed
+    backup.manifest_path(out).write_text(json.dumps(wrong))
+    with pytest.raises(DatabaseError, match="differs from the dump's record .*previous database is back"):
+        backup.load(s, cfg, out)
+    still_served()
+
+    for key in ("size", "sha256", "lease"):  # the record of an older cxrneo
+        del record[key]
+    backup.manifest_path(out).write_text(json.dumps(record))
+    said: list[str] = []
+    backup.load(s, cfg, out, said.append)
+    assert len(said) == 1 and said[0].startswith("warning: ") and "could not be checked" in said[0]
+    with Database.connect(s) as db:
+        loaded = graph_meta(db)
+    assert loaded is not None and loaded.nodes == 120 and not aside.aside_dir(cfg).exists()
