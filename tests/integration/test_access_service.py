@@ -164,7 +164,7 @@ def test_serve_speaks_https_with_the_given_certificate(built: tuple[Path, list[s
     try:
         status, headers, body = _call(f"https://127.0.0.1:{port}/images/{ids[0]}", key, context=context)
         assert status == 200 and json.loads(body)["patientId"]
-        assert headers["Cache-Control"] == "no-store"
+        assert {k.lower(): v for k, v in headers.items()}["cache-control"] == "no-store"
         with pytest.raises((OSError, http.client.HTTPException)):
             _call(f"http://127.0.0.1:{port}/health", None, timeout=5)  # no plain HTTP on that port
         with pytest.raises(urllib.error.URLError):  # a client that does not trust the certificate refuses it
