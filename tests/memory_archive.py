@@ -41,6 +41,7 @@ class MemoryArchive:
         self.unit = dict(zip(snap.ids, np.asarray(snap.unit), strict=True))
 
     meta = property(lambda self: self.generation.meta)
+    opened = property(lambda self: self.generation)
     precision = "float32"
 
     def current(self) -> Generation:

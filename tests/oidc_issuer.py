@@ -9,11 +9,7 @@ another issuer in its discovery document (``discovery_issuer``), and can sign wi
 published (``forge``).
 """
 
-import datetime
-import ipaddress
 import json
-import os
-import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+from tests.certs import server_context
 
 AUDIENCE = "cxrneo"
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -46,34 +42,11 @@ def _jwk(key: PrivateKey, kid: str, alg: str) -> dict[str, Any]:
     return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
 
 
-def _tls(folder: Path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate for 127.0.0.1; the certificate (the CA
-    bundle a client needs) is written to ``folder/ca.pem``, the key (0600) beside it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cxrneo test issuer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(folder / "key.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / "ca.pem", folder / "key.pem")
-    return context
-
-
 class OidcIssuer:
     """The provider at ``self.issuer`` (http://127.0.0.1:PORT/realms/cxrneo) with an RSA key "rsa-1"
     (RS256, the default), an EC key "ec-1" (ES256) and an Ed25519 key "ed-1" (EdDSA). Given
     ``tls_dir`` it serves https (https://127.0.0.1:PORT/...) with a self-signed certificate whose
-    CA bundle is ``tls_dir/ca.pem``."""
+    CA bundle is ``tls_dir/cert.pem``."""
 
     def __init__(self, tls_dir: Path | None = None) -> None:
         self._lock = threading.Lock()
@@ -92,7 +65,7 @@ class OidcIssuer:
         self._server.daemon_threads = True
         scheme = "http"
         if tls_dir is not None:
-            self._server.socket = _tls(tls_dir).wrap_socket(self._server.socket, server_side=True)
+            self._server.socket = server_context(tls_dir)[0].wrap_socket(self._server.socket, server_side=True)
             scheme = "https"
         self.issuer = f"{scheme}://127.0.0.1:{self._server.server_address[1]}/realms/cxrneo"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)

@@ -38,7 +38,3 @@ class Identity:
     name: str
     role: Role
     kind: str
-
-    @property
-    def authenticated(self) -> bool:
-        return self.kind != "local"

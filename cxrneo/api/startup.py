@@ -1,6 +1,7 @@
 """Process start-up of `cxrneo serve`: its options checked, the graph and the checkpoint opened, the
 app built (cxrneo/api/app.py) and served by uvicorn until interrupted."""
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,7 +71,7 @@ class ServeOptions(BaseModel):
             if given is not None and not given.is_file():
                 raise ConfigError(f"--tls-cert/--tls-key: {given} is not a file")
         for host in self.allowed_hosts:
-            if not host or any(c in host for c in "/ :@*") and not host.startswith("["):
+            if not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", host):
                 raise ConfigError(f"--allowed-host takes a host name or address without a port, got {host!r}")
 
     @property

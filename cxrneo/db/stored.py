@@ -78,6 +78,11 @@ class StoredGraph:
         return self._open.meta if self._open is not None else None
 
     @property
+    def opened(self) -> Generation | None:
+        """The generation open now, as last opened (no round trip to Neo4j; None before the first)."""
+        return self._open
+
+    @property
     def precision(self) -> str | None:
         """The first pass of the generation open now."""
         return self._open.precision if self._open is not None else None

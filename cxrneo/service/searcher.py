@@ -309,10 +309,11 @@ class Searcher:
             return []
 
     def patients(self, ids: Iterable[str]) -> list[str]:
-        """The patients of stored images (what the audit trail records); unknown ones left out."""
+        """The patients of stored images (what the audit trail records), from the generation open now: the
+        request that answered opened it, so no second round trip; unknown ones left out."""
         try:
-            patient_of = self.graph.current().patient_of
-        except CxrneoError:
+            patient_of = (self.graph.opened or self.graph.current()).patient_of
+        except CxrneoError:  # no generation can open: the images are unknown to it too
             return []
         return [p for i in ids if (p := patient_of.get(i))]
 

@@ -2,9 +2,7 @@
 the audit trail of a service killed with kill -9 while 8 clients query (it verifies and holds every
 answer that left), and HTTPS with a certificate the test makes."""
 
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import ssl
@@ -21,6 +19,7 @@ import pytest
 
 from cxrneo.db.connection import Database
 from cxrneo.settings import Settings
+from tests.certs import self_signed
 from tests.integration.test_hostile import IMAGES
 from tests.integration.test_query_image import sample_graph
 from tests.serving import free_port
@@ -129,35 +128,12 @@ def test_a_killed_service_keeps_a_verified_entry_for_every_answer_it_gave(
           f"{sum(1 for e in entries if str(e.get('user', '')).startswith('client'))} entries for them")
 
 
-def _certificate(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_file.chmod(0o600)
-    return cert_file, key_file
-
-
 def test_serve_speaks_https_with_the_given_certificate(built: tuple[Path, list[str]], neo4j_settings: Settings,
                                                        tmp_path: Path) -> None:
     ckpt, ids = built
     env = _env(neo4j_settings, tmp_path)
     key = _cli(env, "users", "add", "reader", "--role", "viewer").stdout.strip().splitlines()[-1]
-    cert, private = _certificate(tmp_path)
+    cert, private = self_signed(tmp_path)
     context = ssl.create_default_context(cafile=str(cert))
     port = free_port()
     service = _serve(env, ckpt, port, "--tls-cert", str(cert), "--tls-key", str(private), context=context)

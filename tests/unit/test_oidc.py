@@ -229,7 +229,7 @@ def test_https_checks_the_certificate_against_the_ca_bundle(tmp_path: Path) -> N
         token = tls.sign(tls.claims())
         assert tls.issuer.startswith("https://")
         _refused(OidcVerifier(tls.issuer, AUDIENCE), token, "identity provider unreachable: ")
-        trusting = OidcVerifier(tls.issuer, AUDIENCE, ca_bundle=tmp_path / "ca.pem")
+        trusting = OidcVerifier(tls.issuer, AUDIENCE, ca_bundle=tmp_path / "cert.pem")
         assert trusting.verify(token) == Identity("alice", Role.VIEWER, "oidc")
     with pytest.raises(ConfigError):
         OidcVerifier(tls.issuer, AUDIENCE, ca_bundle=tmp_path / "missing.pem")

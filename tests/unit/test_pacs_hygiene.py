@@ -2,8 +2,6 @@
 become a file name or a URL part, credentials never carried across origins or from https to http by
 a redirect, and the bounded instance cache of `cxrneo serve --dicomweb`."""
 
-import datetime
-import ipaddress
 import os
 import ssl
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from cxrneo.records import ImageRecord
 from cxrneo.service.request import QueryOptions
 from cxrneo.service.searcher import Searcher
 from cxrneo.tables.pacs import pacs_table
+from tests.certs import server_context
 from tests.hostile_pacs import FakePacs
 from tests.memory_archive import MemoryArchive
 
@@ -178,27 +177,7 @@ def test_a_redirect_within_the_origin_keeps_them() -> None:
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
     """A server context for 127.0.0.1 with a self-signed certificate, and the certificate as a CA bundle."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-    return ctx, folder / "cert.pem"
+    return server_context(tmp_path_factory.mktemp("tls"))
 
 
 def test_https_to_http_is_refused(tls: tuple[ssl.SSLContext, Path]) -> None:

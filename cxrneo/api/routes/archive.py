@@ -69,5 +69,5 @@ def _pixels(searcher: Searcher, image_id: str, size: int, note: Note) -> bytes:
 
 def _record(searcher: Searcher, image_id: str, note: Note) -> dict[str, Any]:
     record = searcher.image(image_id)
-    note.saw([image_id], searcher.patients([image_id]))
+    note.saw([image_id], [record.get("patientId")])
     return record
