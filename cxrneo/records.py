@@ -44,6 +44,7 @@ class Hit(BaseModel):
     gain: float | None = None
     labels: tuple[str, ...] = ()
     fallback: bool = False
+    closer_than: float | None = None  # the share of the archive less alike to the query than this hit
     # the stored record, filled in by the service for display (absent in the pure core)
     patient_id: str | None = None
     view: str | None = None

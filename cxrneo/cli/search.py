@@ -123,14 +123,20 @@ def _print_answer(answer: Any, via: str | None) -> None:
     from cxrneo.labels import NO_FINDING
 
     table = Table(title=f"{answer.method} retrieval for {answer.query}")
-    for col in ("rank", "image id", "findings", "community", "gain", "cosine"):
-        table.add_column(col, justify="right" if col in ("rank", "community", "gain", "cosine") else "left")
+    for col in ("rank", "image id", "findings", "community", "gain", "cosine", "closer than"):
+        table.add_column(col, justify="left" if col in ("image id", "findings") else "right")
     for h in answer.hits:
         gain = "-" if h.gain is None else f"{h.gain:.6f}"
         table.add_row(str(h.rank), h.image_id + (" *" if h.fallback else ""), ", ".join(h.labels) or NO_FINDING,
-                      str(h.community), gain, f"{h.cosine:.4f}")
+                      str(h.community), gain, f"{h.cosine:.4f}",
+                      "-" if h.closer_than is None else f"{h.closer_than:.1%}")
     console = make_console()
+    if answer.duplicate_of:
+        console.print(f"{answer.query} is archived image {answer.duplicate_of}: answered as that image")
+    if not answer.familiar:
+        console.print(f"warning: {answer.unfamiliar}; these results may mean nothing")
     console.print(table)
+    console.print("closer than: the share of the archive less alike to the query than the hit")
     if any(h.fallback for h in answer.hits):
         console.print("* plain cosine ranking: no community of the graph reaches the query (fallback)")
     if answer.passing is not None:

@@ -161,7 +161,19 @@ def _int(ds: Any, name: str, default: int) -> int:
 
 def declared_pixels(ds: Any) -> int:
     """The pixels a DICOM header declares: rows x columns x frames."""
-    return _int(ds, "Rows", 0) * _int(ds, "Columns", 0) * _int(ds, "NumberOfFrames", 1)
+    return rows(ds) * columns(ds) * frames(ds)
+
+
+def rows(ds: Any) -> int:
+    return _int(ds, "Rows", 0)
+
+
+def columns(ds: Any) -> int:
+    return _int(ds, "Columns", 0)
+
+
+def frames(ds: Any) -> int:
+    return _int(ds, "NumberOfFrames", 1)
 
 
 def pixel_bytes(ds: Any) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cxrneo.embed import checkpoint, runtime
+from cxrneo.embed import checkpoint, radiograph, runtime
 from cxrneo.embed.images import read_grey
 from cxrneo.similarity import SimilarityMaps, similarity_maps
 
@@ -46,7 +46,15 @@ class Encoder:
 
     def code(self, path: Path) -> np.ndarray:
         """The float32 code of one image file (one-line InputError when unreadable)."""
+        return self._code(read_grey(Path(path), self.size))
+
+    def look(self, path: Path) -> tuple[np.ndarray, str | None]:
+        """The code of one image file and, when its pixels do not look like a radiograph, why
+        (cxrneo.embed.radiograph), from one decode."""
         grey = read_grey(Path(path), self.size)
+        return self._code(grey), radiograph.doubt(Path(path), grey)
+
+    def _code(self, grey: np.ndarray) -> np.ndarray:
         x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[None, None], self.device)
         with self._lock, torch.inference_mode(), runtime.autocast(self.device):
             code = self.model.code(x)

@@ -84,14 +84,22 @@ def read_grey(path: Path, size: int | None = None) -> np.ndarray:
 def declared_pixels(path: Path) -> int:
     """The pixels an image file's header declares (frames counted), read without decoding any; an
     InputError for a file that is not a PNG, JPEG or DICOM image, TooLargeError above MAX_PIXELS."""
+    width, height, frames = declared_shape(path)
+    return width * height * frames
+
+
+def declared_shape(path: Path) -> tuple[int, int, int]:
+    """Width, height and frames as an image file's header declares them (nothing decoded); errors as
+    `declared_pixels`."""
     path = Path(path)
     with _decoding(path):
         if is_dicom(path):
-            return dicom.declared_pixels(open_dicom(path))  # checked against the budget as it opens
+            ds = open_dicom(path)  # checked against the budget as it opens
+            return dicom.columns(ds), dicom.rows(ds), dicom.frames(ds)
         with Image.open(path, formats=FORMATS) as img:
-            pixels = int(img.width * img.height * getattr(img, "n_frames", 1))
-    check_pixels(path, pixels)
-    return pixels
+            shape = int(img.width), int(img.height), int(getattr(img, "n_frames", 1))
+    check_pixels(path, shape[0] * shape[1] * shape[2])
+    return shape
 
 
 def normalise(grey: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 from cxrneo.errors import ConfigError, InputError, NotFoundError
 from cxrneo.records import Hit
 from cxrneo.retrieval.cosines import Cosines, Rows, exact_dot
+from cxrneo.retrieval.familiar import DUPLICATE_COSINE, Familiarity
 from cxrneo.retrieval.indexed import IndexedGraph
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.method import Method
@@ -20,7 +21,6 @@ from cxrneo.retrieval.view import GraphView
 
 T = TypeVar("T")
 INDUCED_KEPT = 16  # subgraphs and code subsets of recent filters kept per snapshot (8 filters' worth)
-SUBSET_SCAN = 0.1  # a filter passing at most this share of the rows scans only their codes
 
 
 class Retriever:
@@ -89,50 +89,73 @@ class Retriever:
 
     def query(self, q_unit: np.ndarray, question: Question) -> list[Hit]:
         """The top-k database images for a query code, best first; with `question.allowed` the top
-        min(k, allowed and not excluded) among the allowed rows (see `_filtered`)."""
+        min(k, allowed and not excluded) among the allowed rows (see `_filtered`). Each hit says which
+        share of the archive (excluded rows aside) is less alike to the query (`closer_than`)."""
         unit = self._unit(q_unit)
-        growth = self._run(unit, question)
+        cos = self.scan(unit)
+        blocked = self._blocked(question)
+        growth = self._run(unit, question, cos, blocked)
         com = self.graph.community
         cosine = exact_dot(self.reader, np.array(growth.rows, np.int64), unit.astype(np.float64))
+        closer = _standing(cos.approx, blocked, cosine)
         return [
-            Hit(rank=i + 1, image_id=self.ids[row], cosine=float(c), community=int(com[row]), gain=gain, fallback=fb)
-            for i, (row, c, gain, fb) in enumerate(zip(growth.rows, cosine, growth.gains, growth.fallback, strict=True))
+            Hit(rank=i + 1, image_id=self.ids[row], cosine=float(c), community=int(com[row]), gain=gain, fallback=fb,
+                closer_than=share)
+            for i, (row, c, gain, fb, share) in enumerate(
+                zip(growth.rows, cosine, growth.gains, growth.fallback, closer, strict=True))
         ]
 
     def grow(self, q_unit: np.ndarray, question: Question) -> Growth:
         """Like `query`, but the raw Growth (rows, gains and every step) for inspection."""
-        return self._run(self._unit(q_unit), question)
+        unit = self._unit(q_unit)
+        return self._run(unit, question, self.scan(unit), self._blocked(question))
 
-    def _run(self, unit: np.ndarray, question: Question) -> Growth:
+    def familiarity(self) -> Familiarity | None:
+        """What says whether a new code is like this archive's (cxrneo.retrieval.familiar), fitted once."""
+        return self.memo("familiarity", lambda: Familiarity.fit(self.reader, len(self.ids)))
+
+    def doubt(self, q: np.ndarray) -> str | None:
+        """Why a new code is unlike this archive's (one line), or None (also for an archive too small to
+        say, see cxrneo.retrieval.familiar)."""
+        familiarity = self.familiarity()
+        return None if familiarity is None else familiarity.doubt(self._unit(q))
+
+    def duplicate_of(self, q_unit: np.ndarray) -> str | None:
+        """The stored image whose code is the query's own (cosine at least DUPLICATE_COSINE), if any."""
+        unit = self._unit(q_unit)
+        best = self.scan(unit).top(1, self.ids.__getitem__)
+        if best.size == 0:
+            return None
+        c = float(exact_dot(self.reader, best, unit.astype(np.float64))[0])
+        return self.ids[int(best[0])] if c >= DUPLICATE_COSINE else None
+
+    def _blocked(self, question: Question) -> np.ndarray:
+        return np.array(sorted(self.graph.row[i] for i in question.exclude if i in self.graph.row), np.int64)
+
+    def _run(self, unit: np.ndarray, question: Question, cos: Cosines, blocked: np.ndarray) -> Growth:
         k, method = question.k, question.how
-        blocked = np.array(sorted(self.graph.row[i] for i in question.exclude if i in self.graph.row), np.int64)
         if question.allowed is not None:
-            return self._filtered(unit, blocked, k, method, question.strict, question.allowed)
+            return self._filtered(cos, blocked, k, method, question.strict, question.allowed)
         if k > len(self.ids) - blocked.size:
             raise ConfigError(
                 f"k={k} but the database holds only {len(self.ids) - blocked.size} images "
                 f"that may be returned ({blocked.size} excluded)"
             )
-        return STRATEGIES[method].run(self, self.scan(unit), blocked, k, question.strict)
+        return STRATEGIES[method].run(self, cos, blocked, k, question.strict)
 
     def _filtered(
-        self, unit: np.ndarray, blocked: np.ndarray, k: int, method: Method, strict: bool, allowed: np.ndarray,
+        self, cos: Cosines, blocked: np.ndarray, k: int, method: Method, strict: bool, allowed: np.ndarray,
     ) -> Growth:
         """The method among the allowed rows: kNN exactly over them; the graph methods on the subgraph
         induced by them (its own statistics and communities' restrictions), each falling back to
-        cosine within them unless strict. min(k, allowed rows not blocked) rows. A filter passing at
-        most SUBSET_SCAN of the rows scans only their codes (kept for the last few filters)."""
+        cosine within them unless strict. min(k, allowed rows not blocked) rows. The induced subgraphs
+        of the last few filters are kept."""
         allowed = np.asarray(allowed, bool)
         if allowed.shape != (len(self.ids),):
             raise InputError(f"a filter mask of {allowed.size} rows for {len(self.ids)} images")
         rows = np.flatnonzero(allowed)
         key = hashlib.sha256(rows.tobytes()).hexdigest()
-        if rows.size <= SUBSET_SCAN * len(self.ids):
-            codes = self._induced.get(("codes", key), lambda: np.ascontiguousarray(self.codes[rows]))
-            local = first_pass(Fp32Kernel(codes), codes, unit)
-        else:
-            codes = None
-            local = self.scan(unit).restrict(rows)
+        local = cos.restrict(rows)
         local_blocked = np.searchsorted(rows, blocked[allowed[blocked]])
         k = min(k, rows.size - local_blocked.size)
         if k <= 0:
@@ -140,7 +163,7 @@ class Retriever:
         if method is Method.KNN:
             found = ranked(local.top(k, _RowIds(self.ids, rows).__getitem__, local_blocked), fallback=False)
         else:
-            sub = self._induced.get(("graph", key), lambda: self._build_induced(rows, codes))
+            sub = self._induced.get(("graph", key), lambda: self._build_induced(rows))
             found = STRATEGIES[method].run(sub, local, local_blocked, k, strict)
         out = Growth(stopped=found.stopped)
         for row, gain, fallback in zip(found.rows, found.gains, found.fallback, strict=True):
@@ -148,9 +171,9 @@ class Retriever:
         out.steps = [s if s.kind == "community" else Step(s.kind, int(rows[s.target]), s.gain) for s in found.steps]
         return out
 
-    def _build_induced(self, rows: np.ndarray, codes: np.ndarray | None) -> "Retriever":
+    def _build_induced(self, rows: np.ndarray) -> "Retriever":
         """A Retriever over the subgraph induced by `rows` (ascending): its own CSR, community
-        statistics and blocks; its codes are `codes`, or made from ours when a method asks for them."""
+        statistics and blocks; its codes made from ours when a method asks for them."""
         view = self.graph.view
         if not isinstance(view, MemoryGraph) or view.ids != self.ids:
             raise ConfigError("filters need the graph in memory (a MemoryGraph in the retriever's row order)")
@@ -165,7 +188,7 @@ class Retriever:
         indptr = np.concatenate([[0], np.cumsum(np.bincount(h, minlength=rows.size))]).astype(np.int64)
         ids = [self.ids[r] for r in rows.tolist()]
         sub_view = MemoryGraph.from_csr(ids, indptr, t.astype(np.int32), self.graph.community[rows])
-        return Retriever(sub_view, (lambda: self.codes[rows]) if codes is None else codes, ids, self.threshold)
+        return Retriever(sub_view, lambda: self.codes[rows], ids, self.threshold)
 
     def _unit(self, q: np.ndarray) -> np.ndarray:
         v = np.asarray(q, dtype=np.float32).ravel()
@@ -189,3 +212,18 @@ class _RowIds(Sequence[str]):
     def __getitem__(self, i: int) -> str:  # type: ignore[override]
         return self._ids[int(self._rows[i])]
 
+
+
+def _standing(approx: np.ndarray, blocked: np.ndarray, cosines: np.ndarray) -> list[float]:
+    """For each cosine, the share of the rows (blocked ones aside) whose first-pass cosine to the query
+    is below it: "closer than this share of the archive"."""
+    values = approx
+    if blocked.size:
+        values = np.delete(approx, blocked)
+    if values.size == 0 or cosines.size == 0:
+        return [0.0] * int(cosines.size)
+    if cosines.size <= 64:
+        below = (values[None, :] < cosines[:, None].astype(values.dtype)).sum(axis=1)
+    else:
+        below = np.searchsorted(np.sort(values), cosines.astype(values.dtype), side="left")
+    return [float(b) / values.size for b in below]

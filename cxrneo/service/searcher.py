@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
 from cxrneo.db.stored import StoredGraph
+from cxrneo.embed import radiograph
 from cxrneo.embed.dicom import MAX_PIXELS
 from cxrneo.embed.images import declared_pixels
 from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, TooLargeError
@@ -67,6 +68,9 @@ class QueryAnswer(BaseModel):
     total_ms: float
     hits: list[Hit]
     passing: int | None = None  # with a filter: how many archived images pass it
+    familiar: bool = True  # false: the query image is unlike the archive's X-rays (see `unfamiliar`)
+    unfamiliar: str | None = None  # why, in one line
+    duplicate_of: str | None = None  # the archived image the uploaded one is (answered as that image)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class _Target:
     code: np.ndarray
     exclude: frozenset[str] = frozenset()
     new: bool = False
+    doubt: str | None = None  # why the query is unlike the archive's images, when it is
 
 
 class Searcher:
@@ -155,7 +160,7 @@ class Searcher:
 
     def by_examples(
         self, positives: list[str], negatives: list[str], options: QueryOptions,
-        uploaded: list[np.ndarray] | None = None,
+        uploaded: list[np.ndarray] | None = None, doubt: str | None = None,
     ) -> QueryAnswer:
         """More like these: the Rocchio code of stored (and uploaded) examples, away from the
         counter-examples (request.rocchio); every example is left out of the answer, and with
@@ -163,9 +168,11 @@ class Searcher:
         t0 = time.perf_counter()
         generation = self.graph.current()
         pos = [generation.retriever.code_of(i) for i in positives]
-        for code in uploaded or []:
+        for n, code in enumerate(uploaded or [], 1):
             v = self.graph.in_graph_space(generation.meta, code)
             pos.append(v / max(float(np.linalg.norm(v)), 1e-12))
+            if doubt is None and (unlike := generation.retriever.doubt(v)):
+                doubt = f"example {n}: {unlike}"
         neg = [generation.retriever.code_of(i) for i in negatives]
         if not pos:
             raise InputError("give at least one example")
@@ -175,7 +182,7 @@ class Searcher:
             for i in positives:
                 exclude |= generation.patient_images(i)
         name = f"{len(pos)} example{'s' if len(pos) != 1 else ''}" + (f", {len(neg)} unlike" if neg else "")
-        return self._answer(_Target(name, code, exclude), options, t0, generation)
+        return self._answer(_Target(name, code, exclude, doubt=doubt), options, t0, generation)
 
     def search(self, req: QueryRequest) -> QueryAnswer:
         """Answer one validated query request (a stored id, several, or a code)."""
@@ -197,14 +204,19 @@ class Searcher:
         self._need_checkpoint()
         if len(files) > 1:
             check_request_pixels([p for p, _ in files])  # one file's budget is checked as it is read
+        for path, name in files:
+            radiograph.check_size(path, name)
         encoder = self.encoder()
-        codes = []
-        for path, _ in files:
+        codes, doubts = [], []
+        for path, name in files:
             check_deadline()
-            codes.append(encoder.code(path))
+            code, doubt = encoder.look(path)
+            codes.append(code)
+            doubts.append(f"{name}: {doubt}" if doubt and len(files) > 1 else doubt)
+        first = next((d for d in doubts if d), None)
         if len(files) == 1 and not options.not_ids:
-            return self._answer(_Target(files[0][1], codes[0], new=True), options, t0)
-        return self.by_examples([], options.not_ids, options, codes)
+            return self._answer(_Target(files[0][1], codes[0], new=True, doubt=first), options, t0)
+        return self.by_examples([], options.not_ids, options, codes, first)
 
     def resolve(self, targets: list[str], options: QueryOptions) -> QueryAnswer:
         """Stored image ids first, else image files (several targets: more like these; stored ids and
@@ -258,6 +270,13 @@ class Searcher:
         finding sliders; with a filter, among the images that pass it (min(k, passing) of them)."""
         generation = generation or self.graph.current()
         code = self.graph.in_graph_space(generation.meta, target.code) if target.new else target.code
+        duplicate = generation.retriever.duplicate_of(code) if target.new else None
+        doubt = target.doubt
+        if duplicate is not None:  # the archived film itself: answered as that image
+            code, doubt = generation.retriever.code_of(duplicate), None
+            target = _Target(target.name, code, target.exclude | {duplicate})
+        elif target.new and doubt is None:
+            doubt = generation.retriever.doubt(code)
         if options.concepts:
             code = steer(code, self.directions(generation.meta), options.concepts)
         t1 = time.perf_counter()
@@ -275,7 +294,8 @@ class Searcher:
             query=target.name, method=options.method.value, k=options.k, strict=options.strict,
             excluded=len(target.exclude), generation=meta.generation, communityGeneration=meta.communityGeneration,
             query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
-            passing=None if allowed is None else int(allowed.sum()),
+            passing=None if allowed is None else int(allowed.sum()), familiar=doubt is None, unfamiliar=doubt,
+            duplicate_of=duplicate,
         )
 
     def explain(self, query: str, hit: str, files: bool = False) -> "tuple[SimilarityMaps, Path, Path]":
