@@ -4,7 +4,8 @@
 const TOKEN_KEY = "cxrneo-token";
 
 export class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  // message: the service's line with the status (technical detail); detail: the service's line alone
+  constructor(status, message, detail = message) { super(message); this.status = status; this.detail = detail; }
 }
 
 export const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
@@ -22,7 +23,7 @@ export async function api(path, options = {}) {
   if (!response.ok) {
     let message = response.statusText || "request failed";
     try { message = (await response.json()).error || message; } catch (e) { /* not JSON: keep the status text */ }
-    throw new ApiError(response.status, `${message} (HTTP ${response.status})`);
+    throw new ApiError(response.status, `${message} (HTTP ${response.status})`, message);
   }
   return response;
 }

@@ -1,27 +1,37 @@
-// The closer look: query and one result side by side in a dialog, stepped with the arrows, with contrast and
-// brightness, the stored record, and the similarity maps (where the two are alike, GET /explain).
+// The closer look: query and one result side by side in a dialog, stepped with the arrows (in the order the
+// cards are shown), with contrast and brightness, the stored record (graph internals under "Advanced"), and
+// the similarity maps (where the two are alike, GET /explain) with their colour key.
 
 import { blobUrl, json, queryImageUrl } from "./api.js";
 import { $, el } from "./dom.js";
 import { chips, findingsText, sharedWith } from "./findings.js";
+import { alikeWords } from "./likeness.js";
 import { fail } from "./messages.js";
 import * as state from "./state.js";
 
-const LARGE = 1024, PREVIEW = 512;
+const LARGE = 1024; // the plain films and their overlays alike: one size with and without the maps
 
-export async function openDetail(i) {
-  const hits = state.answer().hits;
-  state.setCurrent(i);
+function rows(list, pairs) {
+  list.replaceChildren();
+  for (const [k, v] of pairs) {
+    if (v === null || v === undefined || v === "") continue;
+    list.append(el("dt", "", k), el("dd", "", String(v)));
+  }
+}
+
+export async function openDetail(position) {
+  const n = state.order().length;
+  state.setCurrent(position);
   const hit = state.currentHit();
   const query = state.query();
-  $("detail-title").textContent = `Result ${hit.rank} of ${hits.length} · cosine ${hit.cosine.toFixed(4)}`;
+  $("detail-title").textContent = `Result ${hit.rank} of ${n}`;
   $("detail-rank").textContent = `#${hit.rank} ${hit.image_id}`;
   $("detail-query-name").textContent = query.name;
   if (query.id) chips($("detail-query-chips"), query.labels, null);
   else $("detail-query-chips").replaceChildren();
   chips($("detail-chips"), hit.labels, sharedWith(query));
-  const record = $("detail-record");
-  record.replaceChildren();
+  $("detail-record").replaceChildren();
+  $("detail-advanced").replaceChildren();
   if (!$("detail").open) $("detail").showModal();
   const q = $("detail-query"), h = $("detail-hit");
   q.alt = `Query chest X-ray ${query.name}`;
@@ -37,13 +47,10 @@ export async function openDetail(i) {
     if (state.currentHit() !== hit) return; // stepped on meanwhile
     h.src = url;
     await showMaps(hit);
-    const rows = [["findings", findingsText(full.labels)], ["patient", full.patientId], ["age", full.age],
-      ["sex", full.sex], ["view", full.view], ["community", full.community], ["split", full.split],
-      ["cosine", hit.cosine.toFixed(4)], ["method", state.answer().method]];
-    for (const [k, v] of rows) {
-      if (v === null || v === undefined || v === "") continue;
-      record.append(el("dt", "", k), el("dd", "", String(v)));
-    }
+    rows($("detail-record"), [["findings", findingsText(full.labels)], ["how alike", alikeWords(hit)],
+      ["patient", full.patientId], ["age", full.age], ["sex", full.sex], ["view", full.view]]);
+    rows($("detail-advanced"), [["cosine", hit.cosine.toFixed(4)], ["method", state.answer().method],
+      ["community", full.community], ["split", full.split], ["added by similarity alone", hit.fallback ? "yes" : ""]]);
   } catch (e) { fail(e); }
 }
 
@@ -56,16 +63,16 @@ function mapsAvailable() {
 async function showMaps(hit) {
   $("maps-toggle").hidden = !mapsAvailable();
   const on = mapsAvailable() && $("show-maps").checked;
-  $("maps-note").hidden = !on;
+  $("maps-key").hidden = !on;
   if (!on) return;
-  $("maps-note").textContent = "loading where they are alike…";
-  const base = `explain?query=${encodeURIComponent(state.query().id)}&hit=${encodeURIComponent(hit.image_id)}&size=${PREVIEW}`;
+  $("maps-words").textContent = "loading where they are alike…";
+  const base = `explain?query=${encodeURIComponent(state.query().id)}&hit=${encodeURIComponent(hit.image_id)}&size=${LARGE}`;
   const [q, h] = await Promise.all([blobUrl(`${base}&side=query`), blobUrl(`${base}&side=hit`)]);
   if (state.currentHit() !== hit || !$("show-maps").checked) return;
   $("detail-query").src = q;
   $("detail-hit").src = h;
-  $("maps-note").textContent = "Where they are alike: each image's cells coloured by their share of the two "
-    + "codes' cosine (each map sums to it exactly) · brighter = more of the similarity · one scale for both";
+  $("maps-words").textContent = "Coloured where the two films are alike: the brighter the colour, the more that area "
+    + "adds to their likeness. One scale for both films.";
 }
 
 function applyLook() {
@@ -83,7 +90,10 @@ export function wireDetail() {
   $("next").addEventListener("click", () => openDetail(state.current() + 1));
   $("close").addEventListener("click", () => $("detail").close());
   for (const id of ["detail-query", "detail-hit"]) {
-    $(id).addEventListener("click", () => $(id).parentElement.classList.toggle("full"));
+    $(id).addEventListener("click", () => {
+      const full = $(id).parentElement.classList.toggle("full");
+      $(id).title = full ? "click to fit the frame" : "click for full size";
+    });
   }
   $("detail").addEventListener("keydown", (e) => {
     if (e.target instanceof HTMLInputElement && e.target.type === "range") return; // sliders use the arrows

@@ -33,6 +33,7 @@ function chip(finding, cycle) {
     show(states[(states.indexOf(b.dataset.state) + 1) % states.length]);
   });
   b.addEventListener("cxrneo:clear", () => show(""));
+  b.addEventListener("cxrneo:set", (e) => show(e.detail));
   return b;
 }
 
@@ -174,13 +175,41 @@ export function clearFilter() {
   showCounts(null, null);
 }
 
+// the controls set to a request's filter and finding step (a search opened from the page's address)
+export function setNarrowing(filter, concepts) {
+  clearFilter();
+  for (const b of document.querySelectorAll("#finding-toggles .toggle")) {
+    const field = Object.keys(filter || {}).find((name) => (filter[name] || []).includes?.(b.dataset.finding));
+    if (field) b.dispatchEvent(new CustomEvent("cxrneo:set", { detail: field }));
+  }
+  for (const input of document.querySelectorAll("#narrow [data-field]")) {
+    const v = filter ? filter[input.dataset.field] : undefined;
+    if (v !== undefined && v !== null) input.value = Array.isArray(v) ? v.join(", ") : String(v);
+  }
+  const [name, step] = Object.entries(concepts || {})[0] || [];
+  if (name && [...$("concept").options].some((o) => o.value === name)) {
+    $("concept").value = name;
+    $("concept-step").value = String(step);
+    showStep();
+  }
+  showCounts(filter, currentConcepts());
+}
+
+// the slider's direction and step in words: "More Effusion, +0.5"
+export function stepWords(concepts) {
+  return Object.entries(concepts || {}).map(([f, v]) => `${v > 0 ? "More" : "Less"} ${pretty(f)}, ${v > 0 ? "+" : ""}${v}`)
+    .join("; ");
+}
+
+function showStep() {
+  const v = Number($("concept-step").value);
+  $("concept-value").textContent = v > 0 ? `+${v}` : String(v);
+}
+
 // the controls' own events, once at start-up
 export function wireFilters() {
   $("clear-filter").addEventListener("click", clearFilter);
-  $("concept-step").addEventListener("input", () => {
-    const v = Number($("concept-step").value);
-    $("concept-value").textContent = v > 0 ? `+${v}` : String(v);
-  });
+  $("concept-step").addEventListener("input", showStep);
   for (const kind of ["input", "change", "click"]) {
     $("narrow").addEventListener(kind, () => showCounts(currentFilter(false), currentConcepts()));
   }

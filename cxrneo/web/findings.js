@@ -1,22 +1,23 @@
-// Findings as coloured chips, and one line about an image's patient, view and community.
+// Findings as coloured chips (white text on each colour: contrast at least 4.5:1, tests/unit/test_chip_contrast.py),
+// and one line about an image's patient and view.
 
 import { el, pretty } from "./dom.js";
 
 export const NO_FINDING = "No Finding";
 // one colour per finding (NIH ChestX-ray14, then CheXpert); others get one from their name
 const FINDING_COLOURS = {
-  Atelectasis: "#b4461f", Cardiomegaly: "#a3338c", Consolidation: "#2f6db5", Edema: "#1b8a8a",
+  Atelectasis: "#b4461f", Cardiomegaly: "#a3338c", Consolidation: "#2f6db5", Edema: "#167373",
   Effusion: "#3f7d20", Emphysema: "#7a5cc7", Fibrosis: "#8a6d1b", Hernia: "#5a6b7a", Infiltration: "#c23a5a",
-  Mass: "#c76d12", Nodule: "#8f7400", Pleural_Thickening: "#4d7f9e", Pneumonia: "#b0306a", Pneumothorax: "#1f7f5c",
+  Mass: "#a35a0e", Nodule: "#8f7400", Pleural_Thickening: "#41708c", Pneumonia: "#b0306a", Pneumothorax: "#1f7f5c",
   "Enlarged Cardiomediastinum": "#8c3fa8", "Lung Opacity": "#3b6fa0", "Lung Lesion": "#a85b2f",
-  "Pleural Effusion": "#3f7d20", "Pleural Other": "#4d7f9e", Fracture: "#8b4b4b", "Support Devices": "#55606b",
+  "Pleural Effusion": "#3f7d20", "Pleural Other": "#41708c", Fracture: "#8b4b4b", "Support Devices": "#55606b",
 };
 
 export function colourOf(finding) {
   if (FINDING_COLOURS[finding]) return FINDING_COLOURS[finding];
   let h = 0;
   for (const c of finding) h = (h * 31 + c.charCodeAt(0)) % 360;
-  return `hsl(${h} 45% 38%)`;
+  return `hsl(${h} 45% 30%)`;
 }
 
 // fill `list` with one chip per finding; `shared` (a Set) marks those the query shows too
@@ -27,7 +28,11 @@ export function chips(list, labels, shared) {
     const li = el("li", "chip", pretty(name));
     if (name === NO_FINDING) li.classList.add("none");
     else li.style.background = colourOf(name);
-    if (shared && shared.has(name)) { li.classList.add("shared"); li.title = "also a finding of the query"; }
+    if (shared && shared.has(name)) {
+      li.classList.add("shared");
+      li.title = "also a finding of the query";
+      li.setAttribute("aria-label", `${pretty(name)} (also a finding of the query)`);
+    }
     list.append(li);
   }
 }
@@ -38,7 +43,6 @@ export function describe(r) {
   const who = [r.age != null ? `${r.age} y` : "", r.sex || ""].filter(Boolean).join(" ");
   if (who) parts.push(who);
   if (r.view) parts.push(r.view);
-  if (r.community != null) parts.push(`community ${r.community}`);
   return parts.join(" · ");
 }
 

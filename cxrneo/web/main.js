@@ -1,8 +1,8 @@
 // cxrneo viewer: query by an image file or an archived id, show the hits with their findings, look closer,
 // draw the neighbourhood. Talks only to this service's JSON/PNG routes; nothing is loaded from elsewhere.
 // This module starts the page (what the service offers: /config, /health) and wires the form's events;
-// the rest lives in api.js, state.js, messages.js, findings.js, filters.js, results.js, detail.js,
-// neighbourhood.js and search.js.
+// the rest lives in api.js, state.js, url.js, messages.js, findings.js, filters.js, form.js, freshness.js,
+// examples.js, panel.js, likeness.js, results.js, detail.js, neighbourhood.js and search.js.
 
 import { ApiError, json, setToken, token } from "./api.js";
 import { wireDetail } from "./detail.js";
@@ -10,8 +10,12 @@ import { $ } from "./dom.js";
 import { setUpNarrowing, wireFilters } from "./filters.js";
 import { askToken, fail, showError } from "./messages.js";
 import { wireNeighbourhood } from "./neighbourhood.js";
-import { chosenFile, moreLikeThese, search } from "./search.js";
+import { applySettings } from "./form.js";
+import { wireFreshness } from "./freshness.js";
+import { wireResults } from "./results.js";
+import { chosenFile, moreLikeThese, openAddress, search } from "./search.js";
 import * as state from "./state.js";
+import { onAddressChange, settingsFromUrl } from "./url.js";
 
 async function start() {
   showError("");
@@ -37,16 +41,19 @@ async function start() {
   $("browser-link").hidden = !config.browser;
   setUpNarrowing(config);
   await refreshHealth();
-  const wanted = new URLSearchParams(location.search).get("id");
-  if (wanted) { $("image-id").value = wanted; await search(); }
+  const wanted = settingsFromUrl(); // a link or bookmark of a search: run it
+  if (wanted && (wanted.id || wanted.examples.length)) await openAddress(wanted);
+  else if (wanted) applySettings(wanted);
 }
 
 async function refreshHealth() {
   try {
     const h = await json("health");
     state.setHealth(h);
-    $("status").textContent = h.status === "ok"
-      ? `${h.images} archived images · ${h.edges} similarity edges · T = ${Number(h.threshold).toFixed(4)} · generation ${h.generation}`
+    $("status").textContent = h.status === "ok" ? `${h.images} archived images`
+      : "the archive is not ready - try again in a minute";
+    $("status-advanced").textContent = h.status === "ok"
+      ? `${h.edges} similarity edges · threshold T = ${Number(h.threshold).toFixed(4)} · generation ${h.generation}`
       : `graph ${h.status}${h.error ? ": " + h.error : ""}`;
   } catch (e) {
     $("status").textContent = "health unknown";
@@ -79,4 +86,7 @@ wireForm();
 wireFilters();
 wireDetail();
 wireNeighbourhood();
+wireFreshness();
+wireResults();
+onAddressChange(openAddress);
 start();

@@ -65,9 +65,10 @@ export async function drawNeighbourhood(answer, query) {
     const li = el("li");
     const sw = el("span", "swatch");
     sw.style.background = colour(c);
-    li.append(sw, `community ${c}`);
+    li.append(sw, `group ${c}`);
     return li;
-  }), el("li", "", `${sub.edges.length} edges among ${sub.nodes.length} archived images`));
+  }));
+  $("graph-counts").textContent = `${sub.edges.length} SIMILAR edges among ${sub.nodes.length} archived images`;
   state.setCypher(sub.cypher);
   const browser = state.config().browser;
   if (browser) $("browser-link").href = `${browser}?cmd=edit&arg=${encodeURIComponent(sub.cypher)}`;

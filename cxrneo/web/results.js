@@ -1,44 +1,43 @@
-// The query and its answer on the page: the query panel, the result cards (with "like this" picks and the
-// link back to the PACS) and the summary line.
+// The answer on the page: the warning for an unfamiliar image, the summary and the order line (with the
+// control that sorts by similarity and back, the answer itself unchanged), and the result cards (with
+// "like this" picks and the link back to the PACS).
 
-import { blobUrl, queryImageUrl } from "./api.js";
+import { blobUrl } from "./api.js";
 import { openDetail } from "./detail.js";
 import { $, el } from "./dom.js";
+import { updateExamples } from "./examples.js";
 import { chips, describe, findingsText, sharedWith } from "./findings.js";
+import { showFreshness } from "./freshness.js";
+import { alikeWords, FALLBACK, FALLBACK_WHY } from "./likeness.js";
 import { showError } from "./messages.js";
 import * as state from "./state.js";
 
 const THUMB = 256;
-const PREVIEW = 512;
-
-export async function showQuery(query) {
-  $("query-view").hidden = false;
-  $("query-empty").hidden = true;
-  $("query-name").textContent = query.name;
-  if (query.id) {
-    chips($("query-chips"), query.labels);
-    $("query-meta").textContent = describe(query);
-  } else {
-    $("query-chips").replaceChildren();
-    $("query-meta").textContent = "a new image (not in the archive): findings unknown";
-  }
-  const img = $("query-img");
-  img.alt = `Query chest X-ray ${query.name}` + (query.id ? `, findings: ${findingsText(query.labels)}` : "");
-  img.removeAttribute("src");
-  query.url = await queryImageUrl(query, PREVIEW);
-  img.src = query.url;
-}
-
-function summary(answer, query, concepts) {
+const ORDERS = {
+  knn: "Most alike first.",
+  community: "In the order the community search grew them (not strictly most alike first).",
+  hybrid: "Group by group, in the order the community search picked the groups; most alike first within each.",
+  diffusion: "By how strongly a walk through the similarity graph from the query reaches them, mixed with likeness.",
+};
+function summary(answer, query) {
   const shared = sharedWith(query);
   const agree = query.id && query.labels && query.labels.length
     ? answer.hits.filter((h) => h.labels.some((l) => shared.has(l))).length : null;
-  return `${answer.hits.length} archived X-rays by ${answer.method} retrieval for ${query.name}`
+  return `${answer.hits.length} archived X-rays like ${query.name}`
     + (agree != null ? ` · ${agree} share a finding with the query` : "")
-    + (answer.method === "knn" ? " · ranked by cosine" : ` · in the order ${answer.method} retrieval grew them (kNN ranks by cosine)`)
-    + (answer.passing != null ? ` · ${answer.passing} archived X-rays pass the filter` : "")
-    + (concepts ? ` · steered: ${Object.entries(concepts).map(([f, v]) => `${f} ${v > 0 ? "+" : ""}${v}`).join(", ")}` : "")
-    + ` · ${answer.query_ms.toFixed(0)} ms`;
+    + (answer.passing != null ? ` · ${answer.passing} archived X-rays pass the filter` : "");
+}
+
+function showOrder(answer) {
+  const sorted = state.bySimilarity();
+  const fallback = answer.hits.some((h) => h.fallback) && !sorted
+    ? ` Those ${FALLBACK} come last, most alike first.` : "";
+  $("order-text").textContent = sorted ? "Most alike first (sorted here; the search itself is unchanged)."
+    : (ORDERS[answer.method] || "In the order the search gave.") + fallback;
+  const toggle = $("sort-toggle");
+  toggle.hidden = answer.method === "knn";
+  toggle.setAttribute("aria-pressed", String(sorted));
+  toggle.textContent = sorted ? "Back to the search's order" : "Sort most alike first";
 }
 
 function card(hit, i, shared) {
@@ -50,14 +49,19 @@ function card(hit, i, shared) {
   const thumb = el("div", "thumb");
   const img = el("img");
   img.alt = `Retrieved chest X-ray ${hit.image_id}, rank ${hit.rank}, findings: ${findingsText(hit.labels)}`;
-  thumb.append(img, el("span", "rank", `#${hit.rank}`), el("span", "cos", `cos ${hit.cosine.toFixed(3)}`));
+  thumb.append(img, el("span", "rank", `#${hit.rank}`));
   const body = el("div", "body");
   const list = el("ul", "chips");
   chips(list, hit.labels, shared);
-  body.append(el("p", "id", hit.image_id + (hit.fallback ? " (cosine fallback)" : "")), list,
-    el("p", "meta", describe(hit)));
+  body.append(el("p", "alike", alikeWords(hit)));
+  if (hit.fallback) {
+    const mark = el("p", "fallback", FALLBACK);
+    mark.title = FALLBACK_WHY;
+    body.append(mark);
+  }
+  body.append(el("p", "id", hit.image_id), list, el("p", "meta", describe(hit)));
   button.append(thumb, body);
-  button.addEventListener("click", () => openDetail(i));
+  button.addEventListener("click", () => openDetail(state.order().indexOf(i)));
   const pick = el("label", "pick");
   const box = el("input");
   box.type = "checkbox";
@@ -74,12 +78,33 @@ function card(hit, i, shared) {
   return li;
 }
 
-export function showResults(answer, query, concepts) {
-  $("summary").textContent = summary(answer, query, concepts);
+export function showResults(answer, query) {
+  $("unfamiliar").hidden = answer.familiar !== false;
+  $("unfamiliar-why").textContent = answer.unfamiliar || "";
+  $("summary").textContent = summary(answer, query);
   $("examples-bar").hidden = !state.offers("examples");
+  $("order").hidden = false;
+  $("mark-legend").hidden = !(query.id && query.labels && query.labels.length);
   const shared = sharedWith(query);
   $("grid").replaceChildren(...answer.hits.map((hit, i) => card(hit, i, shared)));
+  showOrder(answer);
+  showFreshness();
   updateExamples();
+}
+
+// the shown order: the method's, or most alike first (the cards move; nothing is asked again)
+function sortCards() {
+  const answer = state.answer();
+  if (!answer) return;
+  state.sortBySimilarity(!state.bySimilarity());
+  const items = [...$("grid").children];
+  const byId = new Map(items.map((li) => [li.querySelector(".card").dataset.id, li]));
+  $("grid").append(...state.order().map((i) => byId.get(answer.hits[i].image_id)));
+  showOrder(answer);
+}
+
+export function wireResults() {
+  $("sort-toggle").addEventListener("click", sortCards);
 }
 
 // the link back to the PACS: a study viewer's address for images that came from one
@@ -94,15 +119,4 @@ function studyLink(hit) {
   a.rel = "noopener noreferrer";
   a.setAttribute("aria-label", `open the study of ${hit.image_id} in the image viewer`);
   return a;
-}
-
-// "More like these": the results ticked as examples
-export function selectedExamples() {
-  return [...document.querySelectorAll("#grid .pick input:checked")].map((b) => b.dataset.id);
-}
-
-export function updateExamples() {
-  const ids = selectedExamples();
-  $("more-like").disabled = ids.length === 0;
-  $("more-like").textContent = ids.length ? `More like the ${ids.length} selected` : "More like the selected";
 }

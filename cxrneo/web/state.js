@@ -1,8 +1,12 @@
 // The viewer's one piece of shared state, owned here: what the service offers (/config, /health), the answer
-// on show with its query, and which result the closer look shows. Other modules read and change it only
-// through these functions.
+// on show with its query, the order its cards are shown in, the examples the next search is steered by,
+// whether the answer is out of date, and which result the closer look shows. Other modules read and change
+// it only through these functions.
 
-const state = { config: null, health: null, answer: null, query: null, concepts: null, current: -1, cypher: null };
+const state = {
+  config: null, health: null, answer: null, query: null, concepts: null, current: -1, cypher: null,
+  order: [], bySimilarity: false, examples: [], stale: "",
+};
 
 export const config = () => state.config;
 export const setConfig = (config) => { state.config = config; };
@@ -16,17 +20,36 @@ export const answer = () => state.answer;
 export const query = () => state.query;
 export const concepts = () => state.concepts;
 export function show(answer, query, concepts) {
-  Object.assign(state, { answer, query, concepts, current: -1, cypher: null });
+  Object.assign(state, { answer, query, concepts, current: -1, cypher: null, stale: "", bySimilarity: false,
+    order: answer.hits.map((_, i) => i) });
 }
 
-// the result the closer look shows (an index into answer().hits, wrapped around)
+// the order the cards are shown in: as the method returned them, or most alike first (indices into hits)
+export const order = () => state.order;
+export const bySimilarity = () => state.bySimilarity;
+export function sortBySimilarity(on) {
+  const hits = state.answer ? state.answer.hits : [];
+  const order = hits.map((_, i) => i);
+  if (on) order.sort((a, b) => hits[b].cosine - hits[a].cosine || hits[a].rank - hits[b].rank);
+  Object.assign(state, { order, bySimilarity: on, current: -1 });
+}
+
+// the archived images the next search is steered by ("query + N examples"), shown in the query panel
+export const examples = () => [...state.examples];
+export function setExamples(ids) { state.examples = [...new Set(ids)]; }
+
+// why the answer on show no longer matches the page's settings ("": it does)
+export const stale = () => state.stale;
+export function setStale(why) { state.stale = state.answer ? why : ""; }
+
+// the result the closer look shows: a place in the shown order, wrapped around
 export const current = () => state.current;
 export function setCurrent(i) {
-  const n = state.answer ? state.answer.hits.length : 0;
+  const n = state.order.length;
   state.current = n ? (i + n) % n : -1;
   return state.current;
 }
-export const currentHit = () => (state.answer && state.current >= 0 ? state.answer.hits[state.current] : null);
+export const currentHit = () => (state.answer && state.current >= 0 ? state.answer.hits[state.order[state.current]] : null);
 
 // the Cypher of the neighbourhood on show (for Neo4j Browser)
 export const cypher = () => state.cypher;
