@@ -80,7 +80,8 @@ function card(hit, i, shared) {
 
 export function showResults(answer, query) {
   $("unfamiliar").hidden = answer.familiar !== false;
-  $("unfamiliar-why").textContent = answer.unfamiliar || "";
+  const why = answer.unfamiliar || "";
+  $("unfamiliar-why").textContent = why.charAt(0).toUpperCase() + why.slice(1) + (why && !why.endsWith(".") ? "." : "");
   $("summary").textContent = summary(answer, query);
   $("examples-bar").hidden = !state.offers("examples");
   $("order").hidden = false;
