@@ -97,7 +97,7 @@ class Retriever:
         growth = self._run(unit, question, cos, blocked)
         com = self.graph.community
         cosine = exact_dot(self.reader, np.array(growth.rows, np.int64), unit.astype(np.float64))
-        closer = _standing(cos.approx, blocked, cosine)
+        closer = _standing(cos, blocked, cosine)
         return [
             Hit(rank=i + 1, image_id=self.ids[row], cosine=float(c), community=int(com[row]), gain=gain, fallback=fb,
                 closer_than=share)
@@ -214,16 +214,16 @@ class _RowIds(Sequence[str]):
 
 
 
-def _standing(approx: np.ndarray, blocked: np.ndarray, cosines: np.ndarray) -> list[float]:
-    """For each cosine, the share of the rows (blocked ones aside) whose first-pass cosine to the query
-    is below it: "closer than this share of the archive"."""
-    values = approx
-    if blocked.size:
-        values = np.delete(approx, blocked)
-    if values.size == 0 or cosines.size == 0:
+def _standing(cos: Cosines, blocked: np.ndarray, cosines: np.ndarray) -> list[float]:
+    """For each cosine, the share of the rows (blocked ones aside) whose exact cosine to the query is below
+    it: "closer than this share of the archive". Exact whatever the first pass (values near each cut are
+    computed exactly, as Cosines.at_least does)."""
+    n = len(cos) - int(blocked.size)
+    if n <= 0:
         return [0.0] * int(cosines.size)
-    if cosines.size <= 64:
-        below = (values[None, :] < cosines[:, None].astype(values.dtype)).sum(axis=1)
-    else:
-        below = np.searchsorted(np.sort(values), cosines.astype(values.dtype), side="left")
-    return [float(b) / values.size for b in below]
+    out = []
+    for c in cosines.tolist():
+        at = cos.at_least(float(c))
+        above = int(at.size) - (int(np.isin(at, blocked).sum()) if blocked.size else 0)
+        out.append((n - above) / n)
+    return out

@@ -83,6 +83,7 @@ class _Target:
     exclude: frozenset[str] = frozenset()
     new: bool = False
     doubt: str | None = None  # why the query is unlike the archive's images, when it is
+    upload: bool = False  # an image file: may be an archived film uploaded again (duplicate_of)
 
 
 class Searcher:
@@ -215,7 +216,7 @@ class Searcher:
             doubts.append(f"{name}: {doubt}" if doubt and len(files) > 1 else doubt)
         first = next((d for d in doubts if d), None)
         if len(files) == 1 and not options.not_ids:
-            return self._answer(_Target(files[0][1], codes[0], new=True, doubt=first), options, t0)
+            return self._answer(_Target(files[0][1], codes[0], new=True, doubt=first, upload=True), options, t0)
         return self.by_examples([], options.not_ids, options, codes, first)
 
     def resolve(self, targets: list[str], options: QueryOptions) -> QueryAnswer:
@@ -270,7 +271,7 @@ class Searcher:
         finding sliders; with a filter, among the images that pass it (min(k, passing) of them)."""
         generation = generation or self.graph.current()
         code = self.graph.in_graph_space(generation.meta, target.code) if target.new else target.code
-        duplicate = generation.retriever.duplicate_of(code) if target.new else None
+        duplicate = generation.retriever.duplicate_of(code) if target.upload else None
         doubt = target.doubt
         if duplicate is not None:  # the archived film itself: answered as that image
             code, doubt = generation.retriever.code_of(duplicate), None
