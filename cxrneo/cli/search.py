@@ -39,18 +39,32 @@ def query_cmd(
         "(repeatable; needs --checkpoint in this process, or a service started with one)."))] = None,
     unlike: Annotated[list[str] | None, typer.Option("--not", help=(
         "A stored image the answer should be unlike (repeatable; Rocchio, left out of the answer)."))] = None,
+    region: Annotated[str | None, typer.Option("--region", help=(
+        "Refine by region: x0,y0,x1,y1 in fractions of the image's width and height (one target; a stored "
+        "id needs --checkpoint and --images in this process)."))] = None,
+    images: Annotated[Path | None, typer.Option(help=(
+        "Folder of the archived image files (a region of a stored image, in this process)."))] = None,
 ) -> None:
     """Retrieve the images most similar to a stored image or an image file; the filter flags narrow
-    the search to the images that pass them (exactly K of those, when K pass)."""
+    the search to the images that pass them (exactly K of those, when K pass); --region asks about
+    the part of the film inside a box."""
     import json
     import time
 
     from cxrneo.service.request import QueryOptions, concepts_of, parse
     from cxrneo.service.searcher import QueryAnswer
+    from cxrneo.subregion import parse_box
 
     t0 = time.perf_counter()
+    try:
+        box = None if region is None else list(parse_box(region))
+    except ValueError as e:
+        raise InputError(f"--region: {e}") from None
+    if box is not None and len(targets) != 1:
+        raise InputError("--region needs one target (a stored id or an image file)")
     options = parse(QueryOptions, {"k": k, "method": method, "strict": strict, "exclude_patient": exclude_patient,
-                                   "filter": where, "not_ids": unlike or [], "concepts": concepts_of(concept or [])})
+                                   "filter": where, "not_ids": unlike or [], "concepts": concepts_of(concept or []),
+                                   "region": box})
     s = settings(ctx)
     url = server or s.server
     if url:
@@ -60,7 +74,7 @@ def query_cmd(
     else:
         from cxrneo.service.searcher import Searcher
 
-        searcher = Searcher.connect(s, checkpoint)
+        searcher = Searcher.connect(s, checkpoint, images=images)
         try:
             answer = searcher.resolve(targets, options)
         finally:
@@ -131,6 +145,9 @@ def _print_answer(answer: Any, via: str | None) -> None:
                       str(h.community), gain, f"{h.cosine:.4f}",
                       "-" if h.closer_than is None else f"{h.closer_than:.1%}")
     console = make_console()
+    if answer.region is not None:
+        console.print("region query: the box " + ", ".join(f"{v:g}" for v in answer.region)
+                      + " (fractions of width and height)")
     if answer.duplicate_of:
         console.print(f"{answer.query} is archived image {answer.duplicate_of}: answered as that image")
     if not answer.familiar:

@@ -9,6 +9,7 @@ import torch
 from cxrneo.embed import checkpoint, radiograph, runtime
 from cxrneo.embed.images import read_grey
 from cxrneo.similarity import SimilarityMaps, similarity_maps
+from cxrneo.subregion import Box, region_code
 
 
 class Encoder:
@@ -38,6 +39,16 @@ class Encoder:
             cells = self.model.cells(x)
         out: np.ndarray = cells.float().cpu().numpy()
         return out
+
+    def region(self, path: Path, box: Box) -> tuple[np.ndarray, str | None]:
+        """The code of a region of one image file (cxrneo.subregion: the mean of the cells the box
+        covers, weighted by the share of each it covers) and, when the file's pixels do not look like a
+        radiograph, why; one decode, one forward pass."""
+        grey = read_grey(Path(path), self.size)
+        x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[None, None], self.device)
+        with self._lock, torch.inference_mode(), runtime.autocast(self.device):
+            cells = self.model.cells(x)
+        return region_code(cells.float().cpu().numpy()[0], box), radiograph.doubt(Path(path), grey)
 
     def explain(self, query: Path, hit: Path) -> SimilarityMaps:
         """Where two image files are alike (cxrneo.similarity), from one forward pass."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cxrneo.errors import InputError
 from cxrneo.filters import Name, Names, QueryFilter
 from cxrneo.retrieval.method import Method
+from cxrneo.subregion import check_box
 
 MAX_K = 1000  # the most images one query may ask for
 MAX_EXAMPLES = 100  # the most examples (or counter-examples) one query may name
@@ -55,6 +56,15 @@ class QueryOptions(BaseModel):
     not_ids: Names = Field(default_factory=list, max_length=MAX_EXAMPLES, description=(
         "Stored images the answer should be unlike (Rocchio: the query moves away from their mean; "
         "they are left out of the answer; duplicates count once)."))
+    region: list[Finite] | None = Field(None, min_length=4, max_length=4, description=(
+        "Refine by region: a box [x0, y0, x1, y1] in fractions of the query image's width and height "
+        "(0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1); the query is the code of the cells it covers. Needs one "
+        "image: a stored id (with the service's checkpoint and image file) or one uploaded file."))
+
+    @field_validator("region")
+    @classmethod
+    def _box(cls, region: list[float] | None) -> list[float] | None:
+        return None if region is None else list(check_box(region))
 
     @field_validator("concepts")
     @classmethod
@@ -81,6 +91,8 @@ class QueryRequest(QueryOptions):
             raise ValueError("give exactly one of id, ids and code")
         if self.code is not None and self.exclude_patient:
             raise ValueError("exclude_patient needs an id (a code has no patient)")
+        if self.region is not None and (self.code is not None or len(self.ids) > 1):
+            raise ValueError("a region needs one image (an id or one image file), not a code or several ids")
         return self
 
     def examples(self) -> tuple[list[str], list[str]]:

@@ -29,6 +29,7 @@ from cxrneo.service.pixels import ImageFiles, check_size
 from cxrneo.service.request import QueryOptions, QueryRequest, rocchio, steer
 from cxrneo.service.workers import check_deadline
 from cxrneo.settings import Settings
+from cxrneo.subregion import Box
 
 if TYPE_CHECKING:
     from cxrneo.db.meta import GraphMeta
@@ -71,6 +72,7 @@ class QueryAnswer(BaseModel):
     familiar: bool = True  # false: the query image is unlike the archive's X-rays (see `unfamiliar`)
     unfamiliar: str | None = None  # why, in one line
     duplicate_of: str | None = None  # the archived image the uploaded one is (answered as that image)
+    region: list[float] | None = None  # a region query: the box [x0, y0, x1, y1] the query's code came from
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class _Target:
     new: bool = False
     doubt: str | None = None  # why the query is unlike the archive's images, when it is
     upload: bool = False  # an image file: may be an archived film uploaded again (duplicate_of)
+    region: bool = False  # the code is a region's (no duplicate check, no whole-film familiarity)
 
 
 class Searcher:
@@ -153,6 +156,15 @@ class Searcher:
         generation = self.graph.current()  # one GraphMeta read per query: the code and the answer share it
         code = generation.retriever.code_of(image_id)
         exclude = generation.patient_images(image_id) if options.exclude_patient else frozenset({image_id})
+        if options.region is not None:  # the stored film's own cells: its file through the checkpoint
+            if self._checkpoint is None:
+                raise ConfigError("a region of a stored image needs the checkpoint whose codes the graph holds "
+                                  "(`cxrneo serve --checkpoint`, `cxrneo query --checkpoint`)")
+            path = self.image_file(image_id)
+            code, _ = self.encoder().region(path, _box(options.region))
+            return self._region(f"{image_id} (region)", code, exclude, options, t0, generation)
+        if options.not_ids:
+            return self.by_examples([image_id], options.not_ids, options)
         return self._answer(_Target(image_id, code, exclude), options, t0, generation)
 
     def by_code(self, code: np.ndarray, options: QueryOptions, name: str = "code") -> QueryAnswer:
@@ -192,7 +204,7 @@ class Searcher:
                 raise InputError("not_ids needs stored examples (id or ids), not a code")
             return self.by_code(np.asarray(req.code, np.float32), req)
         positives, negatives = req.examples()
-        if len(positives) == 1 and not negatives:
+        if len(positives) == 1 and (not negatives or req.region is not None):
             return self.by_id(positives[0], req)
         return self.by_examples(positives, negatives, req)
 
@@ -203,6 +215,12 @@ class Searcher:
             raise ConfigError("exclude_patient needs a stored image id (a file has no patient)")
         t0 = time.perf_counter()
         self._need_checkpoint()
+        if options.region is not None:
+            if len(files) != 1:
+                raise InputError("a region needs one image file, not several")
+            radiograph.check_size(*files[0])
+            code, doubt = self.encoder().region(files[0][0], _box(options.region))
+            return self._region(f"{files[0][1]} (region)", code, frozenset(), options, t0, None, doubt)
         if len(files) > 1:
             check_request_pixels([p for p, _ in files])  # one file's budget is checked as it is read
         for path, name in files:
@@ -264,6 +282,21 @@ class Searcher:
     def checkpoint_sha256(self) -> str:
         return self._encoder.sha256 if self._encoder is not None else ""
 
+    def _region(
+        self, name: str, code: np.ndarray, exclude: frozenset[str], options: QueryOptions, t0: float,
+        generation: "Generation | None", doubt: str | None = None,
+    ) -> QueryAnswer:
+        """Answer a region's code (cxrneo.subregion), moved away from the counter-examples (Rocchio)
+        when the query names some; they are left out of the answer."""
+        generation = generation or self.graph.current()
+        v = self.graph.in_graph_space(generation.meta, code)
+        if options.not_ids:
+            v = rocchio((v / max(float(np.linalg.norm(v)), 1e-12))[None],
+                        np.stack([generation.retriever.code_of(i) for i in options.not_ids]))
+            exclude = exclude | frozenset(options.not_ids)
+            name += f", {len(options.not_ids)} unlike"
+        return self._answer(_Target(name, v, exclude, doubt=doubt, region=True), options, t0, generation)
+
     def _answer(
         self, target: "_Target", options: QueryOptions, t0: float, generation: "Generation | None" = None,
     ) -> QueryAnswer:
@@ -296,7 +329,7 @@ class Searcher:
             excluded=len(target.exclude), generation=meta.generation, communityGeneration=meta.communityGeneration,
             query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
             passing=None if allowed is None else int(allowed.sum()), familiar=doubt is None, unfamiliar=doubt,
-            duplicate_of=duplicate,
+            duplicate_of=duplicate, region=options.region if target.region else None,
         )
 
     def explain(self, query: str, hit: str, files: bool = False) -> "tuple[SimilarityMaps, Path, Path]":
@@ -380,6 +413,11 @@ class Searcher:
         if reason:
             doc["error"] = reason
         return doc
+
+
+def _box(region: list[float]) -> Box:
+    x0, y0, x1, y1 = region
+    return x0, y0, x1, y1
 
 
 def _kernel(precision: str) -> "Callable[[np.ndarray], Kernel]":

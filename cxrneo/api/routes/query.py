@@ -22,6 +22,8 @@ async def query(request: Request, searcher: Archive, config: Config, work: Work,
     if is_form(request):
         return await _images(request, searcher, work, config.max_upload_bytes, note)
     req = parse(QueryRequest, await json_body(request, config.max_upload_bytes))
+    if req.region is not None:  # a stored film's region: its file decoded and embedded (heavy work)
+        return await work.run(_search, searcher, req, note)
     return await in_time(work.deadline, _search, searcher, req, note)
 
 
