@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cxrneo.db.communities import CommunityReport
     from cxrneo.db.ingest import IngestReport
     from cxrneo.db.server import ServerConfig
+    from cxrneo.evaluation.boxed import BoxResult
     from cxrneo.evaluation.evaluate import EvalOptions, EvalResult
     from cxrneo.graph import EdgeFn, Edges, GraphStats
     from cxrneo.pacs.dicomweb import DicomWeb
@@ -325,3 +326,37 @@ def evaluate_file(
 
     with Database.connect(s) as db:
         return evaluate(data, opts, gds_communities(db), progress=progress)
+
+
+def evaluate_boxes_file(
+    s: Settings, codes_file: Path, boxes_file: Path, checkpoint: Path, image_root: Path, k: int,
+    mean_degree: float, seed: int, in_memory: bool,
+) -> "BoxResult":
+    """Region against whole-image queries on expert boxes (cxrneo.evaluation.boxed): each box's code
+    from its image file's cells through the checkpoint that made the codes."""
+    from cxrneo.archive import codes as codes_io
+    from cxrneo.embed.encoder import Encoder
+    from cxrneo.evaluation.boxed import Boxed, evaluate_boxes, read_boxes
+    from cxrneo.evaluation.evaluate import louvain_in_memory
+
+    data = codes_io.load(codes_file)
+    boxes = read_boxes(boxes_file)
+    encoder = Encoder(checkpoint, "auto")
+    if data.checkpoint_sha256 and data.checkpoint_sha256 != encoder.sha256:
+        raise ConfigError(f"{checkpoint} is not the checkpoint that made {codes_file}")
+    paths = {r.id: r.path for r in data.images}
+
+    def region(b: Boxed) -> "np.ndarray":
+        stored = Path(paths.get(b.image_id) or b.image_id)
+        path = stored if stored.is_absolute() else image_root / stored
+        if not path.is_file():
+            path = image_root / stored.name
+        return encoder.region(path, b.box)[0]
+
+    if in_memory:
+        return evaluate_boxes(data, boxes, region, lambda c, e, t: louvain_in_memory(c, e, t, seed), k=k,
+                              mean_degree=mean_degree, seed=seed)
+    from cxrneo.db.evaluation import gds_communities
+
+    with Database.connect(s) as db:
+        return evaluate_boxes(data, boxes, region, gds_communities(db), k=k, mean_degree=mean_degree, seed=seed)

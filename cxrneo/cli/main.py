@@ -107,6 +107,10 @@ def evaluate_cmd(
     checkpoint: Annotated[Path | None, typer.Option(help=(
         "The checkpoint that made the codes: the gallery draws each hit with its similarity map."))] = None,
     where: "QueryFilter | None" = None,  # the filter flags (cxrneo.filters.FIELDS) but --community
+    boxes: Annotated[Path | None, typer.Option("--boxes", help=(
+        "Instead: score region queries on expert boxes (NIH's BBox_List_2017.csv; the sample's rows are "
+        "examples/nih-sample/BBox_List_2017.csv) against whole-image queries, paired, with 95% intervals; "
+        "needs --checkpoint and --image-root."))] = None,
 ) -> None:
     """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring);
     the filter flags score retrieval within a filter (only passing database images are answers).
@@ -120,6 +124,9 @@ def evaluate_cmd(
     from cxrneo.errors import ConfigError
     from cxrneo.evaluation import report
     from cxrneo.evaluation.evaluate import EvalOptions
+    if boxes is not None:
+        _evaluate_boxes(ctx, codes_file, boxes, out, checkpoint, image_root, k, mean_degree, seed, no_neo4j)
+        return
     try:
         opts = EvalOptions(
             label_sets=label_set or [], k=k, k_max=max(k, k_max), n_queries=queries, db_size=db_size,
@@ -137,6 +144,28 @@ def evaluate_cmd(
     paths = report.write(result, out, image_root, jobs.map_drawer(checkpoint) if checkpoint else None)
     typer.echo(paths["md"].read_text(encoding="utf-8"))
     typer.echo(f"report: {paths['html']}")
+
+
+def _evaluate_boxes(ctx: typer.Context, codes_file: Path, boxes: Path, out: Path, checkpoint: Path | None,
+                    image_root: Path | None, k: int, mean_degree: float | None, seed: int, no_neo4j: bool) -> None:
+    """`evaluate --boxes`: region against whole-image queries; boxes.md and boxes.json under --out."""
+    from cxrneo.cli import jobs
+    from cxrneo.errors import ConfigError, InputError
+    from cxrneo.evaluation.boxed import markdown
+
+    if checkpoint is None or image_root is None:
+        raise ConfigError("--boxes needs --checkpoint (the one that made the codes) and --image-root (the images)")
+    result = jobs.evaluate_boxes_file(settings(ctx), codes_file, boxes, checkpoint, image_root, k,
+                                      mean_degree or 20.0, seed, no_neo4j)
+    text = markdown(result)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "boxes.md").write_text(text + "\n", encoding="utf-8")
+        (out / "boxes.json").write_text(result.model_dump_json(indent=1), encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{out}: cannot write ({e.strerror})") from None
+    typer.echo(text)
+    typer.echo(f"report: {out / 'boxes.md'}")
 
 
 # --- query and serve (owner: retrieval; cxrneo/cli/search.py) -------------------------------

@@ -4,7 +4,6 @@ embedded by the shipped checkpoint."""
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
