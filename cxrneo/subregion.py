@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 Box = tuple[float, float, float, float]
+MIN_SIDE = 1e-4  # the narrowest box side, as a fraction (a 1024-pixel film's pixel is about 1e-3)
 
 
 def check_box(values: Sequence[float]) -> Box:
@@ -30,6 +31,8 @@ def check_box(values: Sequence[float]) -> Box:
     if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
         raise ValueError("a region is x0, y0, x1, y1 in fractions of the width and height, "
                          f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {x0:g}, {y0:g}, {x1:g}, {y1:g}")
+    if x1 - x0 < MIN_SIDE or y1 - y0 < MIN_SIDE:
+        raise ValueError(f"a region must be at least {MIN_SIDE:g} of the image wide and high")
     return x0, y0, x1, y1
 
 

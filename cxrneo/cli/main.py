@@ -110,7 +110,7 @@ def evaluate_cmd(
     boxes: Annotated[Path | None, typer.Option("--boxes", help=(
         "Instead: score region queries on expert boxes (NIH's BBox_List_2017.csv; the sample's rows are "
         "examples/nih-sample/BBox_List_2017.csv) against whole-image queries, paired, with 95% intervals; "
-        "needs --checkpoint and --image-root."))] = None,
+        "needs --checkpoint and --image-root; its graph: --mean-degree, default 20 here; --k, --seed, --no-neo4j."))] = None,
 ) -> None:
     """Score community, hybrid, kNN and random retrieval on a patient split (docs/method.md, scoring);
     the filter flags score retrieval within a filter (only passing database images are answers).

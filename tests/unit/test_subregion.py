@@ -43,7 +43,8 @@ def test_a_box_inside_one_cell_is_that_cell() -> None:
 
 
 @pytest.mark.parametrize("box", [(0.5, 0.1, 0.5, 0.6), (0.6, 0.1, 0.5, 0.6), (0.1, 0.2, 0.3, 1.2),
-                                 (-0.1, 0.2, 0.3, 0.4), (0.1, 0.2, 0.3), (0.1, float("nan"), 0.3, 0.4)])
+                                 (-0.1, 0.2, 0.3, 0.4), (0.1, 0.2, 0.3), (0.1, float("nan"), 0.3, 0.4),
+                                 (0.1, 0.2, 0.1 + 1e-300, 0.4)])
 def test_bad_boxes_are_refused(box: tuple[float, ...]) -> None:
     with pytest.raises(ValueError, match="region"):
         check_box(box)
