@@ -85,19 +85,25 @@ class Workers:
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
-            try:
-                if not job.future.set_running_or_notify_cancel() or time.monotonic() > job.deadline:
-                    continue  # abandoned while it waited
-                _local.deadline = job.deadline
-                try:
-                    job.future.set_result(job.fn(*job.args))
-                except BaseException as e:  # noqa: BLE001 - handed to the waiting request as it is
-                    job.future.set_exception(e)
-                finally:
-                    _local.deadline = None
-            finally:
-                with self._lock:
-                    self._admitted -= 1
+            settle = _do(job)
+            with self._lock:
+                self._admitted -= 1  # the slot is free before the waiting request hears the outcome
+            if settle is not None:
+                settle()
+
+
+def _do(job: "_Job") -> Callable[[], None] | None:
+    """Run a job unless it was abandoned while it waited; what hands its outcome to the request."""
+    if not job.future.set_running_or_notify_cancel() or time.monotonic() > job.deadline:
+        return None
+    _local.deadline = job.deadline
+    try:
+        value = job.fn(*job.args)
+        return lambda: job.future.set_result(value)
+    except BaseException as e:  # noqa: BLE001 - handed to the waiting request as it is
+        return lambda error=e: job.future.set_exception(error)  # type: ignore[misc]
+    finally:
+        _local.deadline = None
 
 
 async def in_time(deadline: float, fn: Callable[..., T], *args: Any) -> T:
