@@ -1016,7 +1016,10 @@ def test_a_box_drawn_with_the_mouse_searches_that_region(browser: Any, viewer: V
     assert browser.find_element(By.ID, "region-query").is_displayed()
     assert browser.find_element(By.ID, "region-words").text.startswith("Marked: ")
     cards = _cards(browser, 6)
+    browser.execute_script("window.scrollTo(0, 0)")
     _screenshot(browser, "viewer-region", 1440, 1000)
+    browser.set_window_size(420, 900)  # a phone: the query panel with its box, scrolled to
+    browser.execute_script("document.getElementById('query-title').scrollIntoView()")
     _screenshot(browser, "viewer-region-narrow", 420, 900)
     browser.set_window_size(1280, 800)
 
