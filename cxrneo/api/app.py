@@ -7,7 +7,7 @@ GET  /images/{id}  the stored record of one image
 GET  /images/{id}/pixels?size=N  a stored image as a PNG (files only under `serve --images DIR`)
 POST /images/render  an uploaded image as a PNG, as the model reads it
 POST /subgraph   the SIMILAR edges among some images, with the Cypher for Neo4j Browser
-GET  /explain?query=ID&hit=ID  where two stored images are alike (similarity maps, PNG or JSON)
+GET  /explain?query=ID&hit=ID  where two stored images are alike (similarity maps, PNG or JSON; &region= a box of the query)
 GET  /config     what this service offers the viewer
 GET  /health     Neo4j reachable, generations, checkpoint hash
 

@@ -9,7 +9,7 @@ import torch
 from cxrneo.embed import checkpoint, radiograph, runtime
 from cxrneo.embed.images import read_grey
 from cxrneo.similarity import SimilarityMaps, similarity_maps
-from cxrneo.subregion import Box, region_code
+from cxrneo.subregion import Box, cell_weights, region_code
 
 
 class Encoder:
@@ -50,10 +50,11 @@ class Encoder:
             cells = self.model.cells(x)
         return region_code(cells.float().cpu().numpy()[0], box), radiograph.doubt(Path(path), grey)
 
-    def explain(self, query: Path, hit: Path) -> SimilarityMaps:
-        """Where two image files are alike (cxrneo.similarity), from one forward pass."""
+    def explain(self, query: Path, hit: Path, box: Box | None = None) -> SimilarityMaps:
+        """Where two image files are alike (cxrneo.similarity), from one forward pass; with `box`, where
+        the query's region (cxrneo.subregion) and the hit are alike."""
         a, b = self.cells([query, hit])
-        return similarity_maps(a, b)
+        return similarity_maps(a, b, None if box is None else cell_weights(box, a.shape[1], a.shape[2]))
 
     def code(self, path: Path) -> np.ndarray:
         """The float32 code of one image file (one-line InputError when unreadable)."""

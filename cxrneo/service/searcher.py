@@ -332,13 +332,15 @@ class Searcher:
             duplicate_of=duplicate, region=options.region if target.region else None,
         )
 
-    def explain(self, query: str, hit: str, files: bool = False) -> "tuple[SimilarityMaps, Path, Path]":
+    def explain(self, query: str, hit: str, files: bool = False,
+                region: Box | None = None) -> "tuple[SimilarityMaps, Path, Path]":
         """Where two images are alike (cxrneo.similarity) and their files: stored ids, whose files are
-        read only under the image folder, or (``files``: the CLI) image files on this machine."""
+        read only under the image folder, or (``files``: the CLI) image files on this machine; with
+        `region`, where the query's region and the hit are alike (the region's code as a region query's)."""
         if self._checkpoint is None:
             raise ConfigError("similarity maps need the checkpoint whose codes the graph holds (--checkpoint)")
         paths = [Path(t) if files and Path(t).is_file() else self.image_file(t) for t in (query, hit)]
-        return self.encoder().explain(paths[0], paths[1]), paths[0], paths[1]
+        return self.encoder().explain(paths[0], paths[1], region), paths[0], paths[1]
 
     def image_file(self, image_id: str) -> Path:
         """The file of a stored image: inside the image folder, else (an image from a PACS, with a PACS

@@ -1,11 +1,13 @@
 // The closer look: query and one result side by side in a dialog, stepped with the arrows (in the order the
 // cards are shown), with contrast and brightness, the stored record (graph internals under "Advanced"), and
-// the similarity maps (where the two are alike, GET /explain) with their colour key.
+// the similarity maps (where the two are alike, GET /explain) with their colour key; after a region query,
+// the marked box outlined on the query film and the maps of that region against the result.
 
 import { blobUrl, json, queryImageUrl } from "./api.js";
 import { $, el } from "./dom.js";
 import { chips, findingsText, sharedWith } from "./findings.js";
 import { alikeWords } from "./likeness.js";
+import { place, REGION_WORDS } from "./marking.js";
 import { fail } from "./messages.js";
 import * as state from "./state.js";
 
@@ -27,6 +29,10 @@ export async function openDetail(position) {
   $("detail-title").textContent = `Result ${hit.rank} of ${n}`;
   $("detail-rank").textContent = `#${hit.rank} ${hit.image_id}`;
   $("detail-query-name").textContent = query.name;
+  const region = state.answer().region;
+  $("detail-region-words").hidden = !region;
+  $("detail-region-words").textContent = region ? `${REGION_WORDS} (dashed box)` : "";
+  outline();
   if (query.id) chips($("detail-query-chips"), query.labels, null);
   else $("detail-query-chips").replaceChildren();
   chips($("detail-chips"), hit.labels, sharedWith(query));
@@ -66,13 +72,23 @@ async function showMaps(hit) {
   $("maps-key").hidden = !on;
   if (!on) return;
   $("maps-words").textContent = "loading where they are alike…";
-  const base = `explain?query=${encodeURIComponent(state.query().id)}&hit=${encodeURIComponent(hit.image_id)}&size=${LARGE}`;
+  const region = state.answer().region;
+  const base = `explain?query=${encodeURIComponent(state.query().id)}&hit=${encodeURIComponent(hit.image_id)}&size=${LARGE}`
+    + (region ? `&region=${region.join(",")}` : "");
   const [q, h] = await Promise.all([blobUrl(`${base}&side=query`), blobUrl(`${base}&side=hit`)]);
   if (state.currentHit() !== hit || !$("show-maps").checked) return;
   $("detail-query").src = q;
   $("detail-hit").src = h;
-  $("maps-words").textContent = "Coloured where the two films are alike: the brighter the colour, the more that area "
-    + "adds to their likeness. One scale for both films.";
+  $("maps-words").textContent = (region
+    ? "Coloured where the marked region and the result are alike: on the query only the region counts; "
+    : "Coloured where the two films are alike: ")
+    + "the brighter the colour, the more that area adds to their likeness. One scale for both films.";
+}
+
+// the answer's region outlined on the query film (fitted or at full size)
+function outline() {
+  const answer = state.answer();
+  place($("detail-region"), $("detail-query"), answer && answer.region);
 }
 
 function applyLook() {
@@ -93,8 +109,11 @@ export function wireDetail() {
     $(id).addEventListener("click", () => {
       const full = $(id).parentElement.classList.toggle("full");
       $(id).title = full ? "click to fit the frame" : "click for full size";
+      outline();
     });
   }
+  $("detail-query").addEventListener("load", outline);
+  new ResizeObserver(outline).observe($("detail-query"));
   $("detail").addEventListener("keydown", (e) => {
     if (e.target instanceof HTMLInputElement && e.target.type === "range") return; // sliders use the arrows
     if (e.key === "ArrowRight") { e.preventDefault(); openDetail(state.current() + 1); }

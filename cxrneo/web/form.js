@@ -3,9 +3,10 @@
 import { $ } from "./dom.js";
 import { showExamples } from "./examples.js";
 import { narrowed, setNarrowing } from "./filters.js";
+import { showMark } from "./marking.js";
 import * as state from "./state.js";
 
-// {id, method, k, exclude_patient, examples, filter, concepts}; throws one line for a value refused here
+// {id, method, k, exclude_patient, examples, filter, concepts, region}; throws one line for a value refused here
 export function readSettings() {
   const k = Number($("k").value);
   if (!Number.isInteger(k) || k < 1 || k > Number($("k").max)) {
@@ -13,7 +14,7 @@ export function readSettings() {
   }
   const body = narrowed({});
   return { id: $("image-id").value.trim(), method: $("method").value, k, exclude_patient: $("exclude-patient").checked,
-    examples: state.examples(), filter: body.filter || null, concepts: body.concepts || null };
+    examples: state.examples(), filter: body.filter || null, concepts: body.concepts || null, region: state.region() };
 }
 
 export function applySettings(s) {
@@ -25,4 +26,6 @@ export function applySettings(s) {
   setNarrowing(s.filter, s.concepts);
   state.setExamples(s.examples || []);
   showExamples();
+  state.setRegion(s.id ? s.region : null, `id:${s.id}`);
+  showMark();
 }

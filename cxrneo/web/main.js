@@ -2,7 +2,7 @@
 // draw the neighbourhood. Talks only to this service's JSON/PNG routes; nothing is loaded from elsewhere.
 // This module starts the page (what the service offers: /config, /health) and wires the form's events;
 // the rest lives in api.js, state.js, url.js, messages.js, findings.js, filters.js, form.js, freshness.js,
-// examples.js, panel.js, likeness.js, results.js, detail.js, neighbourhood.js and search.js.
+// examples.js, marking.js, panel.js, likeness.js, results.js, detail.js, neighbourhood.js and search.js.
 
 import { ApiError, json, setToken, token } from "./api.js";
 import { wireDetail } from "./detail.js";
@@ -12,6 +12,7 @@ import { askToken, fail, showError } from "./messages.js";
 import { wireNeighbourhood } from "./neighbourhood.js";
 import { applySettings } from "./form.js";
 import { wireFreshness } from "./freshness.js";
+import { wireMarking } from "./marking.js";
 import { wireResults } from "./results.js";
 import { chosenFile, moreLikeThese, openAddress, search } from "./search.js";
 import * as state from "./state.js";
@@ -87,6 +88,7 @@ wireFilters();
 wireDetail();
 wireNeighbourhood();
 wireFreshness();
+wireMarking();
 wireResults();
 onAddressChange(openAddress);
 start();

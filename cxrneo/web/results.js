@@ -9,6 +9,7 @@ import { updateExamples } from "./examples.js";
 import { chips, describe, findingsText, sharedWith } from "./findings.js";
 import { showFreshness } from "./freshness.js";
 import { alikeWords, FALLBACK, FALLBACK_WHY } from "./likeness.js";
+import { REGION_WORDS } from "./marking.js";
 import { showError } from "./messages.js";
 import * as state from "./state.js";
 
@@ -24,6 +25,7 @@ function summary(answer, query) {
   const agree = query.id && query.labels && query.labels.length
     ? answer.hits.filter((h) => h.labels.some((l) => shared.has(l))).length : null;
   return `${answer.hits.length} archived X-rays like ${query.name}`
+    + (answer.region ? ` · ${REGION_WORDS}` : "")
     + (agree != null ? ` · ${agree} share a finding with the query` : "")
     + (answer.passing != null ? ` · ${answer.passing} archived X-rays pass the filter` : "");
 }

@@ -6,6 +6,7 @@ import { $ } from "./dom.js";
 import { selectedExamples, showExamples } from "./examples.js";
 import { applySettings, readSettings } from "./form.js";
 import { markStale } from "./freshness.js";
+import { showMark } from "./marking.js";
 import { fail, showError } from "./messages.js";
 import { drawNeighbourhood } from "./neighbourhood.js";
 import { showQuery, showSteering } from "./panel.js";
@@ -16,7 +17,8 @@ import { recordSearch } from "./url.js";
 export const chosenFile = () => $("file").files && $("file").files[0];
 
 const body = (s, target) => ({ ...target, k: s.k, method: s.method, exclude_patient: s.exclude_patient,
-  ...(s.filter ? { filter: s.filter } : {}), ...(s.concepts ? { concepts: s.concepts } : {}) });
+  ...(s.filter ? { filter: s.filter } : {}), ...(s.concepts ? { concepts: s.concepts } : {}),
+  ...(s.region ? { region: s.region } : {}) });
 
 async function ask(s, file) {
   if (file) {
@@ -52,12 +54,21 @@ export async function search(fromAddress = false) {
     showExamples("The examples were cleared: an uploaded file is searched on its own.");
   }
   if (!s.id && !file && !s.examples.length) { showError("Choose an image file or type an archived image id."); return; }
+  if (s.region && state.regionFilm() !== (s.id ? `id:${s.id}` : file ? `file:${file.name}` : "")) {
+    state.setRegion(null, ""); // a box marked on another film: not this search's
+    s.region = null;
+    showMark();
+  }
+  if (s.region && s.examples.length) {
+    showError("A region is searched on its own film: clear the region, or remove the examples.");
+    return;
+  }
   $("search").disabled = true;
   $("summary").textContent = "searching…";
   try {
     const { answer, query } = await ask(s, file);
     await present(answer, query, s);
-    if (!fromAddress) recordSearch(file ? { ...s, id: "" } : s);
+    if (!fromAddress) recordSearch(file ? { ...s, id: "", region: null } : s);
     $("url-note").hidden = !file;
   } catch (e) {
     $("summary").textContent = "";
@@ -72,6 +83,7 @@ async function present(answer, query, s) {
   releaseImages();
   state.show(answer, query, s.concepts);
   await showQuery(query);
+  showMark();
   showResults(answer, query, s.concepts);
   drawNeighbourhood(answer, query).catch((e) => fail(e));
   if (s.concepts && !query.file) compareUnsteered(answer, query, s).catch(() => showSteering(null));
@@ -80,7 +92,7 @@ async function present(answer, query, s) {
 // how many hits carry the steered finding, with the step and without it
 async function compareUnsteered(answer, query, s) {
   showSteering(null);
-  const { answer: plain } = await ask({ ...s, concepts: null }, null);
+  const { answer: plain } = await ask({ ...s, concepts: null }, null);  // the same region, if any
   if (state.answer() === answer) showSteering(plain);
 }
 
@@ -93,7 +105,10 @@ export async function moreLikeThese() {
     $("image-id").value = shown.id || "";
   }
   state.setExamples([...state.examples(), ...picked]);
-  showExamples();
+  const hadRegion = Boolean(state.region());
+  state.setRegion(null, ""); // examples are whole films: a marked region does not join them
+  showMark();
+  showExamples(hadRegion ? "The marked region was cleared: examples are searched as whole films." : "");
   await search();
 }
 

@@ -1,11 +1,11 @@
 // The viewer's one piece of shared state, owned here: what the service offers (/config, /health), the answer
-// on show with its query, the order its cards are shown in, the examples the next search is steered by,
+// on show with its query, the order its cards are shown in, the examples and the region the next search is steered by,
 // whether the answer is out of date, and which result the closer look shows. Other modules read and change
 // it only through these functions.
 
 const state = {
   config: null, health: null, answer: null, query: null, concepts: null, current: -1, cypher: null,
-  order: [], bySimilarity: false, examples: [], stale: "",
+  order: [], bySimilarity: false, examples: [], stale: "", region: null, regionFilm: "",
 };
 
 export const config = () => state.config;
@@ -33,6 +33,12 @@ export function sortBySimilarity(on) {
   if (on) order.sort((a, b) => hits[b].cosine - hits[a].cosine || hits[a].rank - hits[b].rank);
   Object.assign(state, { order, bySimilarity: on, current: -1 });
 }
+
+// the region marked on a query film ([x0, y0, x1, y1] in fractions; null: none) and that film ("id:…" or
+// "file:…"): the next search of that film sends it
+export const region = () => (state.region ? [...state.region] : null);
+export const regionFilm = () => state.regionFilm;
+export function setRegion(box, film) { Object.assign(state, { region: box ? [...box] : null, regionFilm: box ? film : "" }); }
 
 // the archived images the next search is steered by ("query + N examples"), shown in the query panel
 export const examples = () => [...state.examples];

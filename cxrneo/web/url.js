@@ -2,6 +2,15 @@
 // same search and Back returns to the previous one. An uploaded file cannot travel in an address: after an
 // upload the address holds only the settings.
 //   ?id=…&method=…&k=…&exclude_patient=0|1&example=…(repeated)&filter={json}&concept=Finding&step=0.5
+//   &region=x0,y0,x1,y1 (a box marked on the film, fractions of its width and height)
+
+// a region from the address: four fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1 (null otherwise)
+function regionOf(text) {
+  const v = (text || "").split(",").map((t) => (t.trim() === "" ? NaN : Number(t)));
+  const ok = v.length === 4 && v.every(Number.isFinite) && v[0] >= 0 && v[1] >= 0 && v[0] < v[2] && v[1] < v[3]
+    && v[2] <= 1 && v[3] <= 1;
+  return ok ? v : null;
+}
 
 // the settings the address asks for (null: it names no search)
 export function settingsFromUrl() {
@@ -18,6 +27,7 @@ export function settingsFromUrl() {
     examples: p.getAll("example").filter(Boolean),
     filter: filter && typeof filter === "object" && !Array.isArray(filter) ? filter : null,
     concepts: p.get("concept") && Number.isFinite(step) && step !== 0 ? { [p.get("concept")]: step } : null,
+    region: regionOf(p.get("region")),
   };
 }
 
@@ -31,6 +41,7 @@ function addressOf(s) {
   if (s.filter) p.set("filter", JSON.stringify(s.filter));
   const [concept, step] = Object.entries(s.concepts || {})[0] || [];
   if (concept) { p.set("concept", concept); p.set("step", String(step)); }
+  if (s.region) p.set("region", s.region.join(","));
   return `${location.pathname}?${p}`;
 }
 

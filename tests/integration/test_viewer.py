@@ -938,3 +938,189 @@ def test_a_film_too_small_is_refused_in_one_plain_line(browser: Any, viewer: Vie
     assert browser.find_element(By.ID, "error-text").text == f"This file was not accepted: {refusal}"
     assert browser.find_element(By.ID, "stale").text.startswith("The last search failed")
     assert _console_errors(browser, allowed=("400",)) == []
+
+
+# --- refine by region: the box on the query film ---------------------------------------------------------
+
+
+def _region_in_address(driver: Any) -> list[float] | None:
+    """The region the page's address holds (what the page sent with its last search)."""
+    values = urllib.parse.parse_qs(urllib.parse.urlparse(driver.current_url).query).get("region")
+    return [float(v) for v in values[0].split(",")] if values else None
+
+
+def _drag(driver: Any, element_id: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A mouse drag over an element between two points given as fractions of its width and height."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    element = driver.find_element("id", element_id)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)  # all of it in view:
+    # WebDriver's offsets count from the centre of the part in view
+    w, h = element.size["width"], element.size["height"]
+    at = [(round((x - 0.5) * w), round((y - 0.5) * h)) for x, y in (start, end)]  # offsets from the centre
+    (ActionChains(driver).move_to_element_with_offset(element, *at[0]).click_and_hold()
+     .move_to_element_with_offset(element, (at[0][0] + at[1][0]) // 2, (at[0][1] + at[1][1]) // 2)
+     .move_to_element_with_offset(element, *at[1]).release().perform())
+
+
+def test_explain_maps_a_region_of_the_query_against_a_hit(viewer: Viewer) -> None:
+    a = viewer.ids[0]
+    box = [0.0, 0.0, 0.5, 0.5]  # the test checkpoint's 2 x 2 grid: exactly the top left cell
+    answer = viewer.json("/query", {"id": a, "k": 5, "method": "knn", "exclude_patient": False, "region": box})
+    hit = answer["hits"][0]
+    doc = viewer.json(f"/explain?query={a}&hit={hit['image_id']}&format=json&region={','.join(map(str, box))}")
+    assert doc["region"] == box and doc["grid"] == [2, 2]
+    assert doc["query_map"][0][1] == doc["query_map"][1][0] == doc["query_map"][1][1] == 0  # only the box counts
+    assert doc["query_map"][0][0] > 0
+    assert doc["cosine"] == pytest.approx(hit["cosine"], abs=1e-4)  # the region query's own likeness
+    assert sum(map(sum, doc["hit_map"])) == pytest.approx(doc["cosine"], abs=1e-5)
+    plain = viewer.json(f"/explain?query={a}&hit={hit['image_id']}&format=json")
+    assert plain["region"] is None and plain["query_map"] != doc["query_map"]
+    for bad in ("0.5,0.2,0.1,0.7", "0.1,0.2", "a,b,c,d"):
+        status, body, _ = viewer.call(f"/explain?query={a}&hit={hit['image_id']}&region={bad}")
+        assert status == 400 and "region" in json.loads(body)["error"], body
+
+
+def test_a_box_drawn_with_the_mouse_searches_that_region(browser: Any, viewer: Viewer) -> None:
+    """Drag a box on the query film, Search: the cards are the API's answer for the region the page sent;
+    the closer look outlines the box and maps that region against the result."""
+    from selenium.webdriver.common.by import By
+
+    assert "regions" in viewer.json("/config")["features"]
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    query = viewer.ids[3]
+    _ask(browser, query, 6, "knn")
+    _cards(browser, 6)
+    _wait(browser, lambda d: d.execute_script("return document.getElementById('query-img').naturalWidth") > 0)
+    assert not browser.find_element(By.ID, "region-box").is_displayed()
+    assert _region_in_address(browser) is None
+    _drag(browser, "query-img", (0.3, 0.3), (0.7, 0.6))
+    box = browser.find_element(By.ID, "region-box")
+    assert box.is_displayed() and browser.find_element(By.ID, "stale").text == "Region changed - press Search to update"
+    film, drawn = browser.find_element(By.ID, "query-img").rect, box.rect
+    assert drawn["x"] > film["x"] and drawn["y"] > film["y"]  # over the film, where it was dragged
+    assert abs(drawn["width"] - 0.4 * film["width"]) < 0.05 * film["width"]
+    assert abs(drawn["height"] - 0.3 * film["height"]) < 0.05 * film["height"]
+    browser.find_element(By.ID, "search").click()
+    _wait(browser, lambda d: _region_in_address(d) is not None and not d.find_element(By.ID, "stale").is_displayed())
+    region = _region_in_address(browser)
+    assert region is not None
+    assert all(abs(got - want) < 0.05 for got, want in zip(region, (0.3, 0.3, 0.7, 0.6), strict=True))
+    want = viewer.json("/query", {"id": query, "k": 6, "method": "knn", "exclude_patient": True, "region": region})
+    assert want["region"] == region
+    _wait(browser, lambda d: _shown(d) == [h["image_id"] for h in want["hits"]])
+    whole = viewer.json("/query", {"id": query, "k": 6, "method": "knn", "exclude_patient": True})
+    assert [h["cosine"] for h in want["hits"]] != [h["cosine"] for h in whole["hits"]]  # a query of its own
+    assert "Region query: the marked part of the film" in browser.find_element(By.ID, "summary").text
+    assert browser.find_element(By.ID, "region-query").is_displayed()
+    assert browser.find_element(By.ID, "region-words").text.startswith("Marked: ")
+    cards = _cards(browser, 6)
+    browser.execute_script("window.scrollTo(0, 0)")
+    _screenshot(browser, "viewer-region", 1440, 1000)
+    browser.set_window_size(420, 900)  # a phone: the query panel with its box, scrolled to
+    browser.execute_script("document.getElementById('query-title').scrollIntoView()")
+    _screenshot(browser, "viewer-region-narrow", 420, 900)
+    browser.set_window_size(1280, 800)
+
+    cards[0].click()
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-region-words").is_displayed())
+    _wait(browser, lambda d: d.find_element(By.ID, "detail-region").is_displayed())
+    toggle = browser.find_element(By.ID, "show-maps")
+    _wait(browser, lambda d: d.find_element(By.ID, "maps-toggle").is_displayed())
+    toggle.click()
+    _wait(browser, lambda d: "marked region" in d.find_element(By.ID, "maps-words").text)
+    hit = want["hits"][0]["image_id"]
+    for side, element in (("hit", "detail-hit"), ("query", "detail-query")):
+        status, png, _ = viewer.call(f"/explain?query={query}&hit={hit}&side={side}&size=1024"
+                                     f"&region={','.join(map(str, region))}")
+        assert status == 200
+        _wait(browser, lambda d, e=element, p=png: _blob_bytes(d, d.find_element(By.ID, e)) == p)  # the API's region maps
+    assert browser.find_element(By.ID, "detail-region").is_displayed()
+    _screenshot(browser, "viewer-region-maps", 1280, 800)
+    toggle.click()
+    browser.find_element(By.ID, "close").click()
+    browser.set_window_size(1280, 800)
+    assert _console_errors(browser) == []
+
+
+def test_the_keyboard_marks_moves_resizes_and_clears_a_region(browser: Any, viewer: Viewer) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    query = viewer.ids[7]
+    _ask(browser, query, 5, "community")
+    _cards(browser, 5)
+    mark = browser.find_element(By.ID, "mark-region")
+    mark.send_keys(Keys.ENTER)  # a keyboard press of the button: a centred box, focused
+    _wait(browser, lambda d: d.switch_to.active_element.get_attribute("id") == "region-box")
+    box = browser.switch_to.active_element
+    centred = box.rect
+    box.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)  # moves right: the same size
+    moved = box.rect
+    assert moved["x"] > centred["x"] and moved["width"] == pytest.approx(centred["width"], abs=1)
+    box.send_keys(Keys.SHIFT + Keys.ARROW_DOWN)  # taller
+    assert box.rect["height"] > moved["height"] and box.rect["y"] == pytest.approx(moved["y"], abs=1)
+    assert browser.find_element(By.ID, "stale").text == "Region changed - press Search to update"
+    assert _region_in_address(browser) is None  # not searched yet
+    box.send_keys(Keys.ENTER)  # Enter searches
+    _wait(browser, lambda d: _region_in_address(d) is not None)
+    region = _region_in_address(browser)
+    assert region is not None
+    steps = (0.3 + 0.04, 0.3, 0.7 + 0.04, 0.7 + 0.02)  # the centred box, two steps right, one step taller
+    assert all(abs(got - want) < 1e-9 for got, want in zip(region, steps, strict=True))
+    want = viewer.json("/query", {"id": query, "k": 5, "method": "community", "exclude_patient": True, "region": region})
+    _wait(browser, lambda d: _shown(d) == [h["image_id"] for h in want["hits"]])
+    assert browser.find_element(By.ID, "region-query").is_displayed()
+
+    browser.find_element(By.ID, "region-box").send_keys(Keys.ESCAPE)  # Esc clears
+    assert not browser.find_element(By.ID, "region-box").is_displayed()
+    assert browser.find_element(By.ID, "stale").text == "Region cleared - press Search to update"
+    assert browser.switch_to.active_element.get_attribute("id") == "mark-region"  # focus kept on the panel
+    browser.find_element(By.ID, "search").click()
+    whole = viewer.json("/query", {"id": query, "k": 5, "method": "community", "exclude_patient": True})
+    _wait(browser, lambda d: _region_in_address(d) is None and _shown(d) == [h["image_id"] for h in whole["hits"]])
+    assert not browser.find_element(By.ID, "region-query").is_displayed()
+    assert "Region query" not in browser.find_element(By.ID, "summary").text
+
+    mark.click()  # "Clear region" by mouse too
+    browser.find_element(By.ID, "clear-region").click()
+    assert not browser.find_element(By.ID, "region-box").is_displayed()
+    assert not browser.find_element(By.ID, "clear-region").is_displayed()
+    assert _console_errors(browser) == []
+
+
+def test_the_address_holds_the_region_and_a_link_reproduces_the_region_search(browser: Any, viewer: Viewer) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open_with_token(browser, viewer)
+    browser.get_log("browser")
+    query, region = viewer.ids[10], [0.1, 0.2, 0.6, 0.7]
+    want = viewer.json("/query", {"id": query, "k": 4, "method": "hybrid", "exclude_patient": True, "region": region})
+    address = (f"{viewer.url}/?id={query}&method=hybrid&k=4&exclude_patient=1"
+               f"&region={urllib.parse.quote(','.join(map(str, region)))}")
+    browser.get(address)
+    _cards(browser, len(want["hits"]))
+    assert _shown(browser) == [h["image_id"] for h in want["hits"]]
+    assert _region_in_address(browser) == region and browser.current_url == address  # no new entry
+    _wait(browser, lambda d: d.find_element(By.ID, "region-box").is_displayed())
+    film, drawn = browser.find_element(By.ID, "query-img").rect, browser.find_element(By.ID, "region-box").rect
+    assert drawn["x"] == pytest.approx(film["x"] + region[0] * film["width"], abs=2)  # the box the link holds
+    assert drawn["width"] == pytest.approx((region[2] - region[0]) * film["width"], abs=2)
+    assert browser.find_element(By.ID, "region-query").is_displayed()
+
+    other = viewer.json("/query", {"id": viewer.ids[12], "k": 4, "method": "hybrid", "exclude_patient": True})
+    _ask(browser, viewer.ids[12], 4, "hybrid")  # another film: the box marked on the first is not carried over
+    _wait(browser, lambda d: _shown(d) == [h["image_id"] for h in other["hits"]])
+    assert _region_in_address(browser) is None and not browser.find_element(By.ID, "region-box").is_displayed()
+    browser.back()  # Back returns to the region search, box and all
+    _wait(browser, lambda d: _shown(d) == [h["image_id"] for h in want["hits"]])
+    _wait(browser, lambda d: d.find_element(By.ID, "region-box").is_displayed())
+
+    browser.get(f"{viewer.url}/?id={query}&method=hybrid&k=4&exclude_patient=1&region=0.6,0.2,0.1,0.7")
+    whole = viewer.json("/query", {"id": query, "k": 4, "method": "hybrid", "exclude_patient": True})
+    _wait(browser, lambda d: _shown(d) == [h["image_id"] for h in whole["hits"]])  # a box turned inside out: ignored
+    assert not browser.find_element(By.ID, "region-box").is_displayed()
+    assert _console_errors(browser) == []

@@ -32,6 +32,35 @@ def test_each_map_sums_to_the_cosine_of_the_pooled_codes(seed: int, rows: int, c
     assert (m.query >= 0).all() and (m.hit >= 0).all()
 
 
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), grid=st.integers(2, 7),
+       box=st.tuples(st.floats(0, 0.45), st.floats(0, 0.45), st.floats(0.55, 1), st.floats(0.55, 1)))
+def test_a_region_s_maps_sum_to_the_cosine_of_its_code_and_are_zero_outside_it(
+        seed: int, grid: int, box: tuple[float, float, float, float]) -> None:
+    from cxrneo.subregion import cell_weights, region_code
+
+    rng = np.random.default_rng(seed)
+    a = np.maximum(rng.standard_normal((16, grid, grid)), 0) + 1e-3
+    b = np.maximum(rng.standard_normal((16, grid, grid)), 0) + 1e-3
+    w = cell_weights(box, grid, grid)
+    m = similarity_maps(a, b, w)
+    r, cb = region_code(a, box).astype(np.float64), b.mean(axis=(1, 2))
+    cosine = r @ cb / (np.linalg.norm(r) * np.linalg.norm(cb))  # the region query's own cosine (float32 code)
+    assert m.cosine == pytest.approx(cosine, abs=1e-6)
+    assert m.query.sum() == pytest.approx(m.cosine, abs=1e-12) and m.hit.sum() == pytest.approx(m.cosine, abs=1e-12)
+    assert (m.query[w == 0] == 0).all() and (m.query[w > 0] > 0).all()  # nothing outside the box counts
+
+
+def test_a_box_over_the_whole_image_gives_the_whole_image_s_maps() -> None:
+    rng = np.random.default_rng(3)
+    a, b = (np.maximum(rng.standard_normal((8, 7, 7)), 0) for _ in range(2))
+    plain, whole = similarity_maps(a, b), similarity_maps(a, b, np.ones((7, 7)))
+    assert np.allclose(plain.query, whole.query, atol=1e-12) and np.allclose(plain.hit, whole.hit, atol=1e-12)
+    for bad in (np.ones((6, 7)), np.zeros((7, 7)), -np.ones((7, 7))):
+        with pytest.raises(InputError, match="region weights"):
+            similarity_maps(a, b, bad)
+
+
 def test_an_image_against_itself_is_non_negative_and_sums_to_one() -> None:
     f = np.maximum(np.random.default_rng(1).standard_normal((32, 7, 7)), 0)
     m = similarity_maps(f, f)

@@ -42,7 +42,7 @@ def config(searcher: Archive, settings: Config, _: Caller) -> dict[str, Any]:
         "image_queries": searcher.image_queries, "pixels": pictures,
         "browser": settings.browser_url, "viewer_url": settings.viewer_url, "findings": searcher.findings(),
         "filters": describe(),
-        "features": ["filters", "examples", *(["sliders"] if searcher.image_queries else []),
+        "features": ["filters", "examples", *(["sliders", "regions"] if searcher.image_queries else []),
                      *(["maps"] if searcher.image_queries and pictures else [])],
     }
 
