@@ -5,6 +5,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,10 @@ class Service:
             return e.code, json.loads(e.read())
 
 
-@pytest.fixture(scope="module")
-def service(neo4j_db: Database, neo4j_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    tmp = tmp_path_factory.mktemp("familiar")
+@contextmanager
+def shipped_service(neo4j_db: Database, neo4j_settings: Settings, tmp: Path) -> Iterator[tuple[Service, Settings]]:
+    """A running service over the first ARCHIVED sample films embedded by the shipped checkpoint (built
+    through the CLI into the database behind ``neo4j_settings``), and its settings."""
     neo4j_db.auto("delete_everything")
     env = {"CXRNEO_NEO4J_URI": neo4j_settings.neo4j_uri, "CXRNEO_NEO4J_PASSWORD": neo4j_settings.password(),
            "CXRNEO_DATA_DIR": str(tmp)}
@@ -65,10 +67,19 @@ def service(neo4j_db: Database, neo4j_settings: Settings, tmp_path_factory: pyte
         done = run(app, args)
         assert done.exit_code == 0, done.output
     ids = sorted(p.name for p in IMAGES.glob("*.png"))[:ARCHIVED]
-    searcher = Searcher.connect(neo4j_settings.model_copy(update={"data_dir": tmp}), CHECKPOINT, images=IMAGES)
-    with Running(create_app(searcher, token=TOKEN, max_upload_bytes=4 << 20)) as running:
-        yield Service(running.url, ids, env)
-    searcher.close()
+    settings = neo4j_settings.model_copy(update={"data_dir": tmp})
+    searcher = Searcher.connect(settings, CHECKPOINT, images=IMAGES)
+    try:
+        with Running(create_app(searcher, token=TOKEN, max_upload_bytes=4 << 20)) as running:
+            yield Service(running.url, ids, env), settings
+    finally:
+        searcher.close()
+
+
+@pytest.fixture(scope="module")
+def service(neo4j_db: Database, neo4j_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with shipped_service(neo4j_db, neo4j_settings, tmp_path_factory.mktemp("familiar")) as (running, _):
+        yield running
 
 
 def test_an_archived_film_uploaded_again_is_answered_as_that_image(service: Service) -> None:

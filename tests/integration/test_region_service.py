@@ -9,16 +9,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cxrneo.api.app import create_app
 from cxrneo.cli.main import app
 from cxrneo.db.connection import Database
 from cxrneo.errors import ConfigError
 from cxrneo.service.request import QueryRequest
 from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
-from tests.integration.test_familiar_service import ARCHIVED, CHECKPOINT, IMAGES, TOKEN, Service
-from tests.integration.test_query_image import EXAMPLES
-from tests.serving import Running
+from tests.integration.test_familiar_service import CHECKPOINT, IMAGES, TOKEN, Service, shipped_service
 
 pytestmark = pytest.mark.neo4j
 BOX = [0.55, 0.3, 0.95, 0.75]  # the left lung field (the image's right half)
@@ -27,23 +24,8 @@ BOX = [0.55, 0.3, 0.95, 0.75]  # the left lung field (the image's right half)
 @pytest.fixture(scope="module")
 def served(neo4j_db: Database, neo4j_settings: Settings,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, Settings]]:
-    tmp = tmp_path_factory.mktemp("region")
-    neo4j_db.auto("delete_everything")
-    env = {"CXRNEO_NEO4J_URI": neo4j_settings.neo4j_uri, "CXRNEO_NEO4J_PASSWORD": neo4j_settings.password(),
-           "CXRNEO_DATA_DIR": str(tmp)}
-    run = CliRunner(env=env).invoke
-    done = run(app, ["embed", str(CHECKPOINT), "--labels", str(EXAMPLES / "Data_Entry_2017.csv"), "--images",
-                     str(IMAGES), "--out", str(tmp / "codes.npz"), "--workers", "0", "--max-images", str(ARCHIVED)])
-    assert done.exit_code == 0, done.output
-    for args in (["ingest", str(tmp / "codes.npz"), "--mean-degree", "8"], ["communities"]):
-        done = run(app, args)
-        assert done.exit_code == 0, done.output
-    ids = sorted(p.name for p in IMAGES.glob("*.png"))[:ARCHIVED]
-    settings = neo4j_settings.model_copy(update={"data_dir": tmp})
-    searcher = Searcher.connect(settings, CHECKPOINT, images=IMAGES)
-    with Running(create_app(searcher, token=TOKEN, max_upload_bytes=4 << 20)) as running:
-        yield Service(running.url, ids, env), settings
-    searcher.close()
+    with shipped_service(neo4j_db, neo4j_settings, tmp_path_factory.mktemp("region")) as running:
+        yield running
 
 
 def _ids(answer: dict[str, Any]) -> list[str]:
