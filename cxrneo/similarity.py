@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cxrneo.errors import InputError
+from cxrneo.subregion import pooled
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def similarity_maps(cells_a: np.ndarray, cells_b: np.ndarray, weights_a: np.ndar
     fa, fb = np.asarray(cells_a, np.float64), np.asarray(cells_b, np.float64)
     if fa.ndim != 3 or fb.ndim != 3 or fa.shape[0] != fb.shape[0]:
         raise InputError(f"feature maps of shapes {fa.shape} and {fb.shape} cannot be compared")
-    if weights_a is None:
+    if weights_a is None:  # the whole image: the same arithmetic on both sides (an image against itself is symmetric)
         wa, total = np.ones(fa.shape[1:]), float(fa.shape[1] * fa.shape[2])
         ca = fa.mean(axis=(1, 2))
     else:
@@ -47,7 +48,7 @@ def similarity_maps(cells_a: np.ndarray, cells_b: np.ndarray, weights_a: np.ndar
         if wa.shape != fa.shape[1:] or not (wa >= 0).all() or wa.sum() <= 0:
             raise InputError(f"region weights of shape {wa.shape} do not fit a grid of {fa.shape[1:]}")
         total = float(wa.sum())
-        ca = np.einsum("chw,hw->c", fa, wa) / total
+        ca = pooled(fa, wa)
     cb = fb.mean(axis=(1, 2))
     norm = float(np.linalg.norm(ca) * np.linalg.norm(cb))
     if norm == 0.0:

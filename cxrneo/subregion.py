@@ -66,8 +66,12 @@ def region_code(cells: np.ndarray, box: Box) -> np.ndarray:
     f = np.asarray(cells, np.float64)
     if f.ndim != 3:
         raise ValueError(f"cells must be channels x rows x columns, got shape {f.shape}")
-    w = cell_weights(box, f.shape[1], f.shape[2])
-    out: np.ndarray = (np.einsum("chw,hw->c", f, w) / w.sum()).astype(np.float32)
+    return pooled(f, cell_weights(box, f.shape[1], f.shape[2])).astype(np.float32)
+
+
+def pooled(cells: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The cells' (channels x rows x columns) mean weighted by ``weights`` (rows x columns, summing above 0)."""
+    out: np.ndarray = np.einsum("chw,hw->c", cells, weights) / float(weights.sum())
     return out
 
 

@@ -336,6 +336,7 @@ def evaluate_boxes_file(
     from its image file's cells through the checkpoint that made the codes."""
     from cxrneo.archive import codes as codes_io
     from cxrneo.embed.encoder import Encoder
+    from cxrneo.evaluation import report
     from cxrneo.evaluation.boxed import Boxed, evaluate_boxes, read_boxes
     from cxrneo.evaluation.evaluate import louvain_in_memory
 
@@ -344,13 +345,10 @@ def evaluate_boxes_file(
     encoder = Encoder(checkpoint, "auto")
     if data.checkpoint_sha256 and data.checkpoint_sha256 != encoder.sha256:
         raise ConfigError(f"{checkpoint} is not the checkpoint that made {codes_file}")
-    paths = {r.id: r.path for r in data.images}
+    records = {r.id: r for r in data.images}
 
     def region(b: Boxed) -> "np.ndarray":
-        stored = Path(paths.get(b.image_id) or b.image_id)
-        path = stored if stored.is_absolute() else image_root / stored
-        if not path.is_file():
-            path = image_root / stored.name
+        path = report.image_file(records[b.image_id], image_root) or image_root / b.image_id
         return encoder.region(path, b.box)[0]
 
     if in_memory:

@@ -33,22 +33,14 @@ class Encoder:
     def cells(self, paths: list[Path]) -> np.ndarray:
         """The last feature maps after the ReLU (images x channels x rows x columns), one forward pass
         for all the files; their means over the grid are the images' codes."""
-        grey = np.stack([read_grey(Path(p), self.size) for p in paths])
-        x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[:, None], self.device)
-        with self._lock, torch.inference_mode(), runtime.autocast(self.device):
-            cells = self.model.cells(x)
-        out: np.ndarray = cells.float().cpu().numpy()
-        return out
+        return self._forward(np.stack([read_grey(Path(p), self.size) for p in paths]), cells=True)
 
     def region(self, path: Path, box: Box) -> tuple[np.ndarray, str | None]:
         """The code of a region of one image file (cxrneo.subregion: the mean of the cells the box
         covers, weighted by the share of each it covers) and, when the file's pixels do not look like a
         radiograph, why; one decode, one forward pass."""
         grey = read_grey(Path(path), self.size)
-        x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[None, None], self.device)
-        with self._lock, torch.inference_mode(), runtime.autocast(self.device):
-            cells = self.model.cells(x)
-        return region_code(cells.float().cpu().numpy()[0], box), radiograph.doubt(Path(path), grey)
+        return region_code(self._forward(grey[None], cells=True)[0], box), radiograph.doubt(Path(path), grey)
 
     def explain(self, query: Path, hit: Path, box: Box | None = None) -> SimilarityMaps:
         """Where two image files are alike (cxrneo.similarity), from one forward pass; with `box`, where
@@ -58,17 +50,19 @@ class Encoder:
 
     def code(self, path: Path) -> np.ndarray:
         """The float32 code of one image file (one-line InputError when unreadable)."""
-        return self._code(read_grey(Path(path), self.size))
+        code: np.ndarray = self._forward(read_grey(Path(path), self.size)[None], cells=False)[0]
+        return code
 
     def look(self, path: Path) -> tuple[np.ndarray, str | None]:
         """The code of one image file and, when its pixels do not look like a radiograph, why
         (cxrneo.embed.radiograph), from one decode."""
         grey = read_grey(Path(path), self.size)
-        return self._code(grey), radiograph.doubt(Path(path), grey)
+        return self._forward(grey[None], cells=False)[0], radiograph.doubt(Path(path), grey)
 
-    def _code(self, grey: np.ndarray) -> np.ndarray:
-        x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[None, None], self.device)
+    def _forward(self, grey: np.ndarray, cells: bool) -> np.ndarray:
+        """One forward pass over grey images (images x size x size): their cells, or their codes (float32)."""
+        x = runtime.prepare(torch.from_numpy(grey.astype(np.float16))[:, None], self.device)
         with self._lock, torch.inference_mode(), runtime.autocast(self.device):
-            code = self.model.code(x)
-        out: np.ndarray = code.float().cpu().numpy()[0]
-        return out
+            out = self.model.cells(x) if cells else self.model.code(x)
+        result: np.ndarray = out.float().cpu().numpy()
+        return result

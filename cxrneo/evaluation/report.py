@@ -169,13 +169,16 @@ def thumbnail(path: Path, size: int = 128) -> str | None:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _resolve(record: ImageRecord, image_root: Path | None) -> Path | None:
+def image_file(record: ImageRecord, image_root: Path | None) -> Path | None:
+    """The file of a record: its path (under ``image_root`` when relative), else its file name in
+    ``image_root`` (an archive moved); None when neither is a file."""
     if not record.path:
         return None
     p = Path(record.path)
-    if not p.is_absolute() and image_root is not None:
-        p = image_root / p
-    return p if p.is_file() else None
+    candidates = [p if p.is_absolute() or image_root is None else image_root / p]
+    if image_root is not None:
+        candidates.append(image_root / p.name)
+    return next((c for c in candidates if c.is_file()), None)
 
 
 Explainer = Callable[[Path, Path], bytes]  # (query file, hit file) -> the hit's similarity-map PNG
@@ -183,9 +186,9 @@ Explainer = Callable[[Path, Path], bytes]  # (query file, hit file) -> the hit's
 
 def _figure(record: ImageRecord, query: ImageRecord | None, image_root: Path | None,
             explain: Explainer | None = None) -> str:
-    path = _resolve(record, image_root)
+    path = image_file(record, image_root)
     uri = thumbnail(path) if path else None
-    query_path = _resolve(query, image_root) if query is not None and explain is not None else None
+    query_path = image_file(query, image_root) if query is not None and explain is not None else None
     if path and query_path and explain is not None:
         uri = "data:image/png;base64," + base64.b64encode(explain(query_path, path)).decode("ascii")
     img = (f'<img src="{uri}" alt="{html.escape(record.id)}">' if uri

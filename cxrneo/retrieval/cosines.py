@@ -133,6 +133,26 @@ class Cosines:
             keep[np.searchsorted(cand, unsure)] = self.exact(unsure) >= t
         return cand[keep].astype(np.int64)
 
+    def count_at_least(self, cuts: np.ndarray) -> np.ndarray:
+        """For each t of `cuts`, how many rows have an exact cosine >= t (len(at_least(t)) for every t at
+        once: one pass over the first pass, a sort of the rows that may reach the lowest cut, and exact
+        values only for rows whose bounds straddle a cut)."""
+        cuts = np.asarray(cuts, np.float64).ravel()
+        out = np.zeros(cuts.size, np.int64)
+        if cuts.size == 0:
+            return out
+        pool = np.flatnonzero(self.approx >= self._upper_cut(float(cuts.min())))
+        approx = self.approx[pool].astype(np.float64)
+        order = np.argsort(approx, kind="stable")
+        approx, pool = approx[order], pool[order]
+        low = self.lower(approx)  # ascending, as approx is
+        for i, t in enumerate(cuts.tolist()):
+            start = int(np.searchsorted(approx, self._upper_cut(t), "left"))  # below it: surely under t
+            sure = max(start, int(np.searchsorted(low, t, "left")))  # from it on: surely at least t
+            unsure = pool[start:sure]
+            out[i] = pool.size - sure + (int((self.exact(unsure) >= t).sum()) if unsure.size else 0)
+        return out
+
     def top(
         self, k: int, name: Callable[[int], str], blocked: np.ndarray | None = None,
         among: np.ndarray | None = None,

@@ -87,12 +87,13 @@ class Retriever:
         code: np.ndarray = self.reader[row][0]
         return code
 
-    def query(self, q_unit: np.ndarray, question: Question) -> list[Hit]:
+    def query(self, q_unit: np.ndarray, question: Question, cos: Cosines | None = None) -> list[Hit]:
         """The top-k database images for a query code, best first; with `question.allowed` the top
         min(k, allowed and not excluded) among the allowed rows (see `_filtered`). Each hit says which
-        share of the archive (excluded rows aside) is less alike to the query (`closer_than`)."""
+        share of the archive (excluded rows aside) is less alike to the query (`closer_than`). `cos`:
+        this code's `first_pass`, when the caller already made it."""
         unit = self._unit(q_unit)
-        cos = self.scan(unit)
+        cos = self.scan(unit) if cos is None else cos
         blocked = self._blocked(question)
         growth = self._run(unit, question, cos, blocked)
         com = self.graph.community
@@ -120,10 +121,16 @@ class Retriever:
         familiarity = self.familiarity()
         return None if familiarity is None else familiarity.doubt(self._unit(q))
 
-    def duplicate_of(self, q_unit: np.ndarray) -> str | None:
-        """The stored image whose code is the query's own (cosine at least DUPLICATE_COSINE), if any."""
+    def first_pass(self, q: np.ndarray) -> Cosines:
+        """The cosines of a query code to every row (one pass over the codes; `query` and `duplicate_of`
+        take it, so that one query makes it once)."""
+        return self.scan(self._unit(q))
+
+    def duplicate_of(self, q_unit: np.ndarray, cos: Cosines | None = None) -> str | None:
+        """The stored image whose code is the query's own (cosine at least DUPLICATE_COSINE), if any;
+        `cos`: this code's `first_pass`, when the caller already made it."""
         unit = self._unit(q_unit)
-        best = self.scan(unit).top(1, self.ids.__getitem__)
+        best = (self.scan(unit) if cos is None else cos).top(1, self.ids.__getitem__)
         if best.size == 0:
             return None
         c = float(exact_dot(self.reader, best, unit.astype(np.float64))[0])
@@ -216,14 +223,11 @@ class _RowIds(Sequence[str]):
 
 def _standing(cos: Cosines, blocked: np.ndarray, cosines: np.ndarray) -> list[float]:
     """For each cosine, the share of the rows (blocked ones aside) whose exact cosine to the query is below
-    it: "closer than this share of the archive". Exact whatever the first pass (values near each cut are
-    computed exactly, as Cosines.at_least does)."""
+    it: "closer than this share of the archive". Exact whatever the first pass (Cosines.count_at_least)."""
     n = len(cos) - int(blocked.size)
     if n <= 0:
         return [0.0] * int(cosines.size)
-    out = []
-    for c in cosines.tolist():
-        at = cos.at_least(float(c))
-        above = int(at.size) - (int(np.isin(at, blocked).sum()) if blocked.size else 0)
-        out.append((n - above) / n)
-    return out
+    above = cos.count_at_least(cosines)
+    if blocked.size:
+        above = above - (cos.exact(blocked)[None, :] >= cosines[:, None]).sum(axis=1)
+    return [float(n - a) / n for a in above.tolist()]

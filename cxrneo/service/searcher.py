@@ -29,7 +29,7 @@ from cxrneo.service.pixels import ImageFiles, check_size
 from cxrneo.service.request import QueryOptions, QueryRequest, rocchio, steer
 from cxrneo.service.workers import check_deadline
 from cxrneo.settings import Settings
-from cxrneo.subregion import Box
+from cxrneo.subregion import Box, check_box
 
 if TYPE_CHECKING:
     from cxrneo.db.meta import GraphMeta
@@ -161,7 +161,7 @@ class Searcher:
                 raise ConfigError("a region of a stored image needs the checkpoint whose codes the graph holds "
                                   "(`cxrneo serve --checkpoint`, `cxrneo query --checkpoint`)")
             path = self.image_file(image_id)
-            code, _ = self.encoder().region(path, _box(options.region))
+            code, _ = self.encoder().region(path, check_box(options.region))
             return self._region(f"{image_id} (region)", code, exclude, options, t0, generation)
         if options.not_ids:
             return self.by_examples([image_id], options.not_ids, options)
@@ -219,7 +219,7 @@ class Searcher:
             if len(files) != 1:
                 raise InputError("a region needs one image file, not several")
             radiograph.check_size(*files[0])
-            code, doubt = self.encoder().region(files[0][0], _box(options.region))
+            code, doubt = self.encoder().region(files[0][0], check_box(options.region))
             return self._region(f"{files[0][1]} (region)", code, frozenset(), options, t0, None, doubt)
         if len(files) > 1:
             check_request_pixels([p for p, _ in files])  # one file's budget is checked as it is read
@@ -303,23 +303,25 @@ class Searcher:
         """Answer with the target's code (a new code enters the graph's space first), steered by the
         finding sliders; with a filter, among the images that pass it (min(k, passing) of them)."""
         generation = generation or self.graph.current()
+        retriever = generation.retriever
         code = self.graph.in_graph_space(generation.meta, target.code) if target.new else target.code
-        duplicate = generation.retriever.duplicate_of(code) if target.upload else None
+        scan = retriever.first_pass(code) if target.upload else None  # the duplicate check's, and the answer's
+        duplicate = None if scan is None else retriever.duplicate_of(code, scan)
         doubt = target.doubt
         if duplicate is not None:  # the archived film itself: answered as that image
-            code, doubt = generation.retriever.code_of(duplicate), None
+            code, doubt, scan = retriever.code_of(duplicate), None, None
             target = _Target(target.name, code, target.exclude | {duplicate})
         elif target.new and doubt is None:
-            doubt = generation.retriever.doubt(code)
+            doubt = retriever.doubt(code)
         if options.concepts:
-            code = steer(code, self.directions(generation.meta), options.concepts)
+            code, scan = steer(code, self.directions(generation.meta), options.concepts), None
         t1 = time.perf_counter()
         where = options.filter
         allowed = None
         if where is not None and not where.empty():
-            allowed = passing(generation.facets, where, generation.retriever.graph.community)
+            allowed = passing(generation.facets, where, retriever.graph.community)
         question = Question(options.k, options.method, options.strict, target.exclude, allowed)
-        hits = generation.retriever.query(code, question)
+        hits = retriever.query(code, question, scan)
         t2 = time.perf_counter()
         records = self.graph.records([h.image_id for h in hits])
         hits = [h.model_copy(update=_shown(records[h.image_id])) if h.image_id in records else h for h in hits]
@@ -415,11 +417,6 @@ class Searcher:
         if reason:
             doc["error"] = reason
         return doc
-
-
-def _box(region: list[float]) -> Box:
-    x0, y0, x1, y1 = region
-    return x0, y0, x1, y1
 
 
 def _kernel(precision: str) -> "Callable[[np.ndarray], Kernel]":

@@ -110,3 +110,16 @@ def test_a_code_of_the_archive_is_its_duplicate_and_a_near_one_is_not(world: tup
     other = codes[11] + 0.05 * (codes[12] - codes[11])
     assert r.duplicate_of(other) is None
     assert r.doubt(codes[11]) is None
+
+
+def test_counts_at_least_each_cut_equal_the_rows_at_least_it_under_a_loose_first_pass() -> None:
+    from cxrneo.retrieval.cosines import Cosines
+
+    codes = _archive(500, seed=9).astype(np.float32)
+    q = codes[3].astype(np.float64)
+    exact = codes.astype(np.float64) @ q
+    noise = np.random.default_rng(2).uniform(-1, 1, exact.size) * (0.002 + 0.01 * np.abs(exact))
+    cos = Cosines(codes, q, (exact + 0.5 * noise).astype(np.float32), base=0.002, rel=0.01)
+    cuts = np.sort(exact)[::-37][:12]
+    assert cos.count_at_least(cuts).tolist() == [cos.at_least(float(t)).size for t in cuts]
+    assert cos.count_at_least(np.array([])).size == 0
