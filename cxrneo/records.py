@@ -1,4 +1,6 @@
-"""Typed rows that cross module boundaries: images, community statistics, hits."""
+"""Typed rows that cross module boundaries: images, community statistics, hits, a cache's use."""
+
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,3 +54,15 @@ class Hit(BaseModel):
     age: int | None = None
     study_uid: str | None = None  # for images from a PACS: the study and series to open in a viewer
     series_uid: str | None = None
+
+
+class CacheUse(NamedTuple):
+    """How one of the service's caches is used now: what it holds and its bound (in ``unit``: bytes,
+    images or entries), its entries, and the lookups it answered (hits) or not (misses) so far."""
+
+    unit: str
+    held: int
+    limit: int
+    entries: int
+    hits: int
+    misses: int

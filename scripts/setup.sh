@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install cxrneo and its tools on a fresh machine: Java 17 + Maven (for the local Neo4j), headless
 # Chromium + chromedriver (the viewer's browser tests), Orthanc + its DICOMweb plugin (a real PACS
-# for the DICOMweb tests), rsyslog (the audit trail's syslog tests), a venv.
+# for the DICOMweb tests), rsyslog (the audit trail's syslog tests), Prometheus (the metrics scrape
+# test), a venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,8 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 # a real PACS for the DICOMweb tests: Orthanc and its DICOMweb plugin (never started as a service)
 { command -v Orthanc || [ -x /usr/sbin/Orthanc ]; } >/dev/null 2>&1 || need_apt+=(orthanc)
 [ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need_apt+=(orthanc-dicomweb)
+# a real Prometheus for the metrics test (started by the test on loopback, never as a service)
+{ command -v prometheus || [ -x /usr/bin/prometheus ]; } >/dev/null 2>&1 || need_apt+=(prometheus)
 # a real syslog server for the audit trail's syslog tests (each test runs its own rsyslogd)
 { command -v rsyslogd || [ -x /usr/sbin/rsyslogd ]; } >/dev/null 2>&1 || need_apt+=(rsyslog)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,4 +1,4 @@
-"""Who is asking and what they may do: the three roles and the identity a request is served as."""
+"""Who is asking and what they may do: the four roles and the identity a request is served as."""
 
 from dataclasses import dataclass
 from enum import IntEnum
@@ -7,11 +7,13 @@ from enum import IntEnum
 class Role(IntEnum):
     """What a caller may do; each role may do all that the roles below it may.
 
-    * viewer: query, images, explain, subgraph (reads patient data)
+    * monitor: the service's metrics (GET /metrics) and health, no patient data (a Prometheus's key)
+    * viewer: also query, images, explain, subgraph (reads patient data)
     * curator: also what changes the archive over HTTP (nothing yet)
     * admin: also users and the audit trail
     """
 
+    MONITOR = 0
     VIEWER = 1
     CURATOR = 2
     ADMIN = 3
@@ -22,11 +24,11 @@ class Role(IntEnum):
 
     @classmethod
     def parse(cls, text: str) -> "Role":
-        """A role by its name (viewer, curator, admin); ValueError otherwise."""
+        """A role by its name (monitor, viewer, curator, admin); ValueError otherwise."""
         try:
             return cls[text.strip().upper()]
         except KeyError:
-            raise ValueError(f"unknown role {text!r}: use viewer, curator or admin") from None
+            raise ValueError(f"unknown role {text!r}: use monitor, viewer, curator or admin") from None
 
 
 @dataclass(frozen=True)

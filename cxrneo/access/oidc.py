@@ -6,7 +6,7 @@ only asymmetric algorithms are accepted, and the token's ``alg`` must fit the ke
 algorithm-confusion attack) is refused. The token must carry exp, iat (or nbf), iss, aud and sub;
 exp, nbf, iss and aud are checked with ``leeway`` seconds of clock skew. The role comes from the
 claim ``role_claim`` (a string or a list; a dotted path such as ``realm_access.roles`` reaches into
-nested claims, as Keycloak puts them): the highest of viewer, curator, admin found there.
+nested claims, as Keycloak puts them): the highest of monitor, viewer, curator, admin found there.
 ``OidcVerifier.verify`` is thread-safe (the service calls it from worker threads).
 """
 

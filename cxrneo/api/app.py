@@ -10,6 +10,7 @@ POST /subgraph   the SIMILAR edges among some images, with the Cypher for Neo4j 
 GET  /explain?query=ID&hit=ID  where two stored images are alike (similarity maps, PNG or JSON; &region= a box of the query)
 GET  /config     what this service offers the viewer
 GET  /health     Neo4j reachable, generations, checkpoint hash
+GET  /metrics    Prometheus metrics (the monitor role or above; cxrneo/api/monitor.py)
 
 The routes live in cxrneo/api/routes (one router per concern) and take what they need from the
 dependencies of cxrneo/api/deps.py. Every error is JSON `{"error": "one line"}` with a 4xx/5xx
@@ -23,7 +24,10 @@ from cxrneo.access.authenticate import Authenticator
 from cxrneo.api import answers
 from cxrneo.api.deps import ApiSettings
 from cxrneo.api.gate import LOOPBACK_NAMES, Gate
+from cxrneo.api.logs import LogSink
+from cxrneo.api.monitor import Monitor
 from cxrneo.api.notes import Trail
+from cxrneo.api.observe import Observe
 from cxrneo.api.routes import admin, archive, explain, info, neighbourhood, query
 from cxrneo.api.uploads import MULTIPART_SLACK
 from cxrneo.service.searcher import Searcher
@@ -33,12 +37,13 @@ from cxrneo.service.workers import Workers
 def create_app(
     searcher: Searcher, token: str | None = None, max_upload_bytes: int = 20 << 20, browser_url: str | None = None,
     viewer_url: str | None = None, workers: Workers | None = None, access: Authenticator | None = None,
-    trail: Trail | None = None, hosts: frozenset[str] = LOOPBACK_NAMES,
+    trail: Trail | None = None, hosts: frozenset[str] = LOOPBACK_NAMES, log: LogSink | None = None,
 ) -> FastAPI:
     """The app around one shared Searcher (which follows the graph's generations per request); heavy
     work goes through ``workers`` (a bounded queue with a deadline; by default 2 threads, 8 waiting, 30 s).
     ``access``: the credentials it takes (default: ``token`` alone, loopback); ``trail``: where the
-    audit entries go (`cxrneo serve` always keeps one); ``hosts``: the Host names it answers for."""
+    audit entries go (`cxrneo serve` always keeps one); ``hosts``: the Host names it answers for; ``log``:
+    where each request's JSON line goes (None: no line per request)."""
     app = FastAPI(title="cxrneo", summary="Content-based chest X-ray retrieval over a Neo4j graph",
                   version=info.version())
     app.state.searcher = searcher
@@ -51,7 +56,11 @@ def create_app(
     app.add_middleware(Gate, access=app.state.access, max_body=max_upload_bytes + MULTIPART_SLACK, hosts=hosts,
                        trail=trail)
     answers.install(app)
-    for routes in (info, query, archive, explain, neighbourhood, admin):
+    routers = (info, query, archive, explain, neighbourhood, admin)
+    for routes in routers:
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=info.WEB), name="static")
+    app.state.monitor = Monitor(searcher, app.state.workers, info.version())
+    known = [r for r in app.router.routes if hasattr(r, "path")] + [r for m in routers for r in m.router.routes]
+    app.add_middleware(Observe, monitor=app.state.monitor, routes=known, log=log)  # outside the gate
     return app

@@ -4,6 +4,7 @@ dependency read from the app's state, so that a test overrides it (`app.dependen
 * `Archive`: the shared Searcher (it follows the graph's generations per request).
 * `Config`: the service's settings (upload limit, links).
 * `Work`: the bounded workers for heavy work, with the request deadline.
+* `Monitoring`: the app's Prometheus metrics (cxrneo/api/monitor.py).
 * `Caller`: who is asking (the gate identified them, cxrneo/api/gate.py); `MaybeCaller` on open routes.
 * `Audit`: the note a route fills for the audit trail (what it showed).
 * `need(role)`: a router's dependency that lets only callers of that role or above in (403 otherwise),
@@ -17,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from cxrneo.access.identity import Identity, Role
+from cxrneo.api.monitor import Monitor
 from cxrneo.api.notes import Note
 from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import Workers
@@ -43,6 +45,11 @@ def settings(request: Request) -> ApiSettings:
 
 def workers(request: Request) -> Workers:
     found: Workers = request.app.state.workers
+    return found
+
+
+def monitor(request: Request) -> Monitor:
+    found: Monitor = request.app.state.monitor
     return found
 
 
@@ -77,6 +84,7 @@ def need(role: Role) -> Callable[[Identity], Identity]:
 Archive = Annotated[Searcher, Depends(searcher)]
 Config = Annotated[ApiSettings, Depends(settings)]
 Work = Annotated[Workers, Depends(workers)]
+Monitoring = Annotated[Monitor, Depends(monitor)]
 Caller = Annotated[Identity, Depends(caller)]
 MaybeCaller = Annotated[Identity | None, Depends(identity)]
 Audit = Annotated[Note, Depends(note)]

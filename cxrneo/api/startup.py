@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from cxrneo.access.authenticate import Authenticator
 from cxrneo.api.app import create_app
 from cxrneo.api.gate import LOOPBACK_NAMES
+from cxrneo.api.logs import LogSink
 from cxrneo.errors import ConfigError, CxrneoError
 from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import Workers
@@ -42,6 +43,8 @@ class ServeOptions(BaseModel):
     oidc_role_claim: str = "roles"
     tls_cert: Path | None = None  # HTTPS: a PEM certificate (chain) and its private key
     tls_key: Path | None = None
+    log_format: str = "text"  # text: warnings and errors as plain lines, no line per request; json: see api/logs.py
+    log_file: Path | None = None  # with json: the log's file (default stderr)
 
     def check(self) -> None:
         check_viewer_url(self.viewer_url)
@@ -60,6 +63,10 @@ class ServeOptions(BaseModel):
             raise ConfigError(f"--pacs-cache-mb must be at least 1, got {self.pacs_cache_mb}")
         if self.images is not None and not self.images.is_dir():
             raise ConfigError(f"--images: {self.images} is not a folder")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"--log-format must be text or json, got {self.log_format!r}")
+        if self.log_file is not None and self.log_format != "json":
+            raise ConfigError("--log-file holds the JSON log: add --log-format json")
         self._check_access()
 
     def _check_access(self) -> None:
@@ -168,8 +175,14 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     """Open the graph (and the checkpoint) and serve until interrupted (what `cxrneo serve` runs)."""
     import uvicorn
     from threadpoolctl import threadpool_limits
+    from uvicorn.config import LOGGING_CONFIG
 
     opts.check()
+    log = _json_log(opts)
+    if log is not None:  # the start-up's warnings become JSON lines of the log too
+        import logging
+
+        warn = logging.getLogger("cxrneo.serve").warning
     access = access_of(settings, opts)
     from cxrneo.access.audit import AuditTrail
 
@@ -197,7 +210,7 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     app = create_app(searcher, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),
                      browser_url=browser_url(settings, opts.browser_url), viewer_url=opts.viewer_url,
                      workers=Workers(opts.heavy_workers, opts.heavy_queue, opts.deadline), access=access,
-                     trail=trail, hosts=opts.hosts())
+                     trail=trail, hosts=opts.hosts(), log=log)
     scheme, shown = ("https" if opts.tls_cert else "http"), "localhost" if opts.host in ("127.0.0.1", "::1") else opts.host
     say(f"cxrneo serving on {scheme}://{opts.host}:{opts.port} (the viewer: {scheme}://{shown}:{opts.port}/ ; "
         f"OpenAPI at /docs); {'authentication required' if access.configured() else 'no authentication (loopback)'}"
@@ -205,9 +218,28 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     try:
         # SIGTERM or Ctrl-C: connections still open after STOP_SECONDS are cut, and heavy work left running
         # in the daemon worker threads is abandoned (nothing the service does writes to the graph)
+        # no access log: each request's line is ours (api/logs.py), without query strings; with json,
+        # uvicorn's own records go through the root logger's JSON handler (log_config None)
         uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=STOP_SECONDS, limit_concurrency=MAX_CONNECTIONS,
-                    ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key)
+                    ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key,
+                    log_config=None if log is not None else LOGGING_CONFIG)
     finally:
         searcher.close()
         trail.close()
+        if log is not None:
+            log.close()
+
+
+def _json_log(opts: ServeOptions) -> LogSink | None:
+    """With --log-format json: the sink of the request lines, which also takes every warning and error."""
+    if opts.log_format != "json":
+        return None
+    from cxrneo.api.logs import install
+
+    try:
+        log = LogSink.open(opts.log_file)
+    except OSError as e:
+        raise ConfigError(f"--log-file: cannot write {opts.log_file}: {e.strerror or e}") from None
+    install(log)
+    return log

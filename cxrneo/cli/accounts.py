@@ -33,7 +33,7 @@ def _show_key(what: str, key: str) -> None:
 def users_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="1-64 letters, digits or . _ @ -")],
-    role: Annotated[str, typer.Option("--role", help="viewer, curator or admin.")],
+    role: Annotated[str, typer.Option("--role", help="monitor (metrics only), viewer, curator or admin.")],
 ) -> None:
     """Add a user and print its new API key."""
     from cxrneo.access.users import parse_role

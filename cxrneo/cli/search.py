@@ -207,10 +207,16 @@ def serve_cmd(
         "Single sign-on: accept bearer JWTs of this OpenID Connect issuer (its keys are fetched and cached)."))] = None,
     oidc_audience: Annotated[str | None, typer.Option(help="The audience (aud) those tokens must name.")] = None,
     oidc_role_claim: Annotated[str, typer.Option(help=(
-        "The claim naming the cxrneo role (viewer, curator, admin); dotted for nested, e.g. realm_access.roles."
+        "The claim naming the cxrneo role (monitor, viewer, curator, admin); dotted for nested, e.g. realm_access.roles."
     ))] = "roles",
     tls_cert: Annotated[Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (chain).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="The certificate's private key (PEM).")] = None,
+    log_format: Annotated[str, typer.Option(help=(
+        "text: warnings and errors as plain lines (no line per request); json: one JSON line per request "
+        "(time, request id, route template, method, status, ms, retrieval method, user; never a patient, "
+        "image or file name) and the warnings and errors as JSON lines."))] = "text",
+    log_file: Annotated[Path | None, typer.Option(help="With --log-format json: append the log to this file "
+                                                       "(owner-only) instead of stderr.")] = None,
 ) -> None:
     """Serve retrieval over HTTP: the viewer at /, the API with OpenAPI at /docs; follows ingests and
     community runs without a restart.
@@ -218,6 +224,7 @@ def serve_cmd(
     Every route but the page and /health needs `Authorization: Bearer <key>`: a user's API key
     (`cxrneo users add`), CXRNEO_API_TOKEN (an admin key), or a single sign-on token (--oidc-issuer).
     With none set up it serves loopback only. Every read of patient data is recorded in the audit trail.
+    GET /metrics is for Prometheus (a key of the monitor role: `cxrneo users add prometheus --role monitor`).
     """
     from cxrneo.api.startup import ServeOptions, serve
 
@@ -226,5 +233,6 @@ def serve_cmd(
                         dicomweb=dicomweb, ca_bundle=ca_bundle, heavy_workers=heavy_workers, heavy_queue=heavy_queue,
                         deadline=deadline, allowed_hosts=allowed_host or [], audit=audit, audit_syslog=audit_syslog,
                         oidc_issuer=oidc_issuer, oidc_audience=oidc_audience, oidc_role_claim=oidc_role_claim,
-                        tls_cert=tls_cert, tls_key=tls_key, pacs_cache_mb=pacs_cache_mb)
+                        tls_cert=tls_cert, tls_key=tls_key, pacs_cache_mb=pacs_cache_mb, log_format=log_format,
+                        log_file=log_file)
     serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

@@ -24,6 +24,7 @@ from pathlib import Path
 from cxrneo.errors import ConfigError
 from cxrneo.pacs.dicomweb import PART, DicomWeb, Instance
 from cxrneo.pacs.uid import check_uid
+from cxrneo.records import CacheUse
 
 DEFAULT_MB = 2048
 STALE_SECONDS = 3600  # a temporary file older than this was left by a crash
@@ -41,6 +42,9 @@ class InstanceCache:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._clock = 0  # the last access time given, in ns: strictly increasing within this process
+        self.hits = self.misses = self.failed = 0  # lookups kept / retrieved, and retrievals that failed
+        self._held: int | None = None  # bytes in the folder after the last eviction (None: not counted yet)
+        self._files = 0
 
     def file(self, inst: Instance) -> Path:
         """The DICOM file of ``inst``: the kept one (its use recorded), else retrieved over WADO-RS,
@@ -49,11 +53,28 @@ class InstanceCache:
         path = self._root() / f"{hashlib.sha256(inst.sop.encode()).hexdigest()[:32]}.dcm"
         if self._usable(path):
             self._touch(path)
+            self._count("hits")
             return path
-        self.client.retrieve(inst, path)
+        self._count("misses")
+        try:
+            self.client.retrieve(inst, path)
+        except BaseException:
+            self._count("failed")
+            raise
         self._touch(path)
         self.evict(keep=path.name)
         return path
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + 1)
+
+    def use(self) -> CacheUse:
+        """Bytes and instances kept against the bound (counted once on first call, then as of the last
+        eviction), hits and misses (retrievals) so far."""
+        if self._held is None and self.folder is not None and self.folder.is_dir():
+            self.evict(remove=False)
+        return CacheUse("bytes", self._held or 0, self.max_bytes, self._files, self.hits, self.misses)
 
     def _root(self) -> Path:
         with self._lock:
@@ -90,9 +111,10 @@ class InstanceCache:
         except FileNotFoundError:
             pass
 
-    def evict(self, keep: str = "") -> int:
+    def evict(self, keep: str = "", remove: bool = True) -> int:
         """Remove the least recently used instances until the folder holds at most ``max_bytes``
-        (never the file named ``keep``), and temporary files left by a crash; the bytes held after."""
+        (never the file named ``keep``), and temporary files left by a crash; the bytes held after
+        (``remove`` false: only count them)."""
         kept: list[tuple[int, str, int]] = []
         root = self._root()
         now = time.time()
@@ -103,17 +125,19 @@ class InstanceCache:
                 except FileNotFoundError:
                     continue
                 if e.name.startswith(PART):
-                    if now - st.st_mtime > STALE_SECONDS:
+                    if remove and now - st.st_mtime > STALE_SECONDS:
                         _remove(root / e.name)
                 elif e.name.endswith(".dcm") and stat.S_ISREG(st.st_mode):
                     kept.append((st.st_atime_ns, e.name, st.st_size))
             held = sum(size for _, _, size in kept)
+            files = len(kept)
             for _, name, size in sorted(kept):
-                if held <= self.max_bytes:
+                if held <= self.max_bytes or not remove:
                     break
                 if name != keep:
                     _remove(root / name)
-                    held -= size
+                    held, files = held - size, files - 1
+            self._held, self._files = held, files
         return held
 
 

@@ -58,7 +58,8 @@ class Cosines:
         self._map = rows
         self._value = np.empty(self.approx.size, np.float64)
         self._known = np.zeros(self.approx.size, bool)
-        self.computed = 0  # how many exact values were needed (benchmarks report it)
+        self.computed = 0  # how many exact values were needed (benchmarks and the service's metrics report it)
+        self._parent: Cosines | None = None  # the view this one restricts: its count includes this one's
 
     @classmethod
     def exact_all(cls, codes: np.ndarray, q: np.ndarray) -> "Cosines":
@@ -82,6 +83,7 @@ class Cosines:
         known = self._known[rows]
         sub._known[known] = True
         sub._value[known] = self._value[rows[known]]
+        sub._parent = self
         return sub
 
     def exact(self, rows: np.ndarray | Sequence[int]) -> np.ndarray:
@@ -95,7 +97,10 @@ class Cosines:
             else:
                 self._value[todo] = exact_dot(self._codes, source, self._q)
             self._known[todo] = True
-            self.computed += int(todo.size)
+            view: Cosines | None = self
+            while view is not None:
+                view.computed += int(todo.size)
+                view = view._parent
         out: np.ndarray = self._value[rows]
         return out
 

@@ -7,7 +7,7 @@ from typing import TypeVar
 import numpy as np
 
 from cxrneo.errors import ConfigError, InputError, NotFoundError
-from cxrneo.records import Hit
+from cxrneo.records import CacheUse, Hit
 from cxrneo.retrieval.cosines import Cosines, Rows, exact_dot
 from cxrneo.retrieval.familiar import DUPLICATE_COSINE, Familiarity
 from cxrneo.retrieval.indexed import IndexedGraph
@@ -73,6 +73,11 @@ class Retriever:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def caches(self) -> dict[str, CacheUse]:
+        """The use of this snapshot's caches: the communities' adjacency blocks and the recent filters'
+        induced subgraphs."""
+        return {"community_blocks": self.graph.use(), "filter_subgraphs": self._induced.use()}
 
     def row_of(self, image_id: str) -> int:
         """The row of a database image (NotFoundError when unknown)."""

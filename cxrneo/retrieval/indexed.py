@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cxrneo.errors import InputError
-from cxrneo.records import CommunityStats
+from cxrneo.records import CacheUse, CommunityStats
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.view import GraphView
 
@@ -50,6 +50,7 @@ class IndexedGraph:
         self._cap = cache_nodes
         self._lock = threading.Lock()  # the block cache is shared by concurrent queries
         self._building: dict[int, threading.Lock] = {}
+        self.hits = self.misses = 0
 
     def between(self, c: int) -> Mapping[int, int]:
         return self.view.between(c)
@@ -60,7 +61,9 @@ class IndexedGraph:
             hit = self._blocks.get(c)
             if hit is not None:
                 self._blocks.move_to_end(c)
+                self.hits += 1
                 return hit
+            self.misses += 1
             building = self._building.setdefault(c, threading.Lock())
         with building:  # one thread builds a block; the others wait for it instead of building it again
             with self._lock:
@@ -76,6 +79,11 @@ class IndexedGraph:
                     self._cached -= old.rows.size
                 self._building.pop(c, None)
         return blk
+
+    def use(self) -> CacheUse:
+        """The block cache: member images held against its bound, blocks, hits and misses so far."""
+        with self._lock:
+            return CacheUse("images", self._cached, self._cap, len(self._blocks), self.hits, self.misses)
 
     def links_from(self, sources: Sequence[int], blk: Block) -> np.ndarray:
         """For each member of `blk`, how many edges join it to the rows `sources` (rows of other

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
+from cxrneo.records import CacheUse
 from cxrneo.retrieval.cosines import Cosines
 from cxrneo.retrieval.indexed import IndexedGraph
 
@@ -75,14 +76,23 @@ class Memo:
         self._values: OrderedDict[Hashable, Any] = OrderedDict()
         self._keep = keep
         self._lock = threading.Lock()
+        self.hits = self.misses = 0
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
+                self.hits += 1
             else:
+                self.misses += 1
                 self._values[key] = build()
                 while self._keep is not None and len(self._values) > self._keep:
                     self._values.popitem(last=False)
             value: T = self._values[key]
             return value
+
+    def use(self) -> CacheUse:
+        """Its entries against ``keep``, and its hits and misses so far."""
+        with self._lock:
+            n = len(self._values)
+            return CacheUse("entries", n, self._keep or n, n, self.hits, self.misses)

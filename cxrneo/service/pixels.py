@@ -20,6 +20,7 @@ from PIL import Image
 
 from cxrneo.embed.images import read_grey
 from cxrneo.errors import ConfigError, InputError, NotFoundError
+from cxrneo.records import CacheUse
 
 MIN_SIZE, MAX_SIZE = 64, 1024
 
@@ -64,6 +65,12 @@ class ImageFiles:
         self._cache: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def use(self) -> CacheUse:
+        """The rendered PNGs kept: bytes against the bound, entries, hits and misses so far."""
+        with self._lock:
+            return CacheUse("bytes", self._held, self.cache_bytes, len(self._cache), self.hits, self.misses)
 
     def locate(self, image_id: str, stored_path: str) -> Path:
         """The file of a stored image, inside the root; NotFoundError otherwise."""
@@ -99,7 +106,9 @@ class ImageFiles:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
+                self.hits += 1
                 return hit
+            self.misses += 1
         try:
             data = render(path, size)
         except InputError:

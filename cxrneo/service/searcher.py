@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
 from cxrneo.db.stored import StoredGraph
@@ -23,7 +23,7 @@ from cxrneo.embed.dicom import MAX_PIXELS
 from cxrneo.embed.images import declared_pixels
 from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, TooLargeError
 from cxrneo.filters import passing
-from cxrneo.records import Hit, ImageRecord
+from cxrneo.records import CacheUse, Hit, ImageRecord
 from cxrneo.retrieval.question import Question
 from cxrneo.service.pixels import ImageFiles, check_size
 from cxrneo.service.request import QueryOptions, QueryRequest, rocchio, steer
@@ -73,6 +73,12 @@ class QueryAnswer(BaseModel):
     unfamiliar: str | None = None  # why, in one line
     duplicate_of: str | None = None  # the archived image the uploaded one is (answered as that image)
     region: list[float] | None = None  # a region query: the box [x0, y0, x1, y1] the query's code came from
+    _rechecks: int = PrivateAttr(default=0)  # exact cosines the answer needed (the service's metrics; not sent)
+
+    @property
+    def rechecks(self) -> int:
+        """How many exact cosines the first pass left to compute for this answer (cxrneo.retrieval.cosines)."""
+        return self._rechecks
 
 
 @dataclass(frozen=True)
@@ -321,18 +327,21 @@ class Searcher:
         if where is not None and not where.empty():
             allowed = passing(generation.facets, where, retriever.graph.community)
         question = Question(options.k, options.method, options.strict, target.exclude, allowed)
+        scan = retriever.first_pass(code) if scan is None else scan  # its count of exact cosines is reported
         hits = retriever.query(code, question, scan)
         t2 = time.perf_counter()
         records = self.graph.records([h.image_id for h in hits])
         hits = [h.model_copy(update=_shown(records[h.image_id])) if h.image_id in records else h for h in hits]
         meta = generation.meta
-        return QueryAnswer(
+        answer = QueryAnswer(
             query=target.name, method=options.method.value, k=options.k, strict=options.strict,
             excluded=len(target.exclude), generation=meta.generation, communityGeneration=meta.communityGeneration,
             query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
             passing=None if allowed is None else int(allowed.sum()), familiar=doubt is None, unfamiliar=doubt,
             duplicate_of=duplicate, region=options.region if target.region else None,
         )
+        answer._rechecks = scan.computed
+        return answer
 
     def explain(self, query: str, hit: str, files: bool = False,
                 region: Box | None = None) -> "tuple[SimilarityMaps, Path, Path]":
@@ -386,6 +395,15 @@ class Searcher:
     def subgraph(self, ids: list[str]) -> dict[str, Any]:
         """Stored images among ``ids``, their communities and the SIMILAR edges between them."""
         return self.graph.subgraph(ids)
+
+    def caches(self) -> dict[str, CacheUse]:
+        """The use of the service's caches: rendered PNGs, PACS instances (with --dicomweb) and those of
+        the generation open now (no round trip to Neo4j)."""
+        found = {"image_png": self.files.use()}
+        if self.instances is not None:
+            found["pacs_instances"] = self.instances.use()
+        opened = self.graph.opened
+        return found | (opened.retriever.caches() if opened is not None else {})
 
     @property
     def image_queries(self) -> bool:

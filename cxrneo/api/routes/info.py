@@ -1,16 +1,17 @@
-"""What the service is and offers: GET / (the page), GET /config (what the page may show) and
-GET /health (ready or why not)."""
+"""What the service is and offers: GET / (the page), GET /config (what the page may show),
+GET /health (ready or why not) and GET /metrics (for Prometheus)."""
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 
+from cxrneo.access.identity import Role
 from cxrneo.api.answers import errors
-from cxrneo.api.deps import Archive, Caller, Config, MaybeCaller
+from cxrneo.api.deps import Archive, Caller, Config, MaybeCaller, Monitoring, need
 from cxrneo.filters import describe
 from cxrneo.retrieval.method import Method
 from cxrneo.service.request import MAX_K
@@ -53,3 +54,14 @@ def health(searcher: Archive, who: MaybeCaller) -> dict[str, Any]:
     threshold and checkpoint hashes."""
     doc = searcher.health()
     return doc if who is not None else {"status": doc["status"]}
+
+
+@router.get("/metrics", response_class=Response, dependencies=[Depends(need(Role.MONITOR))], responses={
+    200: {"content": {"text/plain": {}, "application/openmetrics-text": {}},
+          "description": "Prometheus metrics (no patient data; the text format, or OpenMetrics when asked)."},
+    **errors(401, 403)})
+def metrics(request: Request, monitor: Monitoring) -> Response:
+    """The service's metrics for Prometheus: requests, query latencies, exact rechecks, the scan kernel,
+    the graph served, caches, the heavy-work queue, PACS retrievals. Needs the monitor role or above."""
+    body, kind = monitor.scrape(request.headers.get("accept", ""))
+    return Response(body, media_type=kind)

@@ -6,6 +6,7 @@ from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
 from cxrneo.api.deps import Archive, Audit, Config, Work, need
 from cxrneo.api.notes import Note, digest
+from cxrneo.api.observe import answered
 from cxrneo.api.uploads import body_schema, image_form, is_form, json_body, named
 from cxrneo.errors import InputError
 from cxrneo.service.request import ImageQuery, QueryRequest, parse
@@ -23,8 +24,8 @@ async def query(request: Request, searcher: Archive, config: Config, work: Work,
         return await _images(request, searcher, work, config.max_upload_bytes, note)
     req = parse(QueryRequest, await json_body(request, config.max_upload_bytes))
     if req.region is not None:  # a stored film's region: its file decoded and embedded (heavy work)
-        return await work.run(_search, searcher, req, note)
-    return await in_time(work.deadline, _search, searcher, req, note)
+        return answered(request, await work.run(_search, searcher, req, note))
+    return answered(request, await in_time(work.deadline, _search, searcher, req, note))
 
 
 @router.post("/query/image", response_model=QueryAnswer, openapi_extra=body_schema(form=ImageQuery),
@@ -38,7 +39,7 @@ async def _images(request: Request, searcher: Searcher, work: Workers, limit: in
     async with image_form(request, limit) as (files, options):
         note.query = digest(path for path, _ in files)
         try:
-            return _shown(await work.run(searcher.search_images, files, options), note)
+            return answered(request, _shown(await work.run(searcher.search_images, files, options), note))
         except InputError as e:
             raise named(e, files) from None
 
