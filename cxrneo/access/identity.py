@@ -1,14 +1,15 @@
-"""Who is asking and what they may do: the three roles and the identity a request is served as."""
+"""Who is asking and what they may do: the three roles, the permissions granted to them, and the identity
+a request is served as."""
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Role(IntEnum):
     """What a caller may do; each role may do all that the roles below it may.
 
     * viewer: query, images, explain, subgraph (reads patient data)
-    * curator: also what changes the archive over HTTP (nothing yet)
+    * curator: also what writes beyond cxrneo over HTTP: keeping similar cases in the PACS (keep)
     * admin: also users and the audit trail
     """
 
@@ -29,6 +30,19 @@ class Role(IntEnum):
             raise ValueError(f"unknown role {text!r}: use viewer, curator or admin") from None
 
 
+class Permission(StrEnum):
+    """An action beyond reading that a route needs; `GRANTED` names the least role that may take it."""
+
+    KEEP = "keep"  # store key objects (similar cases) in the PACS
+
+    @property
+    def role(self) -> Role:
+        return GRANTED[self]
+
+
+GRANTED: dict[Permission, Role] = {Permission.KEEP: Role.CURATOR}
+
+
 @dataclass(frozen=True)
 class Identity:
     """A caller: its name (a user, an API key's owner, a token's subject), its role, and how it proved
@@ -38,3 +52,7 @@ class Identity:
     name: str
     role: Role
     kind: str
+
+    def may(self, permission: Permission) -> bool:
+        """Whether this caller's role is granted ``permission``."""
+        return self.role >= permission.role
