@@ -41,6 +41,11 @@ class ServiceError(CxrneoError):
     """The retrieval service (`cxrneo serve`) could not be reached or refused a request."""
 
 
+class PacsError(ServiceError):
+    """The PACS did not take what cxrneo asked it to store (STOW-RS): it refused, failed, or cannot be
+    reached (a bad gateway to the caller of the service)."""
+
+
 class BusyError(ServiceError):
     """The service cannot take this work now (its heavy-work queue is full, or the request's deadline
     passed); the client may try again after ``retry_after`` seconds."""

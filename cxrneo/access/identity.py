@@ -1,7 +1,8 @@
-"""Who is asking and what they may do: the four roles and the identity a request is served as."""
+"""Who is asking and what they may do: the four roles, the permissions granted to them, and the identity
+a request is served as."""
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Role(IntEnum):
@@ -9,7 +10,7 @@ class Role(IntEnum):
 
     * monitor: the service's metrics (GET /metrics) and health, no patient data (a Prometheus's key)
     * viewer: also query, images, explain, subgraph (reads patient data)
-    * curator: also what changes the archive over HTTP (nothing yet)
+    * curator: also what writes beyond cxrneo over HTTP: keeping similar cases in the PACS (keep)
     * admin: also users and the audit trail
     """
 
@@ -31,6 +32,19 @@ class Role(IntEnum):
             raise ValueError(f"unknown role {text!r}: use monitor, viewer, curator or admin") from None
 
 
+class Permission(StrEnum):
+    """An action beyond reading that a route needs; `GRANTED` names the least role that may take it."""
+
+    KEEP = "keep"  # store key objects (similar cases) in the PACS
+
+    @property
+    def role(self) -> Role:
+        return GRANTED[self]
+
+
+GRANTED: dict[Permission, Role] = {Permission.KEEP: Role.CURATOR}
+
+
 @dataclass(frozen=True)
 class Identity:
     """A caller: its name (a user, an API key's owner, a token's subject), its role, and how it proved
@@ -40,3 +54,7 @@ class Identity:
     name: str
     role: Role
     kind: str
+
+    def may(self, permission: Permission) -> bool:
+        """Whether this caller's role is granted ``permission``."""
+        return self.role >= permission.role

@@ -18,14 +18,16 @@ from cxrneo.errors import (
     InputError,
     NotFoundError,
     NotReadyError,
+    PacsError,
     ServiceError,
     TooLargeError,
 )
 
 log = logging.getLogger("cxrneo.api")
 WORDS = {400: "Bad request", 401: "Missing, wrong, expired or revoked credential",
-         403: "The caller's role does not allow this", 404: "Not found", 413: "Too large",
-         422: "Invalid parameter", 503: "Busy, past its deadline, or the graph is not ready"}
+         403: "The caller's role (or the service's set-up) does not allow this", 404: "Not found", 413: "Too large",
+         422: "Invalid parameter", 502: "The PACS refused or cannot be reached",
+         503: "Busy, past its deadline, or the graph is not ready"}
 COMMON = (401, 422, 503)  # what any route that reads the archive may answer
 
 
@@ -42,6 +44,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def status_of(e: CxrneoError) -> int:
     """The HTTP status of one of cxrneo's errors."""
+    if isinstance(e, PacsError):
+        return 502
     if isinstance(e, NotReadyError | DatabaseError | ServiceError):
         return 503
     if isinstance(e, NotFoundError):

@@ -8,7 +8,9 @@ dependency read from the app's state, so that a test overrides it (`app.dependen
 * `Caller`: who is asking (the gate identified them, cxrneo/api/gate.py); `MaybeCaller` on open routes.
 * `Audit`: the note a route fills for the audit trail (what it showed).
 * `need(role)`: a router's dependency that lets only callers of that role or above in (403 otherwise),
-  the one place roles are checked.
+  the one place roles are checked; `permit(permission)` the same for a permission (cxrneo.access.identity).
+* `Writer`: the PACS a route may store in, when the service was started with `--dicomweb` and
+  `--pacs-write` (403 otherwise: the PACS link is read-only by default).
 """
 
 from collections.abc import Callable
@@ -17,9 +19,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from cxrneo.access.identity import Identity, Role
+from cxrneo.access.identity import Identity, Permission, Role
 from cxrneo.api.monitor import Monitor
 from cxrneo.api.notes import Note
+from cxrneo.pacs.dicomweb import DicomWeb
 from cxrneo.service.searcher import Searcher
 from cxrneo.service.workers import Workers
 
@@ -31,6 +34,7 @@ class ApiSettings:
     max_upload_bytes: int = 20 << 20
     browser_url: str | None = None
     viewer_url: str | None = None
+    pacs_write: bool = False  # `serve --pacs-write`: key objects may be stored in the PACS of --dicomweb
 
 
 def searcher(request: Request) -> Searcher:
@@ -81,6 +85,24 @@ def need(role: Role) -> Callable[[Identity], Identity]:
     return admitted
 
 
+def permit(permission: Permission) -> Callable[[Identity], Identity]:
+    """A dependency that admits callers whose role is granted ``permission`` (403 otherwise)."""
+    def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
+        if not who.may(permission):
+            raise HTTPException(403, f"{who.name} has the {who.role.label} role; {permission.value} needs "
+                                     f"{permission.role.label} or above")
+        return who
+    return admitted
+
+
+def writer(request: Request) -> DicomWeb:
+    """The PACS this service may store in (403 when it was not started to write to one)."""
+    found: DicomWeb | None = getattr(request.app.state.searcher, "pacs", None)
+    if found is None or not settings(request).pacs_write:
+        raise HTTPException(403, "this service does not write to the PACS: start it with --dicomweb URL --pacs-write")
+    return found
+
+
 Archive = Annotated[Searcher, Depends(searcher)]
 Config = Annotated[ApiSettings, Depends(settings)]
 Work = Annotated[Workers, Depends(workers)]
@@ -88,3 +110,4 @@ Monitoring = Annotated[Monitor, Depends(monitor)]
 Caller = Annotated[Identity, Depends(caller)]
 MaybeCaller = Annotated[Identity | None, Depends(identity)]
 Audit = Annotated[Note, Depends(note)]
+Writer = Annotated[DicomWeb, Depends(writer)]

@@ -3,7 +3,8 @@ and patients the answer shows), the gate adds who asked and the status, and the 
 before the answer leaves (cxrneo/api/gate.py; the file itself is cxrneo/access/audit.py).
 
 An entry: time, user, role, auth (key, token, oidc, local), client, method, route, query (an image
-id, or sha256 of the uploaded files), ids and patients of the answer, status, request.
+id, or sha256 of the uploaded files), ids and patients of the answer, status, request; and for a
+request that wrote outside cxrneo, what it wrote (e.g. the key object stored in the PACS).
 """
 
 import hashlib
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 
 from cxrneo.access.identity import Identity
 
-AUDITED = ("/query", "/images/", "/explain", "/subgraph", "/users", "/audit")  # routes that show patient data
+AUDITED = ("/query", "/images/", "/explain", "/subgraph", "/users", "/audit", "/keep")  # routes that show or write patient data
 
 
 class Trail(Protocol):
@@ -30,6 +31,7 @@ class Note:
     query: str | None = None
     ids: list[str] = field(default_factory=list)
     patients: list[str] = field(default_factory=list)
+    wrote: str | None = None  # what the request stored outside cxrneo (a key object in the PACS)
 
     def saw(self, ids: Iterable[str], patients: Iterable[str | None]) -> None:
         """The images an answer shows and their patients (each once, in order)."""
@@ -66,4 +68,6 @@ def entry(scope: dict[str, Any], who: Identity | None, status: int, note: Note |
         doc["refused"] = claimed
     if note is not None:
         doc.update(query=note.query, ids=note.ids, patients=note.patients)
+        if note.wrote:
+            doc["wrote"] = note.wrote
     return doc

@@ -32,6 +32,7 @@ class ServeOptions(BaseModel):
     dicomweb: str | None = None  # a PACS to retrieve images from over WADO-RS when no local file has them
     ca_bundle: Path | None = None
     pacs_cache_mb: int = 2048  # with dicomweb: the retrieved instances kept, in MB (LRU)
+    pacs_write: bool = False  # with dicomweb: POST /keep may store key objects in it (read-only otherwise)
     heavy_workers: int = 2  # threads for heavy work (uploads embedded, maps, renders)
     heavy_queue: int = 8  # heavy jobs that may wait; past that 503 with Retry-After
     deadline: float = 30.0  # seconds a request may take before a one-line 503
@@ -59,6 +60,8 @@ class ServeOptions(BaseModel):
                               f"{self.heavy_workers} and {self.heavy_queue}")
         if not 0 < self.deadline <= 3600:
             raise ConfigError(f"--deadline must be 0 to 3600 seconds, got {self.deadline}")
+        if self.pacs_write and not self.dicomweb:
+            raise ConfigError("--pacs-write needs --dicomweb (the PACS to store key objects in)")
         if self.pacs_cache_mb < 1:
             raise ConfigError(f"--pacs-cache-mb must be at least 1, got {self.pacs_cache_mb}")
         if self.images is not None and not self.images.is_dir():
@@ -210,7 +213,7 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
     app = create_app(searcher, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),
                      browser_url=browser_url(settings, opts.browser_url), viewer_url=opts.viewer_url,
                      workers=Workers(opts.heavy_workers, opts.heavy_queue, opts.deadline), access=access,
-                     trail=trail, hosts=opts.hosts(), log=log)
+                     trail=trail, hosts=opts.hosts(), log=log, pacs_write=opts.pacs_write)
     scheme, shown = ("https" if opts.tls_cert else "http"), "localhost" if opts.host in ("127.0.0.1", "::1") else opts.host
     say(f"cxrneo serving on {scheme}://{opts.host}:{opts.port} (the viewer: {scheme}://{shown}:{opts.port}/ ; "
         f"OpenAPI at /docs); {'authentication required' if access.configured() else 'no authentication (loopback)'}"

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from cxrneo.evaluation.evaluate import EvalOptions, EvalResult
     from cxrneo.graph import EdgeFn, Edges, GraphStats
     from cxrneo.pacs.dicomweb import DicomWeb
+    from cxrneo.pacs.keeping import Kept
+    from cxrneo.pacs.keyobject import KeepRequest
 
 
 def server_config(s: Settings) -> "ServerConfig":
@@ -281,6 +283,22 @@ def watch_once(
         assert meta is not None
         return WatchReport(instances=len(table), new=len(new_rows), images=meta.nodes, generation=meta.generation,
                            communities_run=ran)
+
+
+def keep_cases(s: Settings, dicomweb: str, ca_bundle: Path | None, req: "KeepRequest", observer: str) -> "Kept":
+    """`cxrneo keep`: the cases of ``req`` kept in the PACS at ``dicomweb`` as a key object by ``observer``
+    (the images' UIDs from the graph, the document stored over STOW-RS; cxrneo.pacs.keeping)."""
+    from cxrneo import __version__
+    from cxrneo.pacs.dicomweb import DicomWeb
+    from cxrneo.pacs.keeping import keep
+    from cxrneo.service.searcher import Searcher
+
+    client = DicomWeb.from_settings(dicomweb, s, ca_bundle)
+    searcher = Searcher.connect(s)
+    try:
+        return keep(client, searcher.image, req, observer, f"cxrneo {__version__}")
+    finally:
+        searcher.close()
 
 
 def detect_communities(s: Settings, concurrency: int, reseed: bool) -> "CommunityReport":

@@ -19,7 +19,7 @@ from cxrneo.cli.build import (
     watch_cmd,
 )
 from cxrneo.cli.database import db_app
-from cxrneo.cli.search import explain_cmd, query_cmd, serve_cmd
+from cxrneo.cli.search import explain_cmd, keep_cmd, query_cmd, serve_cmd
 from cxrneo.cli.support import filter_flags, friendly, settings
 from cxrneo.settings import Settings
 
@@ -173,6 +173,7 @@ def _evaluate_boxes(ctx: typer.Context, codes_file: Path, boxes: Path, out: Path
 app.command("query")(query_cmd)
 app.command("serve")(serve_cmd)
 app.command("explain")(explain_cmd)
+app.command("keep")(keep_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

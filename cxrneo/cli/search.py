@@ -130,6 +130,36 @@ def explain_cmd(
                f"maps {maps.query.shape[0]}x{maps.query.shape[1]}; wrote {out}")
 
 
+@friendly
+def keep_cmd(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="The query image: a stored id of an image from the PACS.", metavar="QUERY")],
+    hits: Annotated[list[str], typer.Argument(help="Stored ids of the hits to keep with it (images from the PACS).",
+                                              metavar="HIT...")],
+    dicomweb: Annotated[str, typer.Option(help=(
+        "The PACS's DICOMweb root to store in (CXRNEO_PACS_USER / CXRNEO_PACS_PASSWORD)."))],
+    title: Annotated[str, typer.Option(help=(
+        "The document title (DICOM CID 7010): of-interest, for-teaching, for-conference, for-research, "
+        "for-peer-review, for-referring-provider or best-in-set."))] = "of-interest",
+    note: Annotated[str, typer.Option(help="Free text kept with the cases (at most 1000 characters).")] = "",
+    ca_bundle: Annotated[Path | None, typer.Option(help="A CA bundle to trust (a hospital CA).")] = None,
+) -> None:
+    """Keep similar cases in the PACS: a DICOM key object (Key Object Selection document) in the query's
+    study, in a series of its own, referencing the query and the hits, with the title, the note and you
+    (your login name) as its observer. Keeping the same cases again stores nothing new."""
+    import getpass
+
+    from cxrneo.cli import jobs
+    from cxrneo.pacs.keyobject import KeepRequest
+    from cxrneo.service.request import parse
+
+    req = parse(KeepRequest, {"query": query, "hits": hits, "title": title, "note": note})
+    kept = jobs.keep_cases(settings(ctx), dicomweb, ca_bundle, req, getpass.getuser())
+    done = "kept" if kept.stored else "already kept (nothing stored again)"
+    typer.echo(f"{done}: {kept.references} images as \"{kept.title}\" in study {kept.study_uid}, series "
+               f"{kept.series_uid}, key object {kept.sop_uid}")
+
+
 def _print_answer(answer: Any, via: str | None) -> None:
     from rich.table import Table
 
@@ -186,10 +216,13 @@ def serve_cmd(
         "Explorer 2 URL): each such hit links to its study."))] = None,
     dicomweb: Annotated[str | None, typer.Option(help=(
         "The PACS's DICOMweb root: images from it whose files are not under --images are retrieved over "
-        "WADO-RS to be shown (read only; CXRNEO_PACS_USER / CXRNEO_PACS_PASSWORD)."))] = None,
+        "WADO-RS to be shown (read only unless --pacs-write; CXRNEO_PACS_USER / CXRNEO_PACS_PASSWORD)."))] = None,
     ca_bundle: Annotated[Path | None, typer.Option(help="With --dicomweb: a CA bundle to trust.")] = None,
     pacs_cache_mb: Annotated[int, typer.Option(help=(
         "With --dicomweb: MB of retrieved instances kept (least recently shown removed first)."))] = 2048,
+    pacs_write: Annotated[bool, typer.Option("--pacs-write", help=(
+        "With --dicomweb: let users whose role may keep (curator, admin) store similar cases in the PACS as "
+        "DICOM key objects (POST /keep, the page's Save to PACS); without it the PACS is only read."))] = False,
     heavy_workers: Annotated[int, typer.Option(help=(
         "Threads for heavy work (uploads decoded and embedded, similarity maps, renders)."))] = 2,
     heavy_queue: Annotated[int, typer.Option(help=(
@@ -234,5 +267,5 @@ def serve_cmd(
                         deadline=deadline, allowed_hosts=allowed_host or [], audit=audit, audit_syslog=audit_syslog,
                         oidc_issuer=oidc_issuer, oidc_audience=oidc_audience, oidc_role_claim=oidc_role_claim,
                         tls_cert=tls_cert, tls_key=tls_key, pacs_cache_mb=pacs_cache_mb, log_format=log_format,
-                        log_file=log_file)
+                        log_file=log_file, pacs_write=pacs_write)
     serve(settings(ctx), opts, say=typer.echo, warn=lambda m: typer.secho(f"warning: {m}", fg="yellow", err=True))

@@ -1,8 +1,10 @@
-"""A read-only DICOMweb client (standard library only): QIDO-RS to search, WADO-RS to retrieve.
+"""A DICOMweb client (standard library only): QIDO-RS to search, WADO-RS to retrieve, and STOW-RS to store
+the one kind of object cxrneo writes, a key object (cxrneo.pacs.keyobject), only where the service
+was allowed to (`serve --pacs-write`, or `cxrneo keep`).
 
-cxrneo never stores or deletes anything in a PACS. The user and password come from the settings
-(CXRNEO_PACS_USER, CXRNEO_PACS_PASSWORD), never from argv, and are never logged; TLS certificates
-are verified (a hospital CA can be added with a CA bundle). Every answer is read within a bound:
+cxrneo never deletes anything in a PACS, nor stores an instance it holds already. The user and
+password come from the settings (CXRNEO_PACS_USER, CXRNEO_PACS_PASSWORD), never from argv, and are
+never logged; TLS certificates are verified (a hospital CA can be added with a CA bundle). Every answer is read within a bound:
 a QIDO-RS page up to MAX_JSON_BYTES, an instance up to MAX_INSTANCE_BYTES, streamed to disk in
 chunks as it arrives (memory stays at one chunk); transient failures (connection resets, 5xx, 429)
 are retried with back-off.
@@ -22,13 +24,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
 
-from cxrneo.errors import ConfigError, InputError, ServiceError
+from cxrneo.errors import ConfigError, CxrneoError, InputError, PacsError, ServiceError
 from cxrneo.pacs.redirects import opener
 from cxrneo.pacs.uid import check_uid, file_of
 from cxrneo.settings import Settings
@@ -86,37 +89,51 @@ class DicomWeb:
         password = settings.pacs_password.get_secret_value() if settings.pacs_password else None
         return cls(url, settings.pacs_user, password, ca_bundle)
 
-    def _open(self, path: str, accept: str) -> Any:
-        req = urllib.request.Request(self.url + path, headers={"Accept": accept})
+    def _open(self, path: str, accept: str, body: bytes | None = None, kind: str = "") -> Any:
+        """The answer to a GET of ``path`` (a POST of ``body`` of type ``kind``), retried on transient
+        failures; a refusal is one line (ConfigError, InputError, ServiceError; PacsError for a POST)."""
+        req = urllib.request.Request(self.url + path, data=body, headers={"Accept": accept},
+                                     method="GET" if body is None else "POST")
+        if kind:
+            req.add_header("Content-Type", kind)
         if self._auth:
             req.add_header("Authorization", self._auth)
+        where = path.split("?")[0]
         for attempt in range(RETRIES):
             try:
                 return self._opener.open(req, timeout=self.timeout)
             except urllib.error.HTTPError as e:
+                last = attempt + 1 == RETRIES or e.code < 500 and e.code != 429
+                if body is not None and last:
+                    hint = ": check CXRNEO_PACS_USER and CXRNEO_PACS_PASSWORD" if e.code in (401, 403) else ""
+                    raise PacsError(f"the PACS at {self.url} refused to store at {where}: HTTP {e.code}"
+                                    f"{_why(e)}{hint}") from None
                 if e.code in (401, 403):
                     raise ConfigError(f"the PACS at {self.url} refused the credentials (HTTP {e.code}): "
                                       "check CXRNEO_PACS_USER and CXRNEO_PACS_PASSWORD") from None
                 if e.code == 404:
-                    raise InputError(f"the PACS at {self.url} has no {path.split('?')[0]}") from None
-                if e.code < 500 and e.code != 429 or attempt + 1 == RETRIES:
-                    raise ServiceError(f"the PACS at {self.url} answered HTTP {e.code} to {path.split('?')[0]}") from None
+                    raise InputError(f"the PACS at {self.url} has no {where}") from None
+                if last:
+                    raise ServiceError(f"the PACS at {self.url} answered HTTP {e.code} to {where}") from None
             except (urllib.error.URLError, OSError) as e:
                 if attempt + 1 == RETRIES:
                     reason = getattr(e, "reason", e)
-                    raise ServiceError(f"cannot reach the PACS at {self.url} ({reason})") from None
+                    error = PacsError if body is not None else ServiceError
+                    raise error(f"cannot reach the PACS at {self.url} ({reason})") from None
             time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _json(self, path: str) -> list[dict[str, Any]]:
-        with self._open(path, "application/dicom+json") as r:
-            body = r.read(MAX_JSON_BYTES + 1)
-        if len(body) > MAX_JSON_BYTES:
+    def _json(self, path: str, body: bytes | None = None, kind: str = "") -> list[dict[str, Any]]:
+        with self._open(path, "application/dicom+json", body, kind) as r:
+            answer = r.read(MAX_JSON_BYTES + 1)
+        if len(answer) > MAX_JSON_BYTES:
             raise ServiceError(f"the PACS at {self.url} sent more than {MAX_JSON_BYTES >> 20} MB for {path.split('?')[0]}")
         try:
-            doc = json.loads(body) if body.strip() else []
+            doc = json.loads(answer) if answer.strip() else []
         except ValueError:
             raise ServiceError(f"the PACS at {self.url} sent something other than DICOM JSON for {path}") from None
+        if isinstance(doc, dict) and body is not None:  # a STOW-RS answer: one dataset
+            return [doc]
         return doc if isinstance(doc, list) else []
 
     def _pages(self, path: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
@@ -165,6 +182,82 @@ class DicomWeb:
         finally:
             tmp.unlink(missing_ok=True)
         return dest
+
+    def metadata(self, inst: Instance) -> dict[str, Any]:
+        """WADO-RS: the header of one instance as DICOM JSON (no bulk data); InputError when the PACS
+        has no such instance in that study and series."""
+        inst.checked("bad")
+        path = f"/studies/{inst.study}/series/{inst.series}/instances/{inst.sop}/metadata"
+        try:
+            found = self._json(path)
+        except InputError:
+            found = []
+        if not found:
+            raise InputError(f"the PACS at {self.url} has no instance {inst.sop} in study {inst.study}, "
+                             f"series {inst.series}")
+        return found[0]
+
+    def has(self, inst: Instance) -> bool:
+        """QIDO-RS: whether the PACS holds the instance in that study and series."""
+        inst.checked("bad")
+        path = f"/studies/{inst.study}/series/{inst.series}/instances?{urlencode({'SOPInstanceUID': inst.sop})}"
+        try:
+            found = self._json(path)
+        except InputError:  # 404: no such study or series
+            return False
+        return any(_tag(doc, "00080018") == inst.sop for doc in found)
+
+    def store(self, instance: bytes, where: Instance) -> None:
+        """STOW-RS: one DICOM Part 10 instance (at the UIDs ``where``) stored in the PACS and then found
+        there (QIDO-RS: an archive may answer success and drop what a filter of its own refused), or
+        PacsError in one line: a refusal (an HTTP error, or a failure its answer lists), or no PACS."""
+        where.checked("bad")
+        boundary = f"cxrneo-{uuid.uuid4().hex}"
+        body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + instance
+                + f"\r\n--{boundary}--\r\n".encode())
+        try:
+            answer = self._json("/studies", body, f'multipart/related; type="application/dicom"; boundary={boundary}')
+        except ServiceError as e:
+            raise PacsError(str(e)) from None
+        stored, failed = _stow_result(answer)
+        if where.sop in failed or where.sop not in stored:
+            why = f" (failure reason {failed[where.sop]})" if failed.get(where.sop) else ""
+            raise PacsError(f"the PACS at {self.url} did not store instance {where.sop}{why}")
+        try:
+            held = self.has(where)
+        except CxrneoError as e:
+            raise PacsError(f"the PACS at {self.url} took instance {where.sop} but cannot be asked for it: {e}") from None
+        if not held:
+            raise PacsError(f"the PACS at {self.url} answered the store of instance {where.sop} but does not "
+                            "hold it (a filter of the archive refused it?)")
+
+
+def _why(e: urllib.error.HTTPError) -> str:
+    """A refusal's reason as the PACS words it (Orthanc's "Message", a STOW-RS failure reason, else the
+    HTTP reason), one line."""
+    try:
+        doc = json.loads(e.read(MAX_JSON_BYTES) or b"{}")
+    except (ValueError, OSError):
+        doc = {}
+    said = doc.get("Message") if isinstance(doc, dict) else None
+    failed = _stow_result([doc])[1] if isinstance(doc, dict) else {}
+    if not said and failed:
+        said = "failure reason " + ", ".join(sorted(set(failed.values())))
+    text = " ".join(str(said or e.reason or "").split())[:200]
+    return f" ({text})" if text else ""
+
+
+def _stow_result(answer: list[dict[str, Any]]) -> tuple[set[str], dict[str, str]]:
+    """(the SOP instances stored, those failed with their failure reason) of a STOW-RS answer."""
+    stored: set[str] = set()
+    failed: dict[str, str] = {}
+    for doc in answer:
+        for item in (doc.get("00081199") or {}).get("Value") or []:  # ReferencedSOPSequence
+            stored.add(_tag(item, "00081155"))
+        for item in (doc.get("00081198") or {}).get("Value") or []:  # FailedSOPSequence
+            reason = (item.get("00081197") or {}).get("Value") or [""]
+            failed[_tag(item, "00081155")] = f"0x{reason[0]:04X}" if isinstance(reason[0], int) else str(reason[0])
+    return stored, failed
 
 
 PART = ".part-"  # the name prefix of an instance being written (never served, see cxrneo.pacs.cache)

@@ -2,12 +2,13 @@
 // draw the neighbourhood. Talks only to this service's JSON/PNG routes; nothing is loaded from elsewhere.
 // This module starts the page (what the service offers: /config, /health) and wires the form's events;
 // the rest lives in api.js, state.js, url.js, messages.js, findings.js, filters.js, form.js, freshness.js,
-// examples.js, marking.js, panel.js, likeness.js, results.js, detail.js, neighbourhood.js and search.js.
+// examples.js, marking.js, panel.js, likeness.js, results.js, keep.js, detail.js, neighbourhood.js and search.js.
 
 import { ApiError, json, setToken, token } from "./api.js";
 import { wireDetail } from "./detail.js";
 import { $ } from "./dom.js";
 import { setUpNarrowing, wireFilters } from "./filters.js";
+import { setUpKeep, wireKeep } from "./keep.js";
 import { askToken, fail, showError } from "./messages.js";
 import { wireNeighbourhood } from "./neighbourhood.js";
 import { applySettings } from "./form.js";
@@ -41,6 +42,7 @@ async function start() {
   $("file-note").textContent = files ? "PNG, JPEG or DICOM" : "image files need `cxrneo serve --checkpoint`";
   $("browser-link").hidden = !config.browser;
   setUpNarrowing(config);
+  setUpKeep(config);
   await refreshHealth();
   const wanted = settingsFromUrl(); // a link or bookmark of a search: run it
   if (wanted && (wanted.id || wanted.examples.length)) await openAddress(wanted);
@@ -90,5 +92,6 @@ wireNeighbourhood();
 wireFreshness();
 wireMarking();
 wireResults();
+wireKeep();
 onAddressChange(openAddress);
 start();

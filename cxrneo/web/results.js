@@ -1,6 +1,6 @@
 // The answer on the page: the warning for an unfamiliar image, the summary and the order line (with the
 // control that sorts by similarity and back, the answer itself unchanged), and the result cards (with
-// "like this" picks and the link back to the PACS).
+// "like this" picks, "keep in PACS" ticks and the link back to the PACS).
 
 import { blobUrl } from "./api.js";
 import { openDetail } from "./detail.js";
@@ -8,6 +8,7 @@ import { $, el } from "./dom.js";
 import { updateExamples } from "./examples.js";
 import { chips, describe, findingsText, sharedWith } from "./findings.js";
 import { showFreshness } from "./freshness.js";
+import { keepBox, showKeep } from "./keep.js";
 import { alikeWords, FALLBACK, FALLBACK_WHY } from "./likeness.js";
 import { REGION_WORDS } from "./marking.js";
 import { showError } from "./messages.js";
@@ -72,6 +73,8 @@ function card(hit, i, shared) {
   box.addEventListener("change", updateExamples);
   pick.append(box, document.createTextNode(" like this"));
   li.append(button, pick);
+  const keep = keepBox(hit);
+  if (keep) li.append(keep);
   const study = studyLink(hit);
   if (study) li.append(study);
   blobUrl(`images/${encodeURIComponent(hit.image_id)}/pixels?size=${THUMB}`)
@@ -93,6 +96,7 @@ export function showResults(answer, query) {
   showOrder(answer);
   showFreshness();
   updateExamples();
+  showKeep(query);
 }
 
 // the shown order: the method's, or most alike first (the cards move; nothing is asked again)

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from base64 import b64encode
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +56,30 @@ class Pacs:
                   'multipart/related; type="application/dicom"; boundary=cxrneo')
 
 
-@pytest.fixture()
-def pacs(tmp_path: Path) -> Iterator[Pacs]:
+    def upload(self, files: list[Path]) -> None:
+        """Store DICOM files through Orthanc's own REST API (not DICOMweb)."""
+        for f in files:
+            self.call("/instances", f.read_bytes(), "application/dicom")
+
+
+@contextmanager
+def orthanc(folder: Path, lua: str | None = None) -> Iterator[Pacs]:
+    """A private Orthanc with its DICOMweb plugin on loopback, storing under ``folder``; ``lua``: a Lua
+    script it runs (its filters of requests and instances)."""
     orthanc = shutil.which("Orthanc") or ("/usr/sbin/Orthanc" if Path("/usr/sbin/Orthanc").is_file() else None)
     assert orthanc and PLUGIN.is_file(), "Orthanc and its DICOMweb plugin are missing: run scripts/setup.sh"
     port, password = free_port(), secrets.token_urlsafe(12)
-    config = tmp_path / "orthanc.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    scripts = []
+    if lua is not None:
+        (folder / "filter.lua").write_text(lua)
+        scripts = [str(folder / "filter.lua")]
+    config = folder / "orthanc.json"
     config.touch(mode=0o600)
     config.write_text(json.dumps({
-        "Name": "cxrneo-test", "StorageDirectory": str(tmp_path / "storage"), "IndexDirectory": str(tmp_path / "index"),
+        "Name": "cxrneo-test", "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "index"),
         "HttpPort": port, "DicomServerEnabled": False, "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
-        "RegisteredUsers": {"reader": password}, "Plugins": [str(PLUGIN)],
+        "RegisteredUsers": {"reader": password}, "Plugins": [str(PLUGIN)], "LuaScripts": scripts,
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "HttpBindAddress": "127.0.0.1",
     }))
     proc = subprocess.Popen([orthanc, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,6 +97,12 @@ def pacs(tmp_path: Path) -> Iterator[Pacs]:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.fixture()
+def pacs(tmp_path: Path) -> Iterator[Pacs]:
+    with orthanc(tmp_path) as server:
+        yield server
 
 
 def _film(png: Path, out: Path, study: str, series: str, patient: str, k: int) -> Path:

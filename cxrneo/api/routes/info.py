@@ -9,12 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 
-from cxrneo.access.identity import Role
+from cxrneo.access.identity import Identity, Permission, Role
 from cxrneo.api.answers import errors
-from cxrneo.api.deps import Archive, Caller, Config, MaybeCaller, Monitoring, need
+from cxrneo.api.deps import ApiSettings, Archive, Caller, Config, MaybeCaller, Monitoring, need
 from cxrneo.filters import describe
+from cxrneo.pacs.keyobject import MAX_HITS, MAX_NOTE, TITLES
 from cxrneo.retrieval.method import Method
 from cxrneo.service.request import MAX_K
+from cxrneo.service.searcher import Searcher
 
 router = APIRouter()
 WEB = Path(__file__).resolve().parents[2] / "web"  # the page's static files
@@ -35,17 +37,27 @@ def page() -> FileResponse:
 
 
 @router.get("/config", responses=errors(401))
-def config(searcher: Archive, settings: Config, _: Caller) -> dict[str, Any]:
-    """What this service offers the viewer: methods, K's bound, image queries, pixels, Neo4j Browser."""
+def config(searcher: Archive, settings: Config, who: Caller) -> dict[str, Any]:
+    """What this service offers the viewer: methods, K's bound, image queries, pixels, Neo4j Browser, and
+    `keep` (the titles and bounds of keeping hits in the PACS; null when this service does not write to one
+    or the caller may not keep)."""
     pictures = searcher.files.root is not None or searcher.pacs is not None
     return {
         "version": version(), "methods": [m.value for m in Method], "max_k": MAX_K,
         "image_queries": searcher.image_queries, "pixels": pictures,
         "browser": settings.browser_url, "viewer_url": settings.viewer_url, "findings": searcher.findings(),
-        "filters": describe(),
+        "filters": describe(), "keep": _keep(searcher, settings, who),
         "features": ["filters", "examples", *(["sliders", "regions"] if searcher.image_queries else []),
                      *(["maps"] if searcher.image_queries and pictures else [])],
     }
+
+
+def _keep(searcher: Searcher, settings: ApiSettings, who: Identity) -> dict[str, Any] | None:
+    """What the page offers to keep ticked hits in the PACS (None: this service does not write to one, or
+    the caller's role may not keep)."""
+    if not settings.pacs_write or searcher.pacs is None or not who.may(Permission.KEEP):
+        return None
+    return {"titles": {word: code.meaning for word, code in TITLES.items()}, "max_hits": MAX_HITS, "max_note": MAX_NOTE}
 
 
 @router.get("/health")
