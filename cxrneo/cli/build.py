@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cxrneo.cli.support import DeviceOpt, friendly, settings
-from cxrneo.errors import InputError
+from cxrneo.errors import ConfigError, InputError
 
 # --- train / embed (owner: image codes, cxrneo/embed) -------------------------------------
 
@@ -192,16 +192,29 @@ def synth_cmd(
     labels: Annotated[Path, typer.Option(help="NIH label table (Data_Entry_2017*.csv or .csv.gz).")],
     out: Annotated[Path, typer.Option(help="Codes file to write (.npz).")] = Path("codes.npz"),
     n: Annotated[int | None, typer.Option(help="Keep the first N rows (default: all).")] = None,
-    noise: Annotated[float, typer.Option(help="Noise norm relative to one label direction.")] = 1.0,
+    noise: Annotated[float | None, typer.Option(help=(
+        "Noise norm relative to one label direction (default 1; not with --like)."))] = None,
+    like: Annotated[Path | None, typer.Option(help=(
+        "A codes file (`cxrneo embed`) to imitate: each code is that file's mean unit code, plus a shift per "
+        "finding and per view fitted on its labels (or on this table's rows of its ids), plus Gaussian noise "
+        "with its residual covariance, so the codes' spectrum is the real one's."))] = None,
+    patient_share: Annotated[float, typer.Option(help=(
+        "With --like: the share of the noise common to one patient's images (0 to <1)."))] = 0.3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Write label-faithful synthetic codes (labels + patient + view + noise) for a label table."""
-    from cxrneo.archive.codes import save
-    from cxrneo.archive.synthetic import from_table
+    """Write label-faithful synthetic codes for a label table: labels + patient + view + isotropic noise,
+    or with --like the mean, label shifts and covariance of a real codes file (docs/scale.md)."""
+    from cxrneo.archive.codes import load, save
+    from cxrneo.archive.synthetic import from_table, like_table
 
-    codes = from_table(labels, n=n, noise=noise, seed=seed)
+    if like is None:
+        codes = from_table(labels, n=n, noise=1.0 if noise is None else noise, seed=seed)
+    elif noise is not None:
+        raise ConfigError("--noise does not apply with --like (the noise is the codes file's own covariance)")
+    else:
+        codes = like_table(labels, load(like), n=n, patient_share=patient_share, seed=seed)
     save(out, codes)
-    typer.echo(f"{len(codes)} synthetic codes written to {out}")
+    typer.echo(f"{len(codes)} synthetic codes written to {out}" + (f" (like {like})" if like else ""))
 
 
 @friendly

@@ -60,6 +60,60 @@ def test_synth_refuses_bad_arguments_in_one_line(tmp_path: Path, args: list[str]
     assert _files(tmp_path / "out") == []
 
 
+def _narrow_codes(path: Path, width: int) -> Path:
+    """A codes file whose rows are `width` wide (not 1024)."""
+    import json
+
+    import numpy as np
+
+    meta = {"version": 1, "checkpoint_sha256": "", "label_set": "nih", "labels": [],
+            "images": [{"id": f"i{k}"} for k in range(20)], "extra": {}}
+    np.savez(path, codes=np.ones((20, width), np.float32), ids=np.array([f"i{k}" for k in range(20)]),
+             meta=np.array(json.dumps(meta)))
+    return path
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no such codes file"),
+        ("narrow", "codes must be N x 1024, got shape (20, 512)"),
+        ("noise", "--noise does not apply with --like"),
+        ("share", "--patient-share must be in [0, 1), got 1.5"),
+    ],
+)
+def test_synth_like_refuses_bad_arguments_in_one_line(tmp_path: Path, case: str, message: str) -> None:
+    out = tmp_path / "out" / "codes.npz"
+    like = _narrow_codes(tmp_path / "narrow.npz", 512 if case == "narrow" else 1024)
+    if case == "missing":
+        like = tmp_path / "nope.npz"
+    extra = {"noise": ["--noise", "2"], "share": ["--patient-share", "1.5"]}.get(case, [])
+    result = CliRunner().invoke(app, ["synth", "--labels", str(TABLE), "--out", str(out), "--like", str(like), *extra])
+    _one_error_line(result, message)
+    assert _files(tmp_path / "out") == []
+
+
+def test_synth_like_writes_codes_like_a_codes_file(tmp_path: Path) -> None:
+    """--like a codes file of the sample's ids without findings: the findings come from the table."""
+    import numpy as np
+
+    from cxrneo.archive.codes import Codes, load, save
+    from cxrneo.archive.synthetic import read_nih_table
+
+    rows = read_nih_table(TABLE)[:200]
+    rng = np.random.default_rng(0)
+    source = Codes(codes=(rng.standard_normal((200, 1024)) + 5.0).astype(np.float32),
+                   images=tuple(r.model_copy(update={"labels": ()}) for r in rows))
+    save(tmp_path / "like.npz", source)
+    out = tmp_path / "out" / "codes.npz"
+    result = CliRunner().invoke(app, ["synth", "--labels", str(TABLE), "--out", str(out), "--n", "50",
+                                      "--like", str(tmp_path / "like.npz")])
+    assert result.exit_code == 0 and "50 synthetic codes written" in result.output, result.output
+    made = load(out)
+    assert made.ids == [r.id for r in rows[:50]] and made.images == tuple(rows[:50])
+    assert "finding:Infiltration" in made.extra["synthetic"]["shifts"]
+
+
 def test_synth_writes_codes_when_the_arguments_are_good(tmp_path: Path) -> None:
     """The same call with good arguments does write: the refusals above are not a broken command."""
     out = tmp_path / "out" / "codes.npz"
