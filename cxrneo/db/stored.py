@@ -113,15 +113,15 @@ class StoredGraph:
             raise NotFoundError("the database holds no images: run `cxrneo ingest` first")
         view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
         unit, n = snap.unit, len(snap.ids)
+        reader = snapshot.rows_of(unit)  # single rows: read from the file, not mapped (see release below)
         fitted: list[Principal | None] = []  # the archive's principal directions, fitted once when first asked
 
         def principal() -> Principal | None:
             if not fitted:
-                fitted.append(Principal.fit(unit, n))
+                fitted.append(Principal.fit(reader, n))
             return fitted[0]
 
         w = self._transforms.get(meta.transformSha256) if meta.transformSha256 else None
-        reader = snapshot.rows_of(unit)
         chosen = self.kernel(Loaded(np.ascontiguousarray(unit, dtype=np.float32), reader, meta.threshold,
                                     Directions(principal, None if w is None else w.basis.T)))
         kernel = chosen.kernel
