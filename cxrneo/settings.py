@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     server: str | None = None  # URL of a running `cxrneo serve`: `cxrneo query` goes through it
     pacs_user: str | None = None  # DICOMweb (PACS) credentials: environment only, never argv
     pacs_password: SecretStr | None = None
-    scan: str = Field(default="auto", pattern=r"^(auto|float32|bfloat16)$")  # the service's first pass over the codes
+    scan: str = Field(default="auto", pattern=r"^(auto|float32|bfloat16|lowrank)$")  # the service's first pass over the codes
 
     @property
     def snapshot_dir(self) -> Path:

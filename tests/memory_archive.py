@@ -43,6 +43,7 @@ class MemoryArchive:
     meta = property(lambda self: self.generation.meta)
     opened = property(lambda self: self.generation)
     precision = "float32"
+    scan_rechecks = None
 
     def current(self) -> Generation:
         return self.generation

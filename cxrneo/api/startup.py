@@ -206,8 +206,10 @@ def serve(settings: Settings, opts: ServeOptions, say: Callable[[str], None], wa
                                 pacs_cache_bytes=opts.pacs_cache_mb << 20)
     try:
         searcher.warm()
-        say(f"graph open: {searcher.health().get('images')} images, generation "
-            f"{searcher.graph.meta.generation if searcher.graph.meta else '-'}")
+        health = searcher.health()
+        say(f"graph open: {health.get('images')} images, generation "
+            f"{searcher.graph.meta.generation if searcher.graph.meta else '-'}; first pass {health.get('scan')} "
+            f"on {health.get('cpu')}")
     except CxrneoError as e:  # not ready yet (no graph, communities pending): serve anyway, /health says why
         warn(str(e))
     app = create_app(searcher, max_upload_bytes=int(opts.max_upload_mb * (1 << 20)),

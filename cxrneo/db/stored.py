@@ -17,8 +17,10 @@ from cxrneo.errors import InputError, NotFoundError
 from cxrneo.filters import Facets
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval.engine import Retriever
+from cxrneo.retrieval.fastest import Chosen, Directions, Loaded, float32
 from cxrneo.retrieval.memory import MemoryGraph
-from cxrneo.retrieval.scan import BatchedScan, Fp32Kernel, Kernel
+from cxrneo.retrieval.principal import Principal
+from cxrneo.retrieval.scan import BatchedScan
 from cxrneo.whiten import Whitening
 
 
@@ -30,20 +32,21 @@ class Generation:
     meta: GraphMeta
     retriever: Retriever
     facets: Facets
-    precision: str  # the first pass over its codes (float32, bfloat16)
+    precision: str  # the first pass over its codes (float32, bfloat16, lowrank-64, ...)
     patient_of: dict[str, str] = field(repr=False)  # image -> patient ("" unknown)
     images_of: dict[str, list[str]] = field(repr=False)  # patient -> images
+    rechecks: float | None = None  # exact values per query its first pass needed when measured
 
     @classmethod
     def of(cls, meta: GraphMeta, retriever: Retriever, facets: Facets, precision: str,
-           patients: Sequence[str]) -> "Generation":
+           patients: Sequence[str], rechecks: float | None = None) -> "Generation":
         """A generation whose images (the retriever's rows) belong to ``patients`` ("" unknown)."""
         patient_of = dict(zip(retriever.ids, patients, strict=True))
         images_of: dict[str, list[str]] = {}
         for i, p in patient_of.items():
             if p:
                 images_of.setdefault(p, []).append(i)
-        return cls(meta, retriever, facets, precision, patient_of, images_of)
+        return cls(meta, retriever, facets, precision, patient_of, images_of, rechecks)
 
     def patient_images(self, image_id: str) -> frozenset[str]:
         """Every stored image of the patient of `image_id` (itself included)."""
@@ -60,10 +63,10 @@ class StoredGraph:
 
     def __init__(
         self, db: Database, cache: Path | None = None, prefetch: bool = False,
-        kernel: Callable[[np.ndarray], Kernel] = Fp32Kernel,
+        kernel: Callable[[Loaded], Chosen] = float32,
     ) -> None:
-        """`kernel`: makes the first pass over a generation's codes (float32 BLAS unless a faster
-        one is given, e.g. cxrneo.embed.kernels.choose)."""
+        """`kernel`: chooses the first pass over a generation's codes (float32 BLAS unless a chooser
+        is given, e.g. cxrneo.retrieval.fastest.choose)."""
         self.db = db
         self.kernel = kernel
         self.cache = cache
@@ -87,6 +90,11 @@ class StoredGraph:
         """The first pass of the generation open now."""
         return self._open.precision if self._open is not None else None
 
+    @property
+    def scan_rechecks(self) -> float | None:
+        """Exact values per query that first pass needed when it was chosen (None: not measured)."""
+        return self._open.rechecks if self._open is not None else None
+
     def current(self) -> Generation:
         """The generation GraphMeta names now (opened when it changed)."""
         meta = queryable_meta(self.db)
@@ -104,15 +112,27 @@ class StoredGraph:
         if not snap.ids:
             raise NotFoundError("the database holds no images: run `cxrneo ingest` first")
         view = MemoryGraph.from_csr(snap.ids, snap.indptr, snap.indices, community)
-        kernel = self.kernel(np.ascontiguousarray(snap.unit, dtype=np.float32))
-        rows = snapshot.rows_of(snap.unit) if kernel.name != "float32" else None
+        unit, n = snap.unit, len(snap.ids)
+        reader = snapshot.rows_of(unit)  # single rows: read from the file, not mapped (see release below)
+        fitted: list[Principal | None] = []  # the archive's principal directions, fitted once when first asked
+
+        def principal() -> Principal | None:
+            if not fitted:
+                fitted.append(Principal.fit(reader, n))
+            return fitted[0]
+
+        w = self._transforms.get(meta.transformSha256) if meta.transformSha256 else None
+        chosen = self.kernel(Loaded(np.ascontiguousarray(unit, dtype=np.float32), reader, meta.threshold,
+                                    Directions(principal, None if w is None else w.basis.T)))
+        kernel = chosen.kernel
+        rows = reader if kernel.name != "float32" else None
         if rows is not None:  # the float32 codes are read only row by row from now on
-            snapshot.release(snap.unit)
-        retriever = Retriever(view, snap.unit, snap.ids, meta.threshold,
-                              scan=BatchedScan(kernel, snap.unit if rows is None else rows), rows=rows)
+            snapshot.release(unit)
+        retriever = Retriever(view, unit, snap.ids, meta.threshold,
+                              scan=BatchedScan(kernel, unit if rows is None else rows), rows=rows, principal=principal)
         if self.prefetch:
             retriever.graph.prefetch()
-        return Generation.of(meta, retriever, snap.facets(), kernel.name, snap.patients)
+        return Generation.of(meta, retriever, snap.facets(), kernel.name, snap.patients, chosen.rechecks)
 
     def in_graph_space(self, meta: GraphMeta, code: np.ndarray) -> np.ndarray:
         """A new code (an uploaded image's, a client's) in the space of the stored codes: through the

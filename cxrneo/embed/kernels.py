@@ -14,24 +14,24 @@ the fp32 accumulator acc of x~ . q~ and the bfloat16 result out:
     |x~.q~ - acc|     <= gamma_d max_x |x~| |q~|    (products of bfloat16 are exact in fp32;
                                                    gamma_d = d u32 / (1 - d u32), any summation order)
     |acc - out|       <= u/(1 - u) |out|            (one round-to-nearest to bfloat16, u = 2^-8)
-`choose` checks the bound on a sample of the archive before using the kernel, and falls back to
-float32 when it does not hold or is not faster here.
+`candidates` offers it to the measured choice (cxrneo.retrieval.fastest) where a probe finds it faster
+than float32; the choice checks the bound on a sample of the archive before using it.
 """
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from cxrneo.graph import FP32_UNIT
-from cxrneo.retrieval.cosines import exact_dot
 from cxrneo.retrieval.scan import Fp32Kernel, Kernel, Pass
 
 U_BF16 = 2.0**-8  # unit roundoff of bfloat16 (8 significant bits)
 CHUNK = 8192  # rows converted at a time
 PROBE_ROWS = 16_384  # rows of the speed probe
-FASTER = 0.6  # bfloat16 is used when it takes at most this share of float32's time
+FASTER = 0.6  # bfloat16 is a candidate when it takes at most this share of float32's time
 GROW = 1 + 1e-9  # float64 norms rounded up
 
 log = logging.getLogger(__name__)
@@ -68,24 +68,6 @@ class Bf16Kernel:
         return Pass(approx, base, U_BF16 / (1 - U_BF16))
 
 
-def holds(kernel: Kernel, codes: np.ndarray, samples: int = 4096, queries: int = 8, seed: int = 0) -> bool:
-    """Whether every first-pass value of `kernel` lies within its bound of the exact cosine, on a
-    sample of rows against codes of the archive and random unit queries."""
-    rng = np.random.default_rng(seed)
-    n, d = codes.shape
-    rows = np.unique(rng.integers(0, n, min(samples, n)))
-    q = np.concatenate([np.asarray(codes[rng.integers(0, n, queries // 2)], np.float32).T,
-                        rng.standard_normal((d, queries - queries // 2)).astype(np.float32)], axis=1)
-    q /= np.linalg.norm(q, axis=0).astype(np.float32)
-    p = kernel(q)
-    for j in range(q.shape[1]):
-        a = p.approx[rows, j].astype(np.float64)
-        exact = exact_dot(codes, rows, q[:, j].astype(np.float64))
-        if (np.abs(exact - a) > p.base[j] + p.rel * np.abs(a)).any():
-            return False
-    return True
-
-
 def _seconds(kernel: Kernel, q: np.ndarray) -> float:
     best = float("inf")
     for _ in range(3):
@@ -95,20 +77,16 @@ def _seconds(kernel: Kernel, q: np.ndarray) -> float:
     return best
 
 
-def choose(codes: np.ndarray, precision: str = "auto") -> Kernel:
-    """The first pass for these codes: "float32", "bfloat16", or "auto" (bfloat16 when its bound holds
-    here and a probe finds it at least 1/FASTER times faster than float32 on this machine)."""
-    if precision == "float32" or codes.shape[0] == 0:
-        return Fp32Kernel(codes)
+def candidates(codes: np.ndarray, precision: str = "auto") -> dict[str, Callable[[], Kernel]]:
+    """The bfloat16 pass as a candidate of the measured choice (cxrneo.retrieval.fastest): when forced
+    ("bfloat16"), or ("auto") where a probe finds it at least 1/FASTER times faster than float32 here."""
+    if precision not in ("auto", "bfloat16") or codes.shape[0] == 0:
+        return {}
     if precision == "auto":
         probe = np.ascontiguousarray(codes[: min(PROBE_ROWS, codes.shape[0])], dtype=np.float32)
         q = np.ascontiguousarray(probe[: min(8, probe.shape[0])].T)
         fast, slow = _seconds(Bf16Kernel(probe), q), _seconds(Fp32Kernel(probe), q)
         if fast > FASTER * slow:
-            log.info("first pass in float32: bfloat16 is not faster here (%.2f ms vs %.2f ms)", fast * 1e3, slow * 1e3)
-            return Fp32Kernel(codes)
-    kernel = Bf16Kernel(codes)
-    if not holds(kernel, codes):
-        log.warning("first pass in float32: this machine's bfloat16 products exceed their proven bound")
-        return Fp32Kernel(codes)
-    return kernel
+            log.info("no bfloat16 pass: it is not faster here (%.2f ms vs %.2f ms)", fast * 1e3, slow * 1e3)
+            return {}
+    return {"bfloat16": lambda: Bf16Kernel(codes)}

@@ -5,13 +5,15 @@ The exact cosine of a row is `exact_dot`: the float32 code and the float32 query
 true dot product of the stored values, and the same bits whichever rows are asked for together, so
 a row's value never depends on the batch, the kernel or the machine's BLAS.
 
-A first pass (`scan.Kernel`: float32 BLAS, or bfloat16 where the CPU has it) gives `approx`,
-each value within `base + rel * |approx|` of the exact one (docs/method.md derives the bounds). Every
-decision a method makes (the k best, N(q) = cosine >= T, ties by cosine, diffusion's blended score)
-is taken on exact values; the first pass only proves which rows cannot matter.
+A first pass (`scan.Kernel`: float32 BLAS, bfloat16 where the CPU has it, or a low-rank pass) gives
+`approx`, each value within `base + rel * |approx| (+ scale * row_term[i])` of the exact one (docs/method.md
+derives the bounds; the per-row term is the low-rank pass's, see lowrank.py). Every decision a method
+makes (the k best, N(q) = cosine >= T, ties by cosine, diffusion's blended score) is taken on exact
+values; the first pass only proves which rows cannot matter.
 """
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
 import numpy as np
@@ -27,6 +29,23 @@ class RowSource(Protocol):
 
 Rows: TypeAlias = np.ndarray | RowSource
 
+
+@dataclass(frozen=True)
+class RowTerm:
+    """The part of a first pass's bound that differs from row to row: values (n,) >= 0, and `top`, at
+    least the largest of them (a bound on every row at once)."""
+
+    values: np.ndarray
+    top: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "RowTerm":
+        v = np.ascontiguousarray(values, dtype=np.float64)
+        if v.ndim != 1 or not bool((v >= 0).all()):
+            raise ValueError("a row term is one non-negative value per row")
+        return cls(v, float(v.max(initial=0.0)))
+
+
 SLACK = 1e-12  # covers exact_dot's own rounding (<= 1.2e-13 for unit codes up to 4096 wide) with room
 
 
@@ -41,20 +60,27 @@ def exact_dot(codes: Rows, rows: np.ndarray, q64: np.ndarray) -> np.ndarray:
 
 
 class Cosines:
-    """The cosines of one unit query `q` to the rows of `codes`: a first pass `approx` (each within
-    base + rel * |approx| of the exact value) and the exact values of the rows asked for so far."""
+    """The cosines of one unit query `q` to the rows of `codes`: a first pass `approx` (row i within
+    base + rel * |approx[i]| + scale * row.values[i] of the exact value) and the exact values of the
+    rows asked for so far."""
 
     def __init__(
         self, codes: Rows | None, q: np.ndarray | None, approx: np.ndarray, base: float = 0.0, rel: float = 0.0,
-        rows: np.ndarray | None = None,
+        rows: np.ndarray | None = None, row: RowTerm | None = None, scale: float = 0.0,
     ) -> None:
-        """`rows`: when given, this is the view of a subset, local row i being `codes[rows[i]]`."""
-        if not 0.0 <= rel < 1.0 or base < 0.0:
-            raise ValueError(f"not an error bound: base {base}, rel {rel}")
+        """`rows`: when given, this is the view of a subset, local row i being `codes[rows[i]]`.
+        `row`, `scale`: the per-row part of the bound (local rows, like `approx`)."""
+        if not 0.0 <= rel < 1.0 or base < 0.0 or not scale >= 0.0:
+            raise ValueError(f"not an error bound: base {base}, rel {rel}, scale {scale}")
         self._codes = codes
         self._q = None if q is None else np.asarray(q, np.float64).ravel()
         self.approx = np.asarray(approx).ravel()
         self.base, self.rel = float(base), float(rel)
+        if row is not None and row.values.shape != self.approx.shape:
+            raise ValueError(f"a row term of {row.values.size} rows for {self.approx.size}")
+        self._row = row if row is not None and scale > 0.0 and row.top > 0.0 else None
+        self.scale = float(scale) if self._row is not None else 0.0
+        self._spread = self.scale * self._row.top if self._row is not None else 0.0  # the largest per-row term
         self._map = rows
         self._value = np.empty(self.approx.size, np.float64)
         self._known = np.zeros(self.approx.size, bool)
@@ -79,7 +105,8 @@ class Cosines:
         """The same query over a subset of rows (ascending); local row i is rows[i]."""
         rows = np.asarray(rows, np.int64)
         mapped = rows if self._map is None else self._map[rows]
-        sub = Cosines(self._codes, self._q, self.approx[rows], self.base, self.rel, mapped)
+        row = None if self._row is None else RowTerm(self._row.values[rows], self._row.top)
+        sub = Cosines(self._codes, self._q, self.approx[rows], self.base, self.rel, mapped, row, self.scale)
         known = self._known[rows]
         sub._known[known] = True
         sub._value[known] = self._value[rows[known]]
@@ -105,34 +132,51 @@ class Cosines:
         return out
 
     # --- bounds: monotone in the approximate value, so cuts on `approx` are one comparison -------------
+    # (with a per-row term: one comparison with the largest term, then each row's own on the few left)
 
     def _upper_cut(self, t: float) -> float:
-        """The least approx whose upper bound (approx + base + rel|approx|) can reach t. Compared with
-        float32 values it rounds to a neighbouring float32: down keeps more rows, up keeps the same
-        (no float32 lies between the cut and the next one)."""
-        c = t - self.base - 2 * SLACK
+        """The least approx whose upper bound (approx + base + rel|approx| + the largest per-row term) can
+        reach t. Compared with float32 values it rounds to a neighbouring float32: down keeps more rows,
+        up keeps the same (no float32 lies between the cut and the next one)."""
+        c = t - self.base - self._spread - 2 * SLACK
         return c / (1.0 + self.rel) if c >= 0 else c / (1.0 - self.rel)
 
-    def lower(self, a: np.ndarray | float) -> np.ndarray:
-        """A value no larger than the exact cosine of a row whose first pass gave `a`."""
-        a = np.asarray(a, np.float64)
-        out: np.ndarray = a - self.rel * np.abs(a) - self.base - 2 * SLACK
+    def _term(self, rows: np.ndarray | None) -> np.ndarray | float:
+        if self._row is None:
+            return 0.0
+        if rows is None:  # rows unknown: the largest term (still a bound, a wider one)
+            return self._spread
+        out: np.ndarray = self.scale * self._row.values[rows]
         return out
 
-    def upper(self, a: np.ndarray | float) -> np.ndarray:
-        """A value no smaller than the exact cosine of a row whose first pass gave `a`."""
+    def lower(self, a: np.ndarray | float, rows: np.ndarray | None = None) -> np.ndarray:
+        """A value no larger than the exact cosine of a row whose first pass gave `a`; `rows`: which
+        (local) rows gave `a`, for a per-row term (without them the largest term is taken)."""
         a = np.asarray(a, np.float64)
-        out: np.ndarray = a + self.rel * np.abs(a) + self.base + 2 * SLACK
+        out: np.ndarray = a - self.rel * np.abs(a) - self.base - 2 * SLACK - self._term(rows)
         return out
+
+    def upper(self, a: np.ndarray | float, rows: np.ndarray | None = None) -> np.ndarray:
+        """A value no smaller than the exact cosine of a row whose first pass gave `a` (`rows` as in `lower`)."""
+        a = np.asarray(a, np.float64)
+        out: np.ndarray = a + self.rel * np.abs(a) + self.base + 2 * SLACK + self._term(rows)
+        return out
+
+    def _reaching(self, t: float) -> np.ndarray:
+        """Rows whose upper bound reaches t, ascending (every row whose exact cosine may be >= t)."""
+        cand = np.flatnonzero(self.approx >= self._upper_cut(t))
+        if self._row is not None and cand.size:
+            cand = cand[self.upper(self.approx[cand], cand) >= t]
+        return cand
 
     # --- decisions ---------------------------------------------------------------------------------
 
     def at_least(self, t: float) -> np.ndarray:
         """Rows whose exact cosine is >= t, ascending (exact values computed only near t)."""
-        cand = np.flatnonzero(self.approx >= self._upper_cut(t))
+        cand = self._reaching(t)
         if cand.size == 0:
             return cand.astype(np.int64)
-        unsure = cand[self.lower(self.approx[cand]) < t]
+        unsure = cand[self.lower(self.approx[cand], cand) < t]
         keep = np.ones(cand.size, bool)
         if unsure.size:
             keep[np.searchsorted(cand, unsure)] = self.exact(unsure) >= t
@@ -146,6 +190,8 @@ class Cosines:
         out = np.zeros(cuts.size, np.int64)
         if cuts.size == 0:
             return out
+        if self._row is not None:
+            return self._count_per_row(cuts)
         pool = np.flatnonzero(self.approx >= self._upper_cut(float(cuts.min())))
         approx = self.approx[pool].astype(np.float64)
         order = np.argsort(approx, kind="stable")
@@ -156,6 +202,20 @@ class Cosines:
             sure = max(start, int(np.searchsorted(low, t, "left")))  # from it on: surely at least t
             unsure = pool[start:sure]
             out[i] = pool.size - sure + (int((self.exact(unsure) >= t).sum()) if unsure.size else 0)
+        return out
+
+    def _count_per_row(self, cuts: np.ndarray) -> np.ndarray:
+        """count_at_least with a per-row term: bounds are no longer in the order of approx, so the rows
+        surely >= t are counted on the sorted lower bounds and the unsure ones found by a mask."""
+        out = np.zeros(cuts.size, np.int64)
+        pool = self._reaching(float(cuts.min()))
+        approx = self.approx[pool].astype(np.float64)
+        low, up = self.lower(approx, pool), self.upper(approx, pool)
+        ranked = np.sort(low)
+        for i, t in enumerate(cuts.tolist()):
+            sure = pool.size - int(np.searchsorted(ranked, t, "left"))  # lower bound >= t
+            unsure = pool[(low < t) & (up >= t)]
+            out[i] = sure + (int((self.exact(unsure) >= t).sum()) if unsure.size else 0)
         return out
 
     def top(
@@ -184,5 +244,10 @@ class Cosines:
         cand = np.flatnonzero(values >= self._upper_cut(cut))  # never a -inf (cut is finite)
         if among is not None:
             cand = among[cand]
+        if self._row is not None:  # the need-th best lower bound of the rows themselves, then each row's upper
+            a = self.approx[cand].astype(np.float64)
+            low = self.lower(a, cand)
+            cut = float(np.partition(low, low.size - need)[low.size - need])
+            cand = cand[self.upper(a, cand) >= cut]
         picked = best_first(self.exact(cand), lambda i: name(int(cand[i])), need)
         return cand[np.array(picked, np.int64)]

@@ -13,6 +13,7 @@ from cxrneo.retrieval.familiar import DUPLICATE_COSINE, Familiarity
 from cxrneo.retrieval.indexed import IndexedGraph
 from cxrneo.retrieval.memory import MemoryGraph
 from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.principal import Principal
 from cxrneo.retrieval.question import Question
 from cxrneo.retrieval.scan import Fp32Kernel, first_pass
 from cxrneo.retrieval.scene import Growth, Memo, Step
@@ -33,11 +34,14 @@ class Retriever:
     def __init__(
         self, view: GraphView, unit_codes: np.ndarray | Callable[[], np.ndarray], ids: Sequence[str],
         threshold: float, scan: Callable[[np.ndarray], Cosines] | None = None, rows: Rows | None = None,
+        principal: Callable[[], Principal | None] | None = None,
     ) -> None:
         """`unit_codes`: the codes in row order, or a function that makes them when first needed.
         `scan`: the cosines of a unit query to every row (default: a float32 pass over the codes; the
         stored graph gives a shared BatchedScan). `rows`: where single rows are read (default: the
-        codes; the stored graph may give a file read row by row). Never assigned to once built."""
+        codes; the stored graph may give a file read row by row). `principal`: the archive's principal
+        directions (default: fitted here when first needed; the stored graph shares its first pass's).
+        Never assigned to once built."""
         if callable(unit_codes):
             self._codes: np.ndarray | None = None
             self._make_codes = unit_codes
@@ -49,6 +53,7 @@ class Retriever:
         # cosines of a unit query to every row (first pass)
         self.scan: Callable[[np.ndarray], Cosines] = scan or (lambda q: first_pass(Fp32Kernel(self.codes), self.codes, q))
         self._rows = rows
+        self._principal = principal
         self.threshold = float(threshold)
         self.graph = IndexedGraph(view, ids)
         self.ids = self.graph.ids
@@ -116,9 +121,14 @@ class Retriever:
         unit = self._unit(q_unit)
         return self._run(unit, question, self.scan(unit), self._blocked(question))
 
+    def principal(self) -> Principal | None:
+        """The archive's principal directions (cxrneo.retrieval.principal), fitted once."""
+        return self.memo("principal", self._principal or (lambda: Principal.fit(self.reader, len(self.ids))))
+
     def familiarity(self) -> Familiarity | None:
         """What says whether a new code is like this archive's (cxrneo.retrieval.familiar), fitted once."""
-        return self.memo("familiarity", lambda: Familiarity.fit(self.reader, len(self.ids)))
+        principal = self.principal()  # first: a memo's build must not ask the memo again
+        return self.memo("familiarity", lambda: Familiarity.of(principal, self.reader))
 
     def doubt(self, q: np.ndarray) -> str | None:
         """Why a new code is unlike this archive's (one line), or None (also for an archive too small to

@@ -1,11 +1,11 @@
 """Is a query like the archive? A code's distance from the archive's main directions, against the same
 distance of archived codes held out of the fit (docs/method.md, "Familiar queries").
 
-The archive's unit codes (a seeded sample of at most SAMPLE of them) are split in two: a principal
-subspace of COMPONENTS directions is fitted on one half, and the other half's residuals (the length of
-what a code keeps outside that subspace) give the threshold, their QUANTILE quantile. So the threshold
-is what a real archived film, unseen by the fit, exceeds 1% of the time. A query code above it is
-unfamiliar. Pure numpy, built once per graph generation.
+The archive's unit codes (a seeded sample, principal.py) are split in two: the mean and a principal
+subspace of COMPONENTS directions come from the fit on one half (the generation's one `Principal`), and
+the other half's residuals (the length of what a code keeps outside that subspace) give the threshold,
+their QUANTILE quantile. So the threshold is what a real archived film, unseen by the fit, exceeds 1% of
+the time. A query code above it is unfamiliar. Pure numpy, built once per graph generation.
 """
 
 from dataclasses import dataclass
@@ -14,10 +14,10 @@ import numpy as np
 
 from cxrneo.errors import InputError
 from cxrneo.retrieval.cosines import Rows
+from cxrneo.retrieval.principal import Principal
 
 COMPONENTS = 32
 QUANTILE = 0.99
-SAMPLE = 20_000
 MIN_CODES = 40  # fewer archived codes: no statistic (every query is called familiar)
 DUPLICATE_COSINE = 1.0 - 1e-5  # the same film embedded again; distinct sample films stay below 0.9997
 
@@ -35,17 +35,17 @@ class Familiarity:
     def fit(cls, codes: Rows, n: int, seed: int = 0) -> "Familiarity | None":
         """Fitted on a seeded sample of the archive's ``n`` unit codes (read by rows from ``codes``); None
         for an archive too small to say."""
-        if n < MIN_CODES:
+        return cls.of(Principal.fit(codes, n, seed) if n >= MIN_CODES else None, codes)
+
+    @classmethod
+    def of(cls, principal: Principal | None, codes: Rows) -> "Familiarity | None":
+        """From the archive's principal fit (its held-out half read by rows from ``codes``); None for an
+        archive too small to say."""
+        if principal is None or principal.fit_rows.size + principal.held_rows.size < MIN_CODES:
             return None
-        order = np.random.default_rng(seed).permutation(n)[:SAMPLE]
-        half = order.size // 2
-        fit_rows, check_rows = np.sort(order[:half]), np.sort(order[half:])
-        sample = np.asarray(codes[fit_rows], np.float64)
-        mean = sample.mean(axis=0)
-        _, _, vt = np.linalg.svd(sample - mean, full_matrices=False)
-        basis = vt[: min(COMPONENTS, vt.shape[0] - 1)]
-        held = _residuals(np.asarray(codes[check_rows], np.float64), mean, basis)
-        return cls(mean, basis, float(np.quantile(held, QUANTILE)), int(check_rows.size))
+        basis = principal.directions[:COMPONENTS]
+        held = _residuals(np.asarray(codes[principal.held_rows], np.float64), principal.mean, basis)
+        return cls(principal.mean, basis, float(np.quantile(held, QUANTILE)), int(principal.held_rows.size))
 
     def residual(self, unit: np.ndarray) -> float:
         """The length of a unit code's part outside the archive's principal subspace."""

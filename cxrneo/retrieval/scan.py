@@ -8,7 +8,9 @@ first caller becomes the leader, takes every query waiting at that moment into o
 hands each caller its column, and passes the lead to the next waiting caller.
 
 Kernels: `Fp32Kernel` (numpy BLAS, everywhere) and `ExactKernel` (float64, the reference for
-tests); cxrneo/embed/kernels.py adds bfloat16 (AMX / AVX512-BF16 CPUs, GPUs), which reads half the bytes.
+tests); cxrneo/embed/kernels.py adds bfloat16 (AMX / AVX512-BF16 CPUs, GPUs), which reads half the bytes,
+and lowrank.py a pass on the codes projected on D directions, D/width of the multiplications (its bound
+has a per-row term). fastest.py picks one by measurement.
 """
 
 import threading
@@ -18,24 +20,41 @@ from typing import Protocol
 import numpy as np
 
 from cxrneo.graph import dot_error_bound
-from cxrneo.retrieval.cosines import Cosines, Rows, exact_dot
+from cxrneo.retrieval.cosines import Cosines, Rows, RowTerm, exact_dot
 
 MAX_BATCH = 64
 
 
 @dataclass(frozen=True)
 class Pass:
-    """A first pass for b queries: approx (rows x b) and, per query, |exact - approx| <= base + rel |approx|."""
+    """A first pass for b queries: approx (rows x b) and, for row i and query j,
+    |exact - approx[i, j]| <= base[j] + rel |approx[i, j]| + scale[j] row.values[i] (no row term: 0)."""
 
     approx: np.ndarray
     base: np.ndarray  # (b,)
     rel: float
+    row: RowTerm | None = None
+    scale: np.ndarray | None = None  # (b,), with `row`
+
+    def bound(self, j: int, rows: np.ndarray) -> np.ndarray:
+        """The bound of query j's values at `rows` (float64)."""
+        a = self.approx[rows, j].astype(np.float64)
+        out: np.ndarray = self.base[j] + self.rel * np.abs(a)
+        if self.row is not None and self.scale is not None:
+            out = out + float(self.scale[j]) * self.row.values[rows]
+        return out
+
+    def cosines(self, codes: Rows, q: np.ndarray, j: int) -> Cosines:
+        """Query j's Cosines (exact values read from `codes`)."""
+        scale = 0.0 if self.scale is None else float(self.scale[j])
+        return Cosines(codes, q, np.ascontiguousarray(self.approx[:, j]), float(self.base[j]), self.rel,
+                       row=self.row, scale=scale)
 
 
 class Kernel(Protocol):
     """Cosines of a (width x b) block of unit float32 queries to every row, in one pass."""
 
-    name: str  # the precision the codes are read in ("float32", "bfloat16", "float64")
+    name: str  # how the codes are read ("float32", "bfloat16", "float64", "lowrank-64")
 
     def __call__(self, queries: np.ndarray) -> Pass: ...
 
@@ -73,8 +92,24 @@ class ExactKernel:
 def first_pass(kernel: Kernel, codes: Rows, q: np.ndarray) -> Cosines:
     """The Cosines of one unit query through `kernel` (no batching)."""
     q32 = np.ascontiguousarray(q, dtype=np.float32)
-    p = kernel(q32[:, None])
-    return Cosines(codes, q32, np.ascontiguousarray(p.approx[:, 0]), float(p.base[0]), p.rel)
+    return kernel(q32[:, None]).cosines(codes, q32, 0)
+
+
+def holds(kernel: Kernel, codes: np.ndarray, samples: int = 4096, queries: int = 8, seed: int = 0) -> bool:
+    """Whether every first-pass value of `kernel` lies within its bound of the exact cosine, on a
+    sample of rows against codes of the archive and random unit queries."""
+    rng = np.random.default_rng(seed)
+    n, d = codes.shape
+    rows = np.unique(rng.integers(0, n, min(samples, n)))
+    q = np.concatenate([np.asarray(codes[rng.integers(0, n, queries // 2)], np.float32).T,
+                        rng.standard_normal((d, queries - queries // 2)).astype(np.float32)], axis=1)
+    q /= np.linalg.norm(q, axis=0).astype(np.float32)
+    p = kernel(q)
+    for j in range(q.shape[1]):
+        exact = exact_dot(codes, rows, q[:, j].astype(np.float64))
+        if (np.abs(exact - p.approx[rows, j].astype(np.float64)) > p.bound(j, rows)).any():
+            return False
+    return True
 
 
 class _Slot:
@@ -123,7 +158,7 @@ class BatchedScan:
         try:
             p = self.kernel(np.stack([s.q for s in batch], axis=1))
             for j, s in enumerate(batch):
-                s.result = Cosines(self.codes, s.q, np.ascontiguousarray(p.approx[:, j]), float(p.base[j]), p.rel)
+                s.result = p.cosines(self.codes, s.q, j)
             self.batches += 1
         except BaseException as e:  # every caller of the batch sees the error
             for s in batch:

@@ -6,6 +6,7 @@ Retriever of the current graph generation. The CLI (in-process), the HTTP API an
 call it.
 """
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +25,9 @@ from cxrneo.embed.images import declared_pixels
 from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, TooLargeError
 from cxrneo.filters import passing
 from cxrneo.records import CacheUse, Hit, ImageRecord
+from cxrneo.retrieval.fastest import LEAST_ROWS, Chosen, Loaded, choose
 from cxrneo.retrieval.question import Question
+from cxrneo.service import cpu
 from cxrneo.service.pixels import ImageFiles, check_size
 from cxrneo.service.request import QueryOptions, QueryRequest, rocchio, steer
 from cxrneo.service.workers import check_deadline
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 
 
 REQUEST_PIXELS = MAX_PIXELS  # the pixels of one request's image files together
+
+log = logging.getLogger(__name__)
 
 
 def check_request_pixels(paths: list[Path]) -> None:
@@ -124,8 +129,9 @@ class Searcher:
         cls, settings: Settings, checkpoint: Path | None = None, device: str = "auto", images: Path | None = None,
         pacs: "DicomWeb | None" = None, serving: bool = False, pacs_cache_bytes: int | None = None,
     ) -> "Searcher":
-        """`serving`: a long-lived service, where `CXRNEO_SCAN=auto` may pay once for a bfloat16 copy of
-        the codes; a one-shot command reads them in float32 (no torch, nothing to convert)."""
+        """`serving`: a long-lived service, where `CXRNEO_SCAN=auto` pays once per generation for measuring
+        its first passes (cxrneo.retrieval.fastest) and for the chosen one's copy of the codes; a one-shot
+        command reads them in float32 (nothing to measure, no torch, nothing to convert)."""
         db = Database.connect(settings, retry_seconds=SERVICE_RETRY_SECONDS)  # Neo4j down: a clear 503 at once
         scan = settings.scan if settings.scan != "auto" or serving else "float32"
         return cls.open(db, settings.snapshot_dir, checkpoint, device, images, pacs,
@@ -137,8 +143,8 @@ class Searcher:
         images: Path | None = None, pacs: "DicomWeb | None" = None, pacs_dir: Path | None = None,
         scan: str = "auto", pacs_cache_bytes: int | None = None,
     ) -> "Searcher":
-        """Over the graph stored in ``db`` (its snapshot kept under ``cache``). `scan`: the precision of
-        the first pass over the codes (auto, float32 or bfloat16; answers are exact whichever it is, see
+        """Over the graph stored in ``db`` (its snapshot kept under ``cache``). `scan`: the first pass over
+        the codes (auto, float32, bfloat16 or lowrank; answers are exact whichever it is, see
         cxrneo.retrieval.cosines)."""
         return cls(StoredGraph(db, cache, kernel=_kernel(scan)), checkpoint, device, images, pacs, pacs_dir,
                    pacs_cache_bytes)
@@ -431,23 +437,27 @@ class Searcher:
             "threshold": meta.threshold, "codes_checkpoint_sha256": meta.codesSha256,
             "codes_transform_sha256": meta.transformSha256,
             "checkpoint_sha256": self.checkpoint_sha256, "scan": self.graph.precision,
+            "scan_rechecks": self.graph.scan_rechecks, "cpu": cpu.model(),
         }
         if reason:
             doc["error"] = reason
         return doc
 
 
-def _kernel(precision: str) -> "Callable[[np.ndarray], Kernel]":
-    """What makes the first pass over a generation's codes (torch only when bfloat16 may be used)."""
-    if precision == "float32":
-        from cxrneo.retrieval.scan import Fp32Kernel
+def _kernel(precision: str) -> Callable[[Loaded], Chosen]:
+    """What chooses the first pass over a generation's codes (cxrneo.retrieval.fastest); torch only where
+    a bfloat16 pass is forced or this CPU may do bfloat16 in hardware."""
 
-        return Fp32Kernel
+    def make(loaded: Loaded) -> Chosen:
+        extra: dict[str, Callable[[], Kernel]] = {}
+        if precision == "bfloat16" or (precision == "auto" and cpu.may_do_bfloat16()
+                                       and loaded.codes.shape[0] >= LEAST_ROWS):
+            from cxrneo.embed.kernels import candidates
 
-    def make(codes: np.ndarray) -> "Kernel":
-        from cxrneo.embed.kernels import choose
-
-        return choose(codes, precision)
+            extra = candidates(loaded.codes, precision)
+        chosen = choose(loaded, precision, extra)
+        log.info("%s on %s", chosen.summary(), cpu.model())
+        return chosen
 
     return make
 

@@ -48,6 +48,7 @@ def test_a_whitened_graph_stores_transformed_codes_and_answers_in_their_space(
 
     here = Searcher.open(clean_db, tmp_path / "snap")
     elsewhere = Searcher.open(clean_db, tmp_path / "other-host")  # no snapshot: reads Neo4j, the transform too
+    low = Searcher.open(clean_db, tmp_path / "snap", scan="lowrank")  # the first pass in the whitened rank
     for method in Method:
         by_code = here.by_code(first.codes[5], QueryOptions(k=6, method=method))  # a raw code enters the graph's space first
         itself = [h for h in by_code.hits if h.image_id == first.ids[5]]
@@ -58,6 +59,10 @@ def test_a_whitened_graph_stores_transformed_codes_and_answers_in_their_space(
             assert [h.image_id for h in by_code.hits[1:]] == [h.image_id for h in by_id.hits]
         other = elsewhere.by_code(first.codes[5], QueryOptions(k=6, method=method))
         assert [h.image_id for h in other.hits] == [h.image_id for h in by_code.hits]
+        assert low.by_code(first.codes[5], QueryOptions(k=6, method=method)).hits == by_code.hits
+        assert low.by_id(first.ids[7], QueryOptions(k=6, method=method)).hits == \
+            here.by_id(first.ids[7], QueryOptions(k=6, method=method)).hits
+    assert low.health()["scan"] == "lowrank-16" and here.health()["scan"] == "float32"  # the graph's own rank
 
     # a later ingest of more images reuses the frozen transform, whatever it is asked
     _, rep2 = build(clean_db, codes, snapshot_dir=tmp_path / "snap", whiten="auto")

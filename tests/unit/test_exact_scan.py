@@ -9,26 +9,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrneo.embed.kernels import Bf16Kernel, choose, holds
+from cxrneo.embed.kernels import Bf16Kernel, candidates
 from cxrneo.graph import normalise, similarity_edges
 from cxrneo.retrieval import MemoryGraph, Retriever
-from cxrneo.retrieval.cosines import Cosines, exact_dot
+from cxrneo.retrieval.cosines import Cosines, RowTerm, exact_dot
+from cxrneo.retrieval.fastest import Directions, Loaded, choose
+from cxrneo.retrieval.lowrank import family
 from cxrneo.retrieval.method import Method
+from cxrneo.retrieval.principal import Principal
 from cxrneo.retrieval.question import Question
-from cxrneo.retrieval.scan import BatchedScan, ExactKernel, Fp32Kernel, Kernel, Pass, first_pass
+from cxrneo.retrieval.scan import BatchedScan, ExactKernel, Fp32Kernel, Kernel, Pass, first_pass, holds
 
 N, D = 420, 32
 
 
 class Hostile:
     """Every value as far from the exact one as a (deliberately wide) bound allows: low cosines pushed
-    up and high ones down ("squeeze"), or each up or down at random ("shuffle")."""
+    up and high ones down ("squeeze"), or each up or down at random ("shuffle"). With `per_row`, part of
+    the bound is a per-row term (0 to 0.1 per row, so cuts must use each row's own)."""
 
     name = "hostile"
 
-    def __init__(self, codes: np.ndarray, mode: str = "squeeze", base: float = 0.03, rel: float = 0.2) -> None:
+    def __init__(self, codes: np.ndarray, mode: str = "squeeze", base: float = 0.03, rel: float = 0.2,
+                 per_row: bool = False) -> None:
         self.exact, self.mode, self.base, self.rel = ExactKernel(codes), mode, base, rel
         self.rng = np.random.default_rng(11)
+        self.row = RowTerm.of(np.random.default_rng(12).uniform(0, 0.1, len(codes)) ** 2 * 10) if per_row else None
 
     def __call__(self, queries: np.ndarray) -> Pass:
         e = self.exact(queries).approx
@@ -36,9 +42,28 @@ class Hostile:
             push = np.where(e < np.median(e, axis=0), 1.0, -1.0)
         else:
             push = self.rng.choice([-1.0, 1.0], e.shape)
-        # |a - e| = 0.99 (base + rel |e|) / (1 + rel) <= base + rel |a|, since |a| >= |e| - |a - e|
-        a = e + push * 0.99 * (self.base + self.rel * np.abs(e)) / (1 + self.rel)
-        return Pass(a, np.full(e.shape[1], self.base), self.rel)
+        extra = 0.0 if self.row is None else self.row.values[:, None]
+        # |a - e| = 0.99 (base + extra + rel |e|) / (1 + rel) <= base + extra + rel |a|, since |a| >= |e| - |a - e|
+        a = e + push * 0.99 * (self.base + extra + self.rel * np.abs(e)) / (1 + self.rel)
+        scale = None if self.row is None else np.ones(e.shape[1])
+        return Pass(a, np.full(e.shape[1], self.base), self.rel, self.row, scale)
+
+
+def _lowrank(codes: np.ndarray, dim: int = 8) -> Kernel:
+    principal = Principal.fit(codes, len(codes))
+    assert principal is not None
+    return family(codes, principal.basis(dim), [dim])[0]
+
+
+def _kernel(kind: str, codes: np.ndarray) -> Kernel:
+    if kind == "bfloat16":
+        return Bf16Kernel(codes)
+    if kind == "float32":
+        return Fp32Kernel(codes)
+    if kind == "lowrank":
+        return _lowrank(codes)
+    mode, _, rows = kind.partition("-")
+    return Hostile(codes, mode, per_row=rows == "rows")
 
 
 def _world(seed: int) -> tuple[np.ndarray, list[str], float, list[np.ndarray]]:
@@ -80,10 +105,11 @@ def _same(a: Retriever, b: Retriever, q: np.ndarray, k: int, method: Method, str
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("kind", ["bfloat16", "float32", "squeeze", "shuffle"])
+@pytest.mark.parametrize("kind", ["bfloat16", "float32", "lowrank", "squeeze", "shuffle", "squeeze-rows",
+                                  "shuffle-rows"])
 def test_every_method_answers_as_exact_cosines(seed: int, kind: str) -> None:
     codes, ids, t, queries = _world(seed)
-    kernel: Kernel = Bf16Kernel(codes) if kind == "bfloat16" else Fp32Kernel(codes) if kind == "float32" else Hostile(codes, kind)
+    kernel = _kernel(kind, codes)
     assert holds(kernel, codes)  # the kernel keeps its own bound (the hostile one only just)
     ref, fast = _retriever(codes, ids, t, None), _retriever(codes, ids, t, kernel, batched=seed == 1)
     nq = Cosines.exact_all(codes, queries[0]).at_least(t)
@@ -149,8 +175,10 @@ def test_a_kernel_outside_its_bound_is_refused() -> None:
 
     assert not holds(Liar(codes), codes)
     assert holds(Fp32Kernel(codes), codes)
-    assert choose(codes, "float32").name == "float32"
-    assert choose(codes, "bfloat16").name == "bfloat16"
+    loaded = Loaded(codes, codes, 0.5, Directions(lambda: None))
+    assert choose(loaded, "float32").kernel.name == "float32"
+    assert choose(loaded, "bfloat16", candidates(codes, "bfloat16")).kernel.name == "bfloat16"
+    assert choose(loaded, "bfloat16", {"bfloat16": lambda: Liar(codes)}).kernel.name == "float32"
 
 
 def test_exact_values_do_not_depend_on_the_batch() -> None:
