@@ -11,6 +11,7 @@ read it), and diffusion through GDS (gds.pageRank.stream on a kept projection, s
 is timed on it. The service under concurrent clients: scripts/bench_serve.py.
 
   nice python scripts/bench_query.py --n 50000 --queries 200
+  python scripts/bench_query.py --noise 4 --mean-degree 50 --methods knn,diffusion --cache g112k.npz
 """
 
 import argparse
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 from cxrneo.archive.synthetic import from_table
-from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
+from cxrneo.graph import Edges, normalise, similarity_edges, threshold_for_degree
 from cxrneo.retrieval import METHODS, MemoryGraph, Retriever
 from cxrneo.retrieval.question import Question
 
@@ -75,12 +76,23 @@ def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> Non
             print(f"{m} warm p50 / knn warm p50 = {np.median(times[m][1]) / knn:.2f}")
 
 
-def graph(labels: str, n: int, mean_degree: float, seed: int, noise: float = 1.0):  # type: ignore[no-untyped-def]
+def graph(labels: str, n: int, mean_degree: float, seed: int, noise: float = 1.0, cache: str | None = None):  # type: ignore[no-untyped-def]
+    """Codes, unit codes, edges, communities and T; with `cache`, the edges and communities are kept
+    in (or read from) that .npz file (the codes are drawn again: the same seed gives the same codes)."""
     codes = timed(f"synthetic codes (N={n}, noise {noise})", from_table, labels, n, noise, seed)
     unit = normalise(codes.codes)
-    t = timed("threshold for mean degree", threshold_for_degree, unit, mean_degree, 1000, seed)
-    edges = timed("exact edges (FAISS)", similarity_edges, unit, t)
-    com = timed("Louvain (networkx)", louvain, n, edges, seed)
+    key = np.array([n, mean_degree, seed, noise], np.float64)
+    if cache and os.path.exists(cache) and np.array_equal(np.load(cache)["key"], key):
+        kept = np.load(cache)
+        t, com = float(kept["t"]), kept["com"]
+        edges = Edges(kept["src"], kept["dst"], kept["cosine"])
+        print(f"edges and communities from {cache}")
+    else:
+        t = timed("threshold for mean degree", threshold_for_degree, unit, mean_degree, 1000, seed)
+        edges = timed("exact edges (FAISS)", similarity_edges, unit, t)
+        com = timed("Louvain (networkx)", louvain, n, edges, seed)
+        if cache:
+            np.savez(cache, key=key, t=t, com=com, src=edges.src, dst=edges.dst, cosine=edges.cosine)
     sizes = np.bincount(com)
     print(
         f"T={t:.4f} edges={len(edges)} mean degree={2 * len(edges) / n:.1f} communities={sizes.size} "
@@ -144,13 +156,19 @@ def main() -> None:
         "--neo4j", action="store_true", help="also benchmark the stored graph and GDS diffusion (needs an empty database)"
     )
     ap.add_argument("--neo4j-n", type=int, default=3000)
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods to time (knn always)")
+    ap.add_argument("--cache", help="keep the in-memory graph's edges and communities in this .npz (Louvain is slow)")
     args = ap.parse_args()
     if not args.labels:
         ap.error("give --labels (or CXRNEO_NIH_LABELS): " + LABELS_HELP)
     cpu = platform.processor() or platform.machine()
     print(f"machine: {cpu}, {os.cpu_count()} CPUs; numpy {np.__version__}")
-    codes, unit, edges, com, t = graph(args.labels, args.n, args.mean_degree, args.seed, args.noise)
+    codes, unit, edges, com, t = graph(args.labels, args.n, args.mean_degree, args.seed, args.noise, args.cache)
     ids = codes.ids
+    methods = tuple(dict.fromkeys(["knn", *[m for m in args.methods.split(",") if m]]))
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        ap.error(f"unknown methods {sorted(unknown)}: use {', '.join(METHODS)}")
     retr = timed(
         "MemoryGraph + Retriever", lambda: Retriever(MemoryGraph.build(ids, edges, com), unit, ids, t)
     )
@@ -159,7 +177,7 @@ def main() -> None:
     print(f"query degree d_q (self excluded) median={np.median(dq):.0f} max={max(dq)}")
     report(
         f"in memory, N={len(ids)}, K={args.k}, {args.queries} queries",
-        measure(lambda r, m, ex: retr.query(unit[r], Question(args.k, m, exclude=ex)), queries, ids),
+        measure(lambda r, m, ex: retr.query(unit[r], Question(args.k, m, exclude=ex)), queries, ids, methods),
     )
     if args.neo4j:
         neo4j_bench(args)

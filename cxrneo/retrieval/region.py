@@ -81,6 +81,18 @@ def grow(
     return out
 
 
+def hybrid_communities(g: IndexedGraph, cos: Cosines, nq: np.ndarray, excluded: np.ndarray, k: int) -> list[int]:
+    """The communities hybrid's step 2a merges for k rows (non-strict), in order: those of
+    `grow(..., mode="hybrid")`. When the first holds k rows that may join, step 2b's choice of members
+    cannot change that, and is skipped."""
+    cs, counts = np.unique(g.community[nq], return_counts=True)
+    e_q = dict(zip(cs.tolist(), counts.tolist(), strict=True))
+    c, _ = _closest(g, _Region(n=1, l=0, d=int(nq.size)), dict(e_q), e_q, g.total_edges + int(nq.size))
+    if int((~excluded[g.block(c).rows]).sum()) >= k:
+        return [c]
+    return [s.target for s in grow(g, cos, nq, excluded, k, mode="hybrid").steps if s.kind == "community"]
+
+
 def _closest(
     g: IndexedGraph, r: _Region, e_rc: dict[int, int], e_q: dict[int, int], total: int
 ) -> tuple[int, float]:

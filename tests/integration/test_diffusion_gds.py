@@ -11,7 +11,15 @@ from cxrneo.graph import normalise, similarity_edges, threshold_for_degree
 from cxrneo.records import ImageRecord
 from cxrneo.retrieval import MemoryGraph, Retriever
 from cxrneo.retrieval.cosines import Cosines
-from cxrneo.retrieval.diffusion import DiffusionParams, Walk, adjacency, personalized_pagerank, seed_vector
+from cxrneo.retrieval.diffusion import (
+    DiffusionParams,
+    Walk,
+    adjacency,
+    personalized_pagerank,
+    rounding_bound,
+    seed_vector,
+    subgraph,
+)
 from tests import gds_diffusion
 
 pytestmark = pytest.mark.neo4j
@@ -37,7 +45,8 @@ def test_gds_and_numpy_rank_the_same(clean_db: Database, params: DiffusionParams
     edges = similarity_edges(unit, t)
     ingest(clean_db, codes, edges, t)
     view = MemoryGraph.build(codes.ids, edges, [0] * len(codes))
-    walk = Walk(adjacency(view.indptr, view.indices, unit if params.weighting == "cosine" else None))
+    codes_or_none = unit if params.weighting == "cosine" else None
+    walk = subgraph(Walk(adjacency(view.indptr, view.indices, codes_or_none, dtype=np.float64)))  # as GDS: float64
     nodes, rels = gds_diffusion.ensure_projection(clean_db)
     assert (nodes, rels) == (len(codes), 2 * len(edges))  # undirected: each edge both ways
     rng = np.random.default_rng(0)
@@ -69,7 +78,8 @@ def test_gds_diffusion_ranks_like_the_retriever(clean_db: Database) -> None:
     t = threshold_for_degree(unit, 6)  # sparse: no cluster is a clique, scores differ
     edges = similarity_edges(unit, t)
     ingest(clean_db, codes, edges, t)
-    r = Retriever(MemoryGraph.build(codes.ids, edges, [0] * len(codes)), unit, codes.ids, t)
+    view = MemoryGraph.build(codes.ids, edges, [0] * len(codes))
+    r = Retriever(view, unit, codes.ids, t)
     params = DiffusionParams(restart=0.3, iterations=15, seed_weights="uniform", mix=0.0, scope="graph")
     try:
         sims = r.codes @ unit[7]
@@ -79,7 +89,9 @@ def test_gds_diffusion_ranks_like_the_retriever(clean_db: Database) -> None:
         blocked = np.zeros(0, np.int64)
         ours = [codes.ids[row] for row in diffuse(r, Cosines.of(sims), blocked, 10, strict=True, params=params).rows]
         score = np.array([theirs[i] for i in ours])
-        assert set(ours) == set(theirs) and (np.diff(score) <= 1e-9).all()
+        # the Retriever's scores are float32: its order is GDS's up to ties within the documented bound
+        eps = rounding_bound(params.iterations, int(np.diff(view.indptr).max()))
+        assert set(ours) == set(theirs) and (np.diff(score) <= 2.01 * eps * score.max() + 1e-9).all()
     finally:
         gds_diffusion.drop(clean_db)
 

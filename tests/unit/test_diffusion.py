@@ -19,6 +19,7 @@ from cxrneo.retrieval.diffusion import (
     personalized_pagerank,
     rank,
     seed_vector,
+    subgraph,
 )
 from cxrneo.retrieval.method import Method
 from cxrneo.retrieval.question import Question
@@ -53,7 +54,7 @@ def test_power_iteration_reaches_the_dense_closed_form(weighted: bool, damping: 
     codes = normalise(rng.standard_normal((30, 5)) + 2.0)  # all cosines positive
     pairs = [(a, b) for a in range(30) for b in range(a + 1, 30) if rng.random() < 0.15]
     indptr, indices = _csr(31, pairs)  # row 30 has no edge: a sink that keeps its mass
-    walk = Walk(adjacency(indptr, indices, np.vstack([codes, codes[:1]]) if weighted else None))
+    walk = subgraph(Walk(adjacency(indptr, indices, np.vstack([codes, codes[:1]]) if weighted else None, dtype=np.float64)))
     s = np.zeros(31)
     s[[0, 4, 30]] = [0.5, 0.3, 0.2]
     exact = closed_form(walk, s, damping)
@@ -76,13 +77,13 @@ def test_iterations_follow_gds_supersteps() -> None:
     indptr, indices = _csr(6, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 3)])
     s = np.zeros(6)
     s[0] = 1.0
-    x = personalized_pagerank(Walk(adjacency(indptr, indices)), s, 0.5, iterations=2)
+    x = personalized_pagerank(subgraph(Walk(adjacency(indptr, indices, dtype=np.float64))), s, 0.5, iterations=2)
     np.testing.assert_allclose(x, [0.552083333, 0.125, 0.052083333, 0.125, 0.020833333, 0.0], atol=1e-8)
 
 
 def test_batched_columns_equal_single_runs() -> None:
     indptr, indices = _csr(8, [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (2, 5)])
-    walk = Walk(adjacency(indptr, indices))
+    walk = subgraph(Walk(adjacency(indptr, indices, dtype=np.float64)))
     s = np.eye(8)[:, [0, 6]]
     both = personalized_pagerank(walk, s, 0.7, 15)
     for j in range(2):
@@ -192,18 +193,28 @@ def test_restricted_walk_equals_the_sliced_subgraph() -> None:
     pairs = [(a, b) for a in range(40) for b in range(a + 1, 40) if rng.random() < 0.1]
     indptr, indices = _csr(41, pairs)
     codes = normalise(rng.standard_normal((41, 4)) + 3.0)
-    full = Walk(adjacency(indptr, indices, codes))
-    a, b = np.array([0, 3, 4, 9, 17]), np.array([22, 30, 39, 40])
-    inside = Restricted(41, [(a, full.rows(a, key=1)), (b, full.rows(b))])
-    rows = np.concatenate([a, b])
-    assert inside.rows.tolist() == rows.tolist()
-    sliced = Walk(full.adj[rows][:, rows])
+    full = Walk(adjacency(indptr, indices, codes, dtype=np.float64))
+    a, b, extra = np.array([0, 3, 4, 9, 17]), np.array([1, 2, 5, 6, 7, 8, 10, 11]), np.array([30, 22, 39, 40])
+    inside = Restricted(full, [full.part(a, key=1), full.part(b, key=2)], extra)
+    rows = inside.rows
+    assert sorted(rows.tolist()) == sorted([*a.tolist(), *b.tolist(), *extra.tolist()])
+    assert rows[-4:].tolist() == extra.tolist()  # parts first (each in its own order), then the extra rows
+    assert inside.positions(np.array([22, 3, 12])).tolist() == [rows.tolist().index(22), rows.tolist().index(3), -1]
+    sliced = full.adj.toarray()[np.ix_(rows, rows)]
+    np.testing.assert_array_equal(inside.dense(), sliced)  # every entry, between parts and extra rows too
+    np.testing.assert_allclose(inside.strength, sliced.sum(axis=1), rtol=1e-12)
+    assert inside.max_entries == int((sliced > 0).sum(axis=1).max()) and inside.nnz == int((sliced > 0).sum())
     s = np.zeros(rows.size)
-    s[[1, 5]] = [0.6, 0.4]  # rows 3 and 22
-    np.testing.assert_allclose(inside.inv, sliced.inv, rtol=1e-12)
-    x = personalized_pagerank(inside, s, 0.8, 12)
-    np.testing.assert_allclose(x, personalized_pagerank(sliced, s, 0.8, 12), rtol=1e-12)
-    assert full.rows(a, key=1) is full.rows(a, key=1)  # kept for reuse
+    s[inside.positions(np.array([3, 22]))] = [0.6, 0.4]
+    pt = sliced / np.where(sliced.sum(axis=1) > 0, sliced.sum(axis=1), 1.0)[None, :]
+    x = s * 0.2
+    for _ in range(12):
+        x = 0.2 * s + 0.8 * pt @ x
+    np.testing.assert_allclose(personalized_pagerank(inside, s, 0.8, 12), x, rtol=1e-12)
+    z = np.zeros(rows.size)
+    z[inside.positions(np.array([3, 30]))] = [1.0, 2.0]  # a step from a few rows reads their entries alone
+    np.testing.assert_allclose(inside.step(z, np.flatnonzero(z)), inside.step(z), rtol=1e-12)
+    assert full.part(a, key=1) is full.part(a, key=1)  # kept for reuse
 
 
 def test_the_walk_block_cache_is_safe_under_concurrent_queries(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -217,15 +228,16 @@ def test_the_walk_block_cache_is_safe_under_concurrent_queries(monkeypatch: pyte
     rng = np.random.default_rng(0)
     a = sp.random(400, 400, density=0.05, random_state=1, format="csr")
     walk = diffusion.Walk((a + a.T).tocsr())
-    monkeypatch.setattr(diffusion, "BLOCK_CACHE_NNZ", 600)  # a tiny cache: evictions all the time
+    monkeypatch.setattr(diffusion, "BLOCK_CACHE_NNZ", 30)  # a tiny cache: evictions all the time
     keys = rng.integers(0, 40, 4000)
 
     def fetch(key: int) -> int:
         rows = np.arange(key * 10, key * 10 + 10)
-        block = walk.rows(rows, key=int(key))
-        assert (block != walk.adj[rows]).nnz == 0
-        return block.nnz
+        part = walk.part(rows, key=int(key))
+        assert sorted(part.rows.tolist()) == rows.tolist()
+        assert (part.inner != walk.adj[part.rows][:, part.rows]).nnz == 0
+        return int(part.inner.nnz)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(fetch, keys))
-    assert walk._kept == sum(b.nnz for b in walk._blocks.values())
+    assert walk._kept == sum(p.inner.nnz for p in walk._parts.values())
