@@ -90,7 +90,13 @@ def _pixels(path: Path, ds: Any) -> np.ndarray:
                 f"{path}: compressed DICOM ({tsuid.name}) that this installation cannot decode; "
                 "decompress it first (e.g. `gdcmconv --raw`) or install pylibjpeg with its plugins"
             )
-    arr = ds.pixel_array
+    try:
+        arr = ds.pixel_array
+    except (RuntimeError, ValueError) as e:  # a decoder is installed, but the stream is not what it claims
+        if tsuid is None or not tsuid.is_compressed:
+            raise
+        raise InputError(f"{path}: compressed DICOM ({tsuid.name}) whose pixel data cannot be decoded "
+                         f"({type(e).__name__})") from None
     if arr.ndim == 3 and int(ds.get("SamplesPerPixel", 1)) == 3:  # colour, already RGB
         arr = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
     if arr.ndim != 2:
