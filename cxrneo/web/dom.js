@@ -12,3 +12,15 @@ export function el(tag, className = "", text = "") {
 
 // a finding's name as people read it ("Pleural_Thickening" -> "Pleural Thickening")
 export const pretty = (name) => String(name).replaceAll("_", " ");
+
+// a ticked-or-not choice about one image on a card: <label class="pick …"><input type=checkbox> words</label>
+export function imageTick(className, imageId, aria, words, onChange) {
+  const pick = el("label", className);
+  const box = el("input");
+  box.type = "checkbox";
+  box.dataset.id = imageId;
+  box.setAttribute("aria-label", aria);
+  box.addEventListener("change", onChange);
+  pick.append(box, document.createTextNode(words));
+  return pick;
+}

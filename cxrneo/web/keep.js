@@ -3,7 +3,7 @@
 // caller's role may keep (/config's "keep"), for a query and hits that came from the PACS (they have a study).
 
 import { post } from "./api.js";
-import { $, el } from "./dom.js";
+import { $, imageTick } from "./dom.js";
 import * as state from "./state.js";
 
 const offered = () => (state.config() && state.config().keep) || null;
@@ -21,14 +21,7 @@ export function setUpKeep(config) {
 // a card's "keep" tick (null: this hit cannot be kept, or nothing can)
 export function keepBox(hit) {
   if (!offered() || !hit.study_uid) return null;
-  const pick = el("label", "pick keep-pick");
-  const box = el("input");
-  box.type = "checkbox";
-  box.dataset.id = hit.image_id;
-  box.setAttribute("aria-label", `keep ${hit.image_id} in the PACS`);
-  box.addEventListener("change", updateKeep);
-  pick.append(box, document.createTextNode(" keep in PACS"));
-  return pick;
+  return imageTick("pick keep-pick", hit.image_id, `keep ${hit.image_id} in the PACS`, " keep in PACS", updateKeep);
 }
 
 function updateKeep() {

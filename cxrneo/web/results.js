@@ -4,7 +4,7 @@
 
 import { blobUrl } from "./api.js";
 import { openDetail } from "./detail.js";
-import { $, el } from "./dom.js";
+import { $, el, imageTick } from "./dom.js";
 import { updateExamples } from "./examples.js";
 import { chips, describe, findingsText, sharedWith } from "./findings.js";
 import { showFreshness } from "./freshness.js";
@@ -65,13 +65,7 @@ function card(hit, i, shared) {
   body.append(el("p", "id", hit.image_id), list, el("p", "meta", describe(hit)));
   button.append(thumb, body);
   button.addEventListener("click", () => openDetail(state.order().indexOf(i)));
-  const pick = el("label", "pick");
-  const box = el("input");
-  box.type = "checkbox";
-  box.dataset.id = hit.image_id;
-  box.setAttribute("aria-label", `use ${hit.image_id} as an example`);
-  box.addEventListener("change", updateExamples);
-  pick.append(box, document.createTextNode(" like this"));
+  const pick = imageTick("pick", hit.image_id, `use ${hit.image_id} as an example`, " like this", updateExamples);
   li.append(button, pick);
   const keep = keepBox(hit);
   if (keep) li.append(keep);
