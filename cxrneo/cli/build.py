@@ -239,6 +239,9 @@ def ingest_cmd(
         "New graph: store codes whitened by a transform learned from them (auto: dimension and shrinkage "
         "chosen by findings; or a dimension) or none. An existing graph keeps its own."))] = None,
     whiten_shrink: Annotated[float, typer.Option(help="Shrinkage of the small eigenvalues, with --whiten N.")] = 0.0,
+    vector_index: Annotated[bool, typer.Option("--vector-index", help=(
+        "Also build the vector index image_code (for db.index.vector.queryNodes in Neo4j Browser; cxrneo "
+        "never needs it) before returning; a graph that has it keeps it without this flag."))] = False,
 ) -> None:
     """Load images and SIMILAR edges into Neo4j (idempotent, resumable, counts verified)."""
     from cxrneo.cli import jobs
@@ -249,7 +252,7 @@ def ingest_cmd(
     with _bars(console) as progress:
         stats, rep = jobs.ingest_file(settings(ctx), codes_file, threshold, mean_degree, batch, bulk, progress,
                                       edges_file=edges, device=device, writers=writers, whiten=whiten,
-                                      whiten_shrink=whiten_shrink)
+                                      whiten_shrink=whiten_shrink, vector_index=vector_index)
     console.print(f"T = {stats.threshold:.6f}: {stats.nodes} images, {stats.edges} edges, mean degree "
                   f"{stats.mean_degree:.2f}, max degree {stats.max_degree}, {stats.isolated} isolated")
     if not isinstance(rep, IngestReport):  # the bulk import's report
@@ -262,6 +265,9 @@ def ingest_cmd(
                       f"({rep.sources_skipped} sources already complete) in {rep.seconds:.1f} s "
                       f"({rep.rel_per_s:,.0f} rel/s); generation {rep.generation}"
                       + ("" if rep.changed else " (nothing changed)"))
+        if rep.vector_index != "none":
+            console.print(f"vector index image_code: built and online in {rep.index_seconds:.1f} s"
+                          if rep.vector_index == "built" else "vector index image_code: kept up to date")
 
 
 @friendly

@@ -8,6 +8,9 @@ import typer
 from cxrneo.cli.support import friendly, settings
 
 db_app = typer.Typer(help="Run the local Neo4j + Graph Data Science server (no Docker).")
+vector_app = typer.Typer(help=(
+    "The optional vector index image_code, for db.index.vector.queryNodes in Neo4j Browser (cxrneo never needs it)."))
+db_app.add_typer(vector_app, name="vector-index")
 
 
 @db_app.command("start")
@@ -99,3 +102,25 @@ def db_status(ctx: typer.Context) -> None:
         v = st.versions
         typer.echo(f"Neo4j {v['neo4j']} ({v['edition']}), Graph Data Science {v['gds']}")
         typer.echo(f"Bolt {s.neo4j_uri}   HTTP {st.http_address}   database {s.neo4j_database}")
+
+
+@vector_app.command("build")
+@friendly
+def vector_build(ctx: typer.Context) -> None:
+    """Build the vector index over the stored codes in one go; returns once it is online (minutes at
+    100,000 images), and every later ingest keeps it up to date."""
+    from cxrneo.cli import jobs
+
+    built, seconds = jobs.vector_index(settings(ctx), build=True)
+    typer.echo(f"vector index image_code built and online in {seconds:.1f} s" if built
+               else "vector index image_code is already online")
+
+
+@vector_app.command("drop")
+@friendly
+def vector_drop(ctx: typer.Context) -> None:
+    """Drop the vector index (its disk space and its upkeep at each ingest go with it)."""
+    from cxrneo.cli import jobs
+
+    dropped, _ = jobs.vector_index(settings(ctx), build=False)
+    typer.echo("vector index image_code dropped" if dropped else "there is no vector index image_code")

@@ -84,6 +84,24 @@ def reset_graph(s: Settings) -> None:
         reset(db)
 
 
+def vector_index(s: Settings, build: bool) -> tuple[bool, float]:
+    """`cxrneo db vector-index build|drop` under the writer lease: (whether it changed anything,
+    seconds taken). A build returns once the index is online."""
+    import time
+
+    from cxrneo.db import schema
+    from cxrneo.db.lease import writer_lease
+
+    t0 = time.perf_counter()
+    with Database.connect(s) as db, writer_lease(db, f"db vector-index {'build' if build else 'drop'}") as lease:
+        had = schema.vector_index_state(lease.db) is not None
+        if build:
+            schema.build_vector_index(lease.db)
+        else:
+            schema.drop_vector_index(lease.db)
+    return had != build, time.perf_counter() - t0
+
+
 @dataclass(frozen=True)
 class Status:
     pid: int | None
@@ -132,11 +150,12 @@ def edge_builder(device: str) -> "EdgeFn":
 def ingest_file(
     s: Settings, codes_file: Path, threshold: float | None, mean_degree: float | None, batch: int, bulk: bool,
     progress: Callable[[str, int, int], None] | None = None, edges_file: Path | None = None, device: str = "auto",
-    writers: int = 2, whiten: str | None = None, whiten_shrink: float = 0.0,
+    writers: int = 2, whiten: str | None = None, whiten_shrink: float = 0.0, vector_index: bool = False,
 ) -> tuple["GraphStats", "IngestReport | BulkReport"]:
     """Load a codes file into the graph (transactional, or the offline bulk import); its edges
     computed on `device`, or read from a whole edges file of these codes (`cxrneo edges`/`merge`);
-    whitened as the graph's transform says (`whiten` chooses one for a new graph)."""
+    whitened as the graph's transform says (`whiten` chooses one for a new graph); `vector_index`
+    builds the optional vector index before it returns."""
     from cxrneo.archive import codes as codes_io
     from cxrneo.db.ingest import build, check_batch
 
@@ -161,11 +180,12 @@ def ingest_file(
     if bulk:
         from cxrneo.db.bulk import bulk_build
 
-        return bulk_build(s, codes, threshold=threshold, mean_degree=mean_degree, edge_fn=edge_fn)
+        return bulk_build(s, codes, threshold=threshold, mean_degree=mean_degree, edge_fn=edge_fn,
+                          vector_index=vector_index)
     with Database.connect(s) as db:
         return build(db, codes, threshold=threshold, mean_degree=mean_degree, batch=batch, progress=progress,
                      snapshot_dir=s.snapshot_dir, edge_fn=edge_fn, writers=writers, whiten=whiten,
-                     whiten_shrink=whiten_shrink)
+                     whiten_shrink=whiten_shrink, vector_index=vector_index)
 
 
 def edges_of_file(

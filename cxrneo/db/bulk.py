@@ -20,7 +20,7 @@ from cxrneo.db.connection import Database
 from cxrneo.db.ingest import oriented
 from cxrneo.db.lease import writer_lease
 from cxrneo.db.meta import graph_meta
-from cxrneo.db.schema import ensure_schema
+from cxrneo.db.schema import build_vector_index, ensure_schema, vector_index_state
 from cxrneo.errors import ConfigError, DatabaseError, InputError, ServerError
 from cxrneo.filters import COLUMNS, stored_properties
 from cxrneo.graph import EdgeFn, Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
@@ -48,7 +48,7 @@ class BulkReport(BaseModel):
     csv_seconds: float
     import_seconds: float
     restart_seconds: float  # stop before + start after the import
-    schema_seconds: float  # constraints, indexes (vector index populated), verification, GraphMeta
+    schema_seconds: float  # constraints, indexes (the vector index when asked for), verification, GraphMeta
     load_seconds: float  # CSV + stop + import + start + schema: what replaces the transactions
 
     @property
@@ -150,7 +150,8 @@ def _local_config(settings: Settings, given: server.ServerConfig | None = None) 
     return cfg
 
 
-def _refuse_non_empty(settings: Settings) -> None:
+def _refuse_non_empty(settings: Settings) -> bool:
+    """Refuse a database that holds anything; whether it has the vector index (the import replaces it)."""
     with Database.connect(settings) as db, writer_lease(db, "ingest --bulk"):
         meta = graph_meta(db)
         if meta is not None:
@@ -159,6 +160,7 @@ def _refuse_non_empty(settings: Settings) -> None:
         left = db.read("count_all_nodes")[0]["nodes"]
         if left:
             raise ConfigError(f"the database holds {left} nodes: `cxrneo db reset --yes` first")
+        return vector_index_state(db) is not None
 
 
 def bulk_build(
@@ -169,8 +171,10 @@ def bulk_build(
     threads: int | None = None,
     cfg: server.ServerConfig | None = None,
     edge_fn: EdgeFn = similarity_edges,
+    vector_index: bool = False,
 ) -> tuple[GraphStats, BulkReport]:
-    """Codes -> T -> exact edges -> CSV -> offline import -> schema -> verified GraphMeta.
+    """Codes -> T -> exact edges -> CSV -> offline import -> schema (the vector index with
+    `vector_index` or when the empty database had it, built before this returns) -> verified GraphMeta.
 
     The server is left running. `cfg` overrides the server config derived from settings (its
     ports must match settings.neo4j_uri); tests use it for a small heap.
@@ -181,7 +185,7 @@ def bulk_build(
     cfg = _local_config(settings, cfg)
     password = settings.password()
     server.start(cfg, password)  # a no-op when running; a stopped store must be looked into too
-    _refuse_non_empty(settings)
+    vector_index = _refuse_non_empty(settings) or vector_index
     t1 = time.perf_counter()
     unit = normalise(codes.codes)
     t = resolve_threshold(None, threshold, mean_degree, unit)
@@ -204,6 +208,8 @@ def bulk_build(
         db = lease.db  # every write fenced by the lease
         db.auto("write_empty_labels")
         ensure_schema(db, wait_seconds=SCHEMA_WAIT_S)
+        if vector_index:
+            build_vector_index(db, wait_seconds=SCHEMA_WAIT_S)
         counts = db.read("count_graph")[0]
         if counts["nodes"] != len(codes) or counts["edges"] != len(edges):
             raise DatabaseError(f"after the bulk import the graph holds {counts['nodes']} images and "

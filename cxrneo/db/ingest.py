@@ -13,7 +13,7 @@ from cxrneo.db import snapshot, transform
 from cxrneo.db.connection import Database
 from cxrneo.db.lease import Lease, writer_lease
 from cxrneo.db.meta import GraphMeta, graph_meta
-from cxrneo.db.schema import ensure_schema
+from cxrneo.db.schema import build_vector_index, drop_vector_index, ensure_schema, vector_index_state
 from cxrneo.errors import ConfigError, DatabaseError, InputError
 from cxrneo.filters import stored_properties
 from cxrneo.graph import EdgeFn, Edges, GraphStats, degree_stats, normalise, resolve_threshold, similarity_edges
@@ -45,6 +45,8 @@ class IngestReport(BaseModel):
     node_seconds: float
     edge_seconds: float
     codes_transform: str = "raw codes"  # how the stored codes were transformed (cxrneo.db.transform)
+    vector_index: str = "none"  # image_code afterwards: "built" by this ingest, "kept" (updated), "none"
+    index_seconds: float = 0.0  # building it (part of `seconds`)
 
     @property
     def rel_per_s(self) -> float:
@@ -64,10 +66,12 @@ def build(
     writers: int = WRITERS,
     whiten: str | None = None,
     whiten_shrink: float = 0.0,
+    vector_index: bool = False,
 ) -> tuple[GraphStats, IngestReport]:
     """Codes -> (the graph's transform, see cxrneo.db.transform) -> T -> exact edges of all codes
     (`edge_fn`: FAISS, a GPU, or a merged edges file) -> ingest (what `cxrneo ingest` runs); with
-    `snapshot_dir`, the local snapshot of the new generation is written for fast readers."""
+    `snapshot_dir`, the local snapshot of the new generation is written for fast readers; with
+    `vector_index`, the vector index is built if the graph has none (see `ingest`)."""
     check_batch(batch, writers)
     if len(codes) == 0:
         raise InputError("the codes file holds no codes: nothing to ingest")
@@ -80,7 +84,7 @@ def build(
     edges = edge_fn(unit, t)
     stats = degree_stats(len(codes), edges, t)
     report = ingest(db, codes, edges, t, batch=batch, progress=progress, writers=writers,
-                    transform_sha=w.sha256 if w is not None else "")
+                    transform_sha=w.sha256 if w is not None else "", vector_index=vector_index)
     report.codes_transform = how
     stored = graph_meta(db)
     if (snapshot_dir is not None and stored is not None and stored.writing is None
@@ -182,6 +186,7 @@ def ingest(
     progress: Progress | None = None,
     writers: int = WRITERS,
     transform_sha: str = "",
+    vector_index: bool = False,
 ) -> IngestReport:
     """Write missing images and SIMILAR edges (`edges` = ALL edges of `codes` at `threshold`; `codes`
     already in the graph's space, `transform_sha` the transform a new graph's codes went through).
@@ -190,10 +195,15 @@ def ingest(
     its expected ones is skipped; one with none gets CREATE (fresh, fast); one partly stored
     gets MERGE. Up to `writers` transactions run at once; each holds whole sources, so no two
     touch the same pair. Counts are verified at the end and GraphMeta is updated.
+
+    The vector index is built when `vector_index` asks for it or the graph already has it. A graph
+    that has it keeps it up to date at each write; a first load (no image stored yet) drops it and
+    builds it in one go after its writes, and returns once it is online.
     """
     check_batch(batch, writers)
     with writer_lease(db, "ingest") as lease:
-        return _ingest(lease.db, codes, edges, threshold, batch, writers, progress, lease, transform_sha)
+        return _ingest(lease.db, codes, edges, threshold, batch, writers, progress, lease, transform_sha,
+                       vector_index)
 
 
 def _write_all(
@@ -222,9 +232,20 @@ def _write_all(
             raise
 
 
+def _prepare_indexes(db: Database, first_load: bool, asked: bool) -> str:
+    """Ensure the schema and say what becomes of the vector index: "kept" (the graph has it, the
+    writes update it), "built" (asked for, or a first load into a database that has it: dropped here
+    and built in one go after the writes, so that no segment merge is left for later) or "none"."""
+    ensure_schema(db)
+    had = vector_index_state(db) is not None
+    if had and first_load:
+        drop_vector_index(db)
+    return "kept" if had and not first_load else "built" if had or asked else "none"
+
+
 def _ingest(
     db: Database, codes: Codes, edges: Edges, threshold: float, batch: int, writers: int,
-    progress: Progress | None, lease: Lease, transform_sha: str = "",
+    progress: Progress | None, lease: Lease, transform_sha: str = "", vector_index: bool = False,
 ) -> IngestReport:
     t0 = time.perf_counter()
     existing, meta = _check(db, codes, edges, threshold)
@@ -242,7 +263,7 @@ def _ingest(
             f"image {bad} has more stored SIMILAR edges than these codes give at T={threshold}: "
             "the stored codes differ from this file"
         )
-    ensure_schema(db, vector=bool(existing))  # a first load builds the vector index at the end
+    index = _prepare_indexes(db, not existing, vector_index)
     new_rows = [i for i, x in enumerate(ids) if x not in existing]
     mode = np.where(stored[a] == 0, 1, np.where(stored[a] == expected[a], 0, 2))  # 0 skip 1 create 2 merge
     if meta is not None and (new_rows or (mode > 0).any()):
@@ -276,8 +297,9 @@ def _ingest(
                    for pos in _source_batches(a, np.flatnonzero(mode == m), batch))
         _write_all(write, batches, writers, lease, advance("edges", total))
     t2 = time.perf_counter()
-    if not existing:
-        ensure_schema(db, wait_seconds=3600)
+    if index == "built":
+        build_vector_index(db)
+    t3 = time.perf_counter()
     counts = db.read("count_graph")[0]
     if counts["nodes"] != len(ids) or counts["edges"] != len(edges):
         raise DatabaseError(
@@ -298,6 +320,7 @@ def _ingest(
         sources_skipped=int(((stored == expected) & (expected > 0)).sum()),
         generation=out["generation"], changed=changed,
         seconds=time.perf_counter() - t0, node_seconds=t1 - t0, edge_seconds=t2 - t1,
+        vector_index=index, index_seconds=t3 - t2,
     )
 
 

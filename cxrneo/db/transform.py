@@ -1,6 +1,6 @@
 """The graph's code transform (whitening learned from the archive), stored in Neo4j beside the graph.
 
-The stored Image codes, T, the SIMILAR edges, the communities and the vector index all live in the
+The stored Image codes, T, the SIMILAR edges, the communities and the vector index (when built) live in the
 transformed space; GraphMeta.transformSha256 names the `CodeTransform` node they went through
 (empty: raw codes). A new code (an uploaded image, a client's code) is transformed by the same
 arrays before it is searched. Which transform an ingest uses:

@@ -56,7 +56,7 @@ def private_server(
 def test_bulk_import_leaves_the_graph_plain_ingest_would(private_server: tuple[Settings, server.ServerConfig]) -> None:
     settings, cfg = private_server
     codes = _codes()
-    stats, rep = bulk.bulk_build(settings, codes, mean_degree=8, threads=2, cfg=cfg)
+    stats, rep = bulk.bulk_build(settings, codes, mean_degree=8, threads=2, cfg=cfg, vector_index=True)
     unit = normalise(codes.codes)
     expected = similarity_edges(unit, rep.threshold)
     assert (rep.nodes, rep.edges, rep.generation) == (200, len(expected), 1) and stats.edges == len(expected)
@@ -85,4 +85,4 @@ def test_bulk_import_leaves_the_graph_plain_ingest_would(private_server: tuple[S
     assert (meta.threshold, meta.nodes, meta.edges, meta.generation, meta.communityGeneration, meta.codesSha256) == (
         rep.threshold, 200, len(expected), 1, 0, codes.checkpoint_sha256)
     assert ("UNIQUENESS", ("Image",), ("id",)) in constraints
-    assert indexes["image_code"] == ("VECTOR", "ONLINE") and indexes["image_community"][1] == "ONLINE"
+    assert indexes["image_code"] == ("VECTOR", "ONLINE") and indexes["image_community"][1] == "ONLINE"  # asked for

@@ -42,6 +42,13 @@ def test_server_listens_on_loopback_only(tmp_path: Path) -> None:
     assert "password" not in conf.lower()
 
 
+def test_the_vector_index_is_built_in_a_quarter_of_the_heap(tmp_path: Path) -> None:
+    """Neo4j's 1 MiB default leaves one segment per population batch, merged later (docs/scale.md)."""
+    assert [server.vector_build_buffer_mb(h) for h in ("4g", "1G", "2048m", "128m", "1048576k")] == [1024, 256, 512, 64, 256]
+    conf = server._write_conf(server.ServerConfig(data_dir=tmp_path, heap="2g")).joinpath("neo4j.conf").read_text()
+    assert "\ninternal.dbms.index.vector.population_ram_buffer_size=512\n" in conf
+
+
 def test_versions_are_pinned_in_the_pom() -> None:
     neo, gds = server.pinned_versions()
     assert neo.startswith("5.26.") and gds.startswith("2.13.")
