@@ -8,9 +8,12 @@ dependency read from the app's state, so that a test overrides it (`app.dependen
 * `Audit`: the note a route fills for the audit trail (what it showed).
 * `need(role)`: a router's dependency that lets only callers of that role or above in (403 otherwise),
   the one place roles are checked.
+
+Each is a coroutine function although none awaits: FastAPI runs a plain function dependency in a worker
+thread, a round trip per dependency and request, where these only read the app's or the request's state.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -31,43 +34,43 @@ class ApiSettings:
     viewer_url: str | None = None
 
 
-def searcher(request: Request) -> Searcher:
+async def searcher(request: Request) -> Searcher:
     found: Searcher = request.app.state.searcher
     return found
 
 
-def settings(request: Request) -> ApiSettings:
+async def settings(request: Request) -> ApiSettings:
     found: ApiSettings = request.app.state.settings
     return found
 
 
-def workers(request: Request) -> Workers:
+async def workers(request: Request) -> Workers:
     found: Workers = request.app.state.workers
     return found
 
 
-def identity(request: Request) -> Identity | None:
+async def identity(request: Request) -> Identity | None:
     """The caller as the gate identified them (None: no good credential, on an open route)."""
     found: Identity | None = getattr(request.state, "identity", None)
     return found
 
 
-def caller(who: Annotated[Identity | None, Depends(identity)]) -> Identity:
+async def caller(who: Annotated[Identity | None, Depends(identity)]) -> Identity:
     """The caller of a route that needs one (401 without; the gate answers first, this guards the rest)."""
     if who is None:
         raise HTTPException(401, "missing or wrong bearer credential")
     return who
 
 
-def note(request: Request) -> Note:
+async def note(request: Request) -> Note:
     """The route's audit note (a fresh, unrecorded one where the service keeps no trail)."""
     found: Note | None = getattr(request.state, "audit", None)
     return found if found is not None else Note()
 
 
-def need(role: Role) -> Callable[[Identity], Identity]:
+def need(role: Role) -> Callable[[Identity], Awaitable[Identity]]:
     """A dependency that admits callers of ``role`` or above (403 otherwise)."""
-    def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
+    async def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
         if who.role < role:
             raise HTTPException(403, f"{who.name} has the {who.role.label} role; this needs {role.label}")
         return who

@@ -1,6 +1,6 @@
 """POST /query (a stored id, ids or a code as JSON; or image files as multipart) and POST /query/image."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from cxrneo.access.identity import Role
 from cxrneo.api.answers import COMMON, errors
@@ -17,7 +17,7 @@ router = APIRouter(dependencies=[Depends(need(Role.VIEWER))])
 
 @router.post("/query", response_model=QueryAnswer, openapi_extra=body_schema(json=QueryRequest, form=ImageQuery),
              responses=errors(*COMMON, 400, 404, 413))
-async def query(request: Request, searcher: Archive, config: Config, work: Work, note: Audit) -> QueryAnswer:
+async def query(request: Request, searcher: Archive, config: Config, work: Work, note: Audit) -> Response:
     """Query by stored id or code (JSON), or by an uploaded image file (multipart, as /query/image)."""
     if is_form(request):
         return await _images(request, searcher, work, config.max_upload_bytes, note)
@@ -29,12 +29,12 @@ async def query(request: Request, searcher: Archive, config: Config, work: Work,
 
 @router.post("/query/image", response_model=QueryAnswer, openapi_extra=body_schema(form=ImageQuery),
              responses=errors(*COMMON, 400, 404, 413))
-async def query_image(request: Request, searcher: Archive, config: Config, work: Work, note: Audit) -> QueryAnswer:
+async def query_image(request: Request, searcher: Archive, config: Config, work: Work, note: Audit) -> Response:
     """Query by an uploaded image file, embedded by the service's checkpoint (`serve --checkpoint`)."""
     return await _images(request, searcher, work, config.max_upload_bytes, note)
 
 
-async def _images(request: Request, searcher: Searcher, work: Workers, limit: int, note: Note) -> QueryAnswer:
+async def _images(request: Request, searcher: Searcher, work: Workers, limit: int, note: Note) -> Response:
     async with image_form(request, limit) as (files, options):
         note.query = digest(path for path, _ in files)
         try:
@@ -43,7 +43,7 @@ async def _images(request: Request, searcher: Searcher, work: Workers, limit: in
             raise named(e, files) from None
 
 
-def _search(searcher: Searcher, req: QueryRequest, note: Note) -> QueryAnswer:
+def _search(searcher: Searcher, req: QueryRequest, note: Note) -> Response:
     positive, negative = req.examples()
     note.query = ",".join(positive + [f"not:{i}" for i in negative]) or "a code"
     answer = searcher.search(req)
@@ -51,7 +51,9 @@ def _search(searcher: Searcher, req: QueryRequest, note: Note) -> QueryAnswer:
     return _shown(answer, note)
 
 
-def _shown(answer: QueryAnswer, note: Note) -> QueryAnswer:
-    """The answer, its images and patients noted for the audit trail."""
+def _shown(answer: QueryAnswer, note: Note) -> Response:
+    """The answer as JSON, its images and patients noted for the audit trail. Serialised here, once, by
+    pydantic (in the worker thread that answered): returned as a model, FastAPI would validate it again
+    against the response model and encode it in the event loop."""
     note.saw((h.image_id for h in answer.hits), (h.patient_id for h in answer.hits))
-    return answer
+    return Response(answer.model_dump_json(), media_type="application/json")
