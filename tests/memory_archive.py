@@ -48,8 +48,14 @@ class MemoryArchive:
     def current(self) -> Generation:
         return self.generation
 
+    def follow(self, stored: GraphMeta | None) -> Generation:
+        return self.generation
+
     def stored_meta(self) -> GraphMeta:
         return self.generation.meta
+
+    def meta_and_records(self, ids: Sequence[str]) -> tuple[GraphMeta, dict[str, ImageRecord]]:
+        return self.generation.meta, self.records(ids)
 
     def retriever(self) -> Retriever:
         return self.generation.retriever

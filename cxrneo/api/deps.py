@@ -11,9 +11,12 @@ dependency read from the app's state, so that a test overrides it (`app.dependen
   the one place roles are checked; `permit(permission)` the same for a permission (cxrneo.access.identity).
 * `Writer`: the PACS a route may store in, when the service was started with `--dicomweb` and
   `--pacs-write` (403 otherwise: the PACS link is read-only by default).
+
+Each is a coroutine function although none awaits: FastAPI runs a plain function dependency in a worker
+thread, a round trip per dependency and request, where these only read the app's or the request's state.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -37,57 +40,57 @@ class ApiSettings:
     pacs_write: bool = False  # `serve --pacs-write`: key objects may be stored in the PACS of --dicomweb
 
 
-def searcher(request: Request) -> Searcher:
+async def searcher(request: Request) -> Searcher:
     found: Searcher = request.app.state.searcher
     return found
 
 
-def settings(request: Request) -> ApiSettings:
+async def settings(request: Request) -> ApiSettings:
     found: ApiSettings = request.app.state.settings
     return found
 
 
-def workers(request: Request) -> Workers:
+async def workers(request: Request) -> Workers:
     found: Workers = request.app.state.workers
     return found
 
 
-def monitor(request: Request) -> Monitor:
+async def monitor(request: Request) -> Monitor:
     found: Monitor = request.app.state.monitor
     return found
 
 
-def identity(request: Request) -> Identity | None:
+async def identity(request: Request) -> Identity | None:
     """The caller as the gate identified them (None: no good credential, on an open route)."""
     found: Identity | None = getattr(request.state, "identity", None)
     return found
 
 
-def caller(who: Annotated[Identity | None, Depends(identity)]) -> Identity:
+async def caller(who: Annotated[Identity | None, Depends(identity)]) -> Identity:
     """The caller of a route that needs one (401 without; the gate answers first, this guards the rest)."""
     if who is None:
         raise HTTPException(401, "missing or wrong bearer credential")
     return who
 
 
-def note(request: Request) -> Note:
+async def note(request: Request) -> Note:
     """The route's audit note (a fresh, unrecorded one where the service keeps no trail)."""
     found: Note | None = getattr(request.state, "audit", None)
     return found if found is not None else Note()
 
 
-def need(role: Role) -> Callable[[Identity], Identity]:
+def need(role: Role) -> Callable[[Identity], Awaitable[Identity]]:
     """A dependency that admits callers of ``role`` or above (403 otherwise)."""
-    def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
+    async def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
         if who.role < role:
             raise HTTPException(403, f"{who.name} has the {who.role.label} role; this needs {role.label}")
         return who
     return admitted
 
 
-def permit(permission: Permission) -> Callable[[Identity], Identity]:
+def permit(permission: Permission) -> Callable[[Identity], Awaitable[Identity]]:
     """A dependency that admits callers whose role is granted ``permission`` (403 otherwise)."""
-    def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
+    async def admitted(who: Annotated[Identity, Depends(caller)]) -> Identity:
         if not who.may(permission):
             raise HTTPException(403, f"{who.name} has the {who.role.label} role; {permission.value} needs "
                                      f"{permission.role.label} or above")
@@ -95,10 +98,10 @@ def permit(permission: Permission) -> Callable[[Identity], Identity]:
     return admitted
 
 
-def writer(request: Request) -> DicomWeb:
+async def writer(request: Request) -> DicomWeb:
     """The PACS this service may store in (403 when it was not started to write to one)."""
     found: DicomWeb | None = getattr(request.app.state.searcher, "pacs", None)
-    if found is None or not settings(request).pacs_write:
+    if found is None or not (await settings(request)).pacs_write:
         raise HTTPException(403, "this service does not write to the PACS: start it with --dicomweb URL --pacs-write")
     return found
 

@@ -36,6 +36,10 @@ Invariants (checked by `check`, and by tests against the real statements):
 4. A reader checks GraphMeta before it reads (`GraphMeta.require_queryable`) and again after:
    data read at `before` is kept only when `data_unchanged(before, after)`, communities only when
    `communities_unchanged(before, after)`; otherwise the read is refused (retry), never cached.
+5. An answer is computed on the generation open in memory, then settled by one statement that reads
+   GraphMeta together with the hits' records (`fetch_meta_and_images`): it stands when GraphMeta still
+   names that generation under `state_key` (and is queryable), else it is computed again on the one
+   GraphMeta names (cxrneo.service.searcher: a bounded number of times, then a clear refusal).
 """
 
 from cxrneo.db.meta import GraphMeta

@@ -1,5 +1,7 @@
 """GraphMeta: the one node that says which graph the database holds and whether it can be read."""
 
+from typing import Any
+
 from pydantic import BaseModel
 
 from cxrneo.db.connection import Database
@@ -72,16 +74,25 @@ class GraphMeta(BaseModel):
             )
 
 
+def meta_of(row: dict[str, Any]) -> GraphMeta:
+    """GraphMeta from a row with the columns of fetch_graph_meta (others ignored)."""
+    return GraphMeta(**{k: v for k, v in row.items() if v is not None and k in GraphMeta.model_fields})
+
+
 def graph_meta(db: Database) -> GraphMeta | None:
     """The GraphMeta node, or None for a graph never ingested."""
     rows = db.read("fetch_graph_meta")
-    return GraphMeta(**{k: v for k, v in rows[0].items() if v is not None}) if rows else None
+    return meta_of(rows[0]) if rows else None
 
 
-def queryable_meta(db: Database, communities: bool = True) -> GraphMeta:
-    """The GraphMeta of a graph that can answer queries (else one clear error)."""
-    meta = graph_meta(db)
+def queryable(meta: GraphMeta | None, communities: bool = True) -> GraphMeta:
+    """`meta` (as just read) when its graph can answer queries (else one clear error)."""
     if meta is None:
         raise NotReadyError("the database holds no complete cxrneo graph: run `cxrneo ingest` first")
     meta.require_queryable(communities)
     return meta
+
+
+def queryable_meta(db: Database, communities: bool = True) -> GraphMeta:
+    """The GraphMeta of a graph that can answer queries (else one clear error)."""
+    return queryable(graph_meta(db), communities)

@@ -5,13 +5,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cxrneo.db import snapshot, transform
 from cxrneo.db.connection import Database
 from cxrneo.db.generations import state_key
-from cxrneo.db.meta import GraphMeta, graph_meta, queryable_meta
+from cxrneo.db.meta import GraphMeta, graph_meta, meta_of, queryable
 from cxrneo.db.queries import cypher
 from cxrneo.errors import InputError, NotFoundError
 from cxrneo.filters import Facets
@@ -97,7 +98,12 @@ class StoredGraph:
 
     def current(self) -> Generation:
         """The generation GraphMeta names now (opened when it changed)."""
-        meta = queryable_meta(self.db)
+        return self.follow(graph_meta(self.db))
+
+    def follow(self, stored: GraphMeta | None) -> Generation:
+        """The generation that `stored` (GraphMeta as just read; None: no graph) names, opened when it is not
+        the one open now; NotReadyError when it cannot answer queries."""
+        meta = queryable(stored)
         with self._lock:
             generation = self._open
             if generation is None or state_key(generation.meta) != state_key(meta):
@@ -130,8 +136,9 @@ class StoredGraph:
             snapshot.release(unit)
         retriever = Retriever(view, unit, snap.ids, meta.threshold,
                               scan=BatchedScan(kernel, unit if rows is None else rows), rows=rows, principal=principal)
-        if self.prefetch:
+        if self.prefetch:  # a service: what its queries would otherwise build, under a lock, on first use
             retriever.graph.prefetch()
+            retriever.familiarity()
         return Generation.of(meta, retriever, snap.facets(), kernel.name, snap.patients, chosen.rechecks)
 
     def in_graph_space(self, meta: GraphMeta, code: np.ndarray) -> np.ndarray:
@@ -172,12 +179,15 @@ class StoredGraph:
 
     def records(self, ids: Sequence[str]) -> dict[str, ImageRecord]:
         """Labels, patient, view, sex and age of the given images (for displaying hits)."""
-        return {
-            r["id"]: ImageRecord(id=r["id"], labels=tuple(r["labels"] or ()), patient_id=r["patientId"] or "",
-                                 view=r["view"] or "", sex=r["sex"] or "", age=r["age"],
-                                 study_uid=r["studyUid"] or "", series_uid=r["seriesUid"] or "")
-            for r in self.db.read("find_images", ids=list(ids))
-        }
+        return {r["id"]: _record(r) for r in self.db.read("find_images", ids=list(ids))}
+
+    def meta_and_records(self, ids: Sequence[str]) -> tuple[GraphMeta | None, dict[str, ImageRecord]]:
+        """GraphMeta as stored now (None: no graph) and the records of the given images, read together in
+        one statement (how an answer computed in memory is checked against the stored generation)."""
+        rows = self.db.read("fetch_meta_and_images", ids=list(ids))
+        if not rows:
+            return None, {}
+        return meta_of(rows[0]), {r["id"]: _record(r) for r in rows[0]["images"]}
 
     def subgraph(self, ids: Sequence[str]) -> dict[str, object]:
         """The stored images among ``ids`` with their communities, and the SIMILAR edges between them."""
@@ -197,6 +207,13 @@ class StoredGraph:
         row = rows[0]
         row["labels"] = list(row["labels"] or [])
         return row
+
+
+def _record(r: dict[str, Any]) -> ImageRecord:
+    """A row of find_images (or an entry of fetch_meta_and_images' images) as the record a hit shows."""
+    return ImageRecord(id=r["id"], labels=tuple(r["labels"] or ()), patient_id=r["patientId"] or "",
+                       view=r["view"] or "", sex=r["sex"] or "", age=r["age"],
+                       study_uid=r["studyUid"] or "", series_uid=r["seriesUid"] or "")
 
 
 def browser_cypher(ids: Sequence[str]) -> str:

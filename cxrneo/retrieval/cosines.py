@@ -59,6 +59,17 @@ def exact_dot(codes: Rows, rows: np.ndarray, q64: np.ndarray) -> np.ndarray:
     return out
 
 
+def _in_precision(cut: float, kind: type[np.floating], up: bool) -> np.floating:
+    """`cut` as a value of the first pass's own precision, rounded so that `approx >= it` keeps no row that
+    `approx >= cut` would not (`up`), or drops none that it would keep (down)."""
+    v = kind(cut)
+    if up and float(v) < cut:  # compared in float64 (a Python float beside a float32 would be rounded to it)
+        v = np.nextafter(v, kind(np.inf))
+    elif not up and float(v) > cut:
+        v = np.nextafter(v, kind(-np.inf))
+    return v
+
+
 class Cosines:
     """The cosines of one unit query `q` to the rows of `codes`: a first pass `approx` (row i within
     base + rel * |approx[i]| + scale * row.values[i] of the exact value) and the exact values of the
@@ -141,6 +152,12 @@ class Cosines:
         c = t - self.base - self._spread - 2 * SLACK
         return c / (1.0 + self.rel) if c >= 0 else c / (1.0 - self.rel)
 
+    def _lower_cut(self, t: float) -> float:
+        """The least approx whose lower bound (approx - base - rel|approx| - the largest per-row term)
+        reaches t: every row from it on is surely at least t (`lower`, solved for approx)."""
+        c = t + self.base + self._spread + 2 * SLACK
+        return c / (1.0 - self.rel) if c >= 0 else c / (1.0 + self.rel)
+
     def _term(self, rows: np.ndarray | None) -> np.ndarray | float:
         if self._row is None:
             return 0.0
@@ -184,24 +201,25 @@ class Cosines:
 
     def count_at_least(self, cuts: np.ndarray) -> np.ndarray:
         """For each t of `cuts`, how many rows have an exact cosine >= t (len(at_least(t)) for every t at
-        once: one pass over the first pass, a sort of the rows that may reach the lowest cut, and exact
-        values only for rows whose bounds straddle a cut)."""
+        once). Per cut, two comparisons of the first pass (in its own precision) with the bounds' cuts
+        count the rows surely at least t and find the narrow band of rows whose bounds straddle t; only
+        those get exact values. No sort: the rows that may reach the lowest cut can be most of them."""
         cuts = np.asarray(cuts, np.float64).ravel()
         out = np.zeros(cuts.size, np.int64)
         if cuts.size == 0:
             return out
         if self._row is not None:
             return self._count_per_row(cuts)
-        pool = np.flatnonzero(self.approx >= self._upper_cut(float(cuts.min())))
-        approx = self.approx[pool].astype(np.float64)
-        order = np.argsort(approx, kind="stable")
-        approx, pool = approx[order], pool[order]
-        low = self.lower(approx)  # ascending, as approx is
+        kind = self.approx.dtype.type
+        reach = [_in_precision(self._upper_cut(t), kind, up=False) for t in cuts.tolist()]  # below: surely < t
+        sure = [_in_precision(self._lower_cut(t), kind, up=True) for t in cuts.tolist()]  # from it on: surely >= t
+        pool = np.flatnonzero(self.approx >= min(reach))
+        approx = self.approx[pool]
         for i, t in enumerate(cuts.tolist()):
-            start = int(np.searchsorted(approx, self._upper_cut(t), "left"))  # below it: surely under t
-            sure = max(start, int(np.searchsorted(low, t, "left")))  # from it on: surely at least t
-            unsure = pool[start:sure]
-            out[i] = pool.size - sure + (int((self.exact(unsure) >= t).sum()) if unsure.size else 0)
+            out[i] = np.count_nonzero(approx >= sure[i])
+            band = pool[(approx >= reach[i]) & (approx < sure[i])]
+            if band.size:
+                out[i] += int((self.exact(band) >= t).sum())
         return out
 
     def _count_per_row(self, cuts: np.ndarray) -> np.ndarray:

@@ -18,11 +18,20 @@ import numpy as np
 from pydantic import BaseModel, PrivateAttr
 
 from cxrneo.db.connection import SERVICE_RETRY_SECONDS, Database
+from cxrneo.db.generations import state_key
 from cxrneo.db.stored import StoredGraph
 from cxrneo.embed import radiograph
 from cxrneo.embed.dicom import MAX_PIXELS
 from cxrneo.embed.images import declared_pixels
-from cxrneo.errors import ConfigError, CxrneoError, DatabaseError, InputError, NotFoundError, TooLargeError
+from cxrneo.errors import (
+    ConfigError,
+    CxrneoError,
+    DatabaseError,
+    InputError,
+    NotFoundError,
+    NotReadyError,
+    TooLargeError,
+)
 from cxrneo.filters import passing
 from cxrneo.records import CacheUse, Hit, ImageRecord
 from cxrneo.retrieval.fastest import LEAST_ROWS, Chosen, Loaded, choose
@@ -46,6 +55,7 @@ if TYPE_CHECKING:
 
 
 REQUEST_PIXELS = MAX_PIXELS  # the pixels of one request's image files together
+GENERATION_RETRIES = 3  # newer generations one answer follows (writes under way) before it is refused
 
 log = logging.getLogger(__name__)
 
@@ -164,24 +174,12 @@ class Searcher:
 
     def by_id(self, image_id: str, options: QueryOptions) -> QueryAnswer:
         """Query with a stored image: its own code; it (and with exclude_patient its patient) left out."""
-        t0 = time.perf_counter()
-        generation = self.graph.current()  # one GraphMeta read per query: the code and the answer share it
-        code = generation.retriever.code_of(image_id)
-        exclude = generation.patient_images(image_id) if options.exclude_patient else frozenset({image_id})
-        if options.region is not None:  # the stored film's own cells: its file through the checkpoint
-            if self._checkpoint is None:
-                raise ConfigError("a region of a stored image needs the checkpoint whose codes the graph holds "
-                                  "(`cxrneo serve --checkpoint`, `cxrneo query --checkpoint`)")
-            path = self.image_file(image_id)
-            code, _ = self.encoder().region(path, check_box(options.region))
-            return self._region(f"{image_id} (region)", code, exclude, options, t0, generation)
-        if options.not_ids:
-            return self.by_examples([image_id], options.not_ids, options)
-        return self._answer(_Target(image_id, code, exclude), options, t0, generation)
+        return self._settled(lambda g: self._by_id(g, image_id, options))
 
     def by_code(self, code: np.ndarray, options: QueryOptions, name: str = "code") -> QueryAnswer:
         """Query with a code that is not in the graph (a new image's): it enters the graph's space first."""
-        return self._answer(_Target(name, np.asarray(code, np.float32), new=True), options, time.perf_counter())
+        target = _Target(name, np.asarray(code, np.float32), new=True)
+        return self._settled(lambda g: self._answer(g, target, options))
 
     def by_examples(
         self, positives: list[str], negatives: list[str], options: QueryOptions,
@@ -190,24 +188,7 @@ class Searcher:
         """More like these: the Rocchio code of stored (and uploaded) examples, away from the
         counter-examples (request.rocchio); every example is left out of the answer, and with
         exclude_patient the positive examples' patients too."""
-        t0 = time.perf_counter()
-        generation = self.graph.current()
-        pos = [generation.retriever.code_of(i) for i in positives]
-        for n, code in enumerate(uploaded or [], 1):
-            v = self.graph.in_graph_space(generation.meta, code)
-            pos.append(v / max(float(np.linalg.norm(v)), 1e-12))
-            if doubt is None and (unlike := generation.retriever.doubt(v)):
-                doubt = f"example {n}: {unlike}"
-        neg = [generation.retriever.code_of(i) for i in negatives]
-        if not pos:
-            raise InputError("give at least one example")
-        code = rocchio(np.stack(pos), np.stack(neg) if neg else np.empty((0, len(pos[0])), np.float32))
-        exclude = frozenset(positives) | frozenset(negatives)
-        if options.exclude_patient:
-            for i in positives:
-                exclude |= generation.patient_images(i)
-        name = f"{len(pos)} example{'s' if len(pos) != 1 else ''}" + (f", {len(neg)} unlike" if neg else "")
-        return self._answer(_Target(name, code, exclude, doubt=doubt), options, t0, generation)
+        return self._settled(lambda g: self._by_examples(g, positives, negatives, options, uploaded, doubt))
 
     def search(self, req: QueryRequest) -> QueryAnswer:
         """Answer one validated query request (a stored id, several, or a code)."""
@@ -231,13 +212,15 @@ class Searcher:
             if len(files) != 1:
                 raise InputError("a region needs one image file, not several")
             radiograph.check_size(*files[0])
-            code, doubt = self.encoder().region(files[0][0], check_box(options.region))
-            return self._region(f"{files[0][1]} (region)", code, frozenset(), options, t0, None, doubt)
+            encoder = self.encoder(self.graph.meta)
+            code, doubt = encoder.region(files[0][0], check_box(options.region))
+            return self._settled(lambda g: self._region(
+                g, f"{files[0][1]} (region)", code, frozenset(), options, doubt, encoder), t0)
         if len(files) > 1:
             check_request_pixels([p for p, _ in files])  # one file's budget is checked as it is read
         for path, name in files:
             radiograph.check_size(path, name)
-        encoder = self.encoder()
+        encoder = self.encoder(self.graph.meta)
         codes, doubts = [], []
         for path, name in files:
             check_deadline()
@@ -245,9 +228,14 @@ class Searcher:
             codes.append(code)
             doubts.append(f"{name}: {doubt}" if doubt and len(files) > 1 else doubt)
         first = next((d for d in doubts if d), None)
-        if len(files) == 1 and not options.not_ids:
-            return self._answer(_Target(files[0][1], codes[0], new=True, doubt=first, upload=True), options, t0)
-        return self.by_examples([], options.not_ids, options, codes, first)
+
+        def answer(g: "Generation") -> QueryAnswer:
+            _same_codes(encoder, g.meta)  # the generation that answers holds this checkpoint's codes
+            if len(files) == 1 and not options.not_ids:
+                return self._answer(g, _Target(files[0][1], codes[0], new=True, doubt=first, upload=True), options)
+            return self._by_examples(g, [], options.not_ids, options, codes, first)
+
+        return self._settled(answer, t0)
 
     def resolve(self, targets: list[str], options: QueryOptions) -> QueryAnswer:
         """Stored image ids first, else image files (several targets: more like these; stored ids and
@@ -269,8 +257,9 @@ class Searcher:
             raise ConfigError("image queries need a checkpoint (--checkpoint)")
         return self._checkpoint
 
-    def encoder(self) -> "Encoder":
-        """The checkpoint's encoder, loaded once, checked against the codes the graph holds."""
+    def encoder(self, meta: "GraphMeta | None" = None) -> "Encoder":
+        """The checkpoint's encoder, loaded once, checked against the codes the graph holds: those of
+        `meta` (a generation's GraphMeta), else of GraphMeta as stored now."""
         checkpoint = self._need_checkpoint()
         with self._encoder_lock:
             if self._encoder is None:
@@ -278,9 +267,7 @@ class Searcher:
 
                 self._encoder = Encoder(checkpoint, self._device)
             enc = self._encoder
-        meta = self.graph.stored_meta()
-        if meta is not None and meta.codesSha256 and meta.codesSha256 != enc.sha256:
-            raise ConfigError(f"{enc.path} is not the checkpoint whose codes the graph holds")
+        _same_codes(enc, self.graph.stored_meta() if meta is None else meta)
         return enc
 
     def directions(self, meta: "GraphMeta") -> dict[str, np.ndarray]:
@@ -288,33 +275,67 @@ class Searcher:
         if self._checkpoint is None:
             raise ConfigError("finding sliders need the checkpoint whose codes the graph holds "
                               "(`cxrneo serve --checkpoint`, `cxrneo query --checkpoint`)")
-        return {name: self.graph.direction_in_graph_space(meta, w) for name, w in self.encoder().directions().items()}
+        return {name: self.graph.direction_in_graph_space(meta, w) for name, w in self.encoder(meta).directions().items()}
 
     @property
     def checkpoint_sha256(self) -> str:
         return self._encoder.sha256 if self._encoder is not None else ""
 
+    def _by_id(self, generation: "Generation", image_id: str, options: QueryOptions) -> QueryAnswer:
+        code = generation.retriever.code_of(image_id)
+        exclude = generation.patient_images(image_id) if options.exclude_patient else frozenset({image_id})
+        if options.region is not None:  # the stored film's own cells: its file through the checkpoint
+            if self._checkpoint is None:
+                raise ConfigError("a region of a stored image needs the checkpoint whose codes the graph holds "
+                                  "(`cxrneo serve --checkpoint`, `cxrneo query --checkpoint`)")
+            path = self.image_file(image_id)
+            encoder = self.encoder(generation.meta)
+            code, _ = encoder.region(path, check_box(options.region))
+            return self._region(generation, f"{image_id} (region)", code, exclude, options, None, encoder)
+        if options.not_ids:
+            return self._by_examples(generation, [image_id], options.not_ids, options)
+        return self._answer(generation, _Target(image_id, code, exclude), options)
+
+    def _by_examples(
+        self, generation: "Generation", positives: list[str], negatives: list[str], options: QueryOptions,
+        uploaded: list[np.ndarray] | None = None, doubt: str | None = None,
+    ) -> QueryAnswer:
+        pos = [generation.retriever.code_of(i) for i in positives]
+        for n, code in enumerate(uploaded or [], 1):
+            v = self.graph.in_graph_space(generation.meta, code)
+            pos.append(v / max(float(np.linalg.norm(v)), 1e-12))
+            if doubt is None and (unlike := generation.retriever.doubt(v)):
+                doubt = f"example {n}: {unlike}"
+        neg = [generation.retriever.code_of(i) for i in negatives]
+        if not pos:
+            raise InputError("give at least one example")
+        code = rocchio(np.stack(pos), np.stack(neg) if neg else np.empty((0, len(pos[0])), np.float32))
+        exclude = frozenset(positives) | frozenset(negatives)
+        if options.exclude_patient:
+            for i in positives:
+                exclude |= generation.patient_images(i)
+        name = f"{len(pos)} example{'s' if len(pos) != 1 else ''}" + (f", {len(neg)} unlike" if neg else "")
+        return self._answer(generation, _Target(name, code, exclude, doubt=doubt), options)
+
     def _region(
-        self, name: str, code: np.ndarray, exclude: frozenset[str], options: QueryOptions, t0: float,
-        generation: "Generation | None", doubt: str | None = None,
+        self, generation: "Generation", name: str, code: np.ndarray, exclude: frozenset[str], options: QueryOptions,
+        doubt: str | None, encoder: "Encoder",
     ) -> QueryAnswer:
         """Answer a region's code (cxrneo.subregion), moved away from the counter-examples (Rocchio)
         when the query names some; they are left out of the answer."""
-        generation = generation or self.graph.current()
+        _same_codes(encoder, generation.meta)
         v = self.graph.in_graph_space(generation.meta, code)
         if options.not_ids:
             v = rocchio((v / max(float(np.linalg.norm(v)), 1e-12))[None],
                         np.stack([generation.retriever.code_of(i) for i in options.not_ids]))
             exclude = exclude | frozenset(options.not_ids)
             name += f", {len(options.not_ids)} unlike"
-        return self._answer(_Target(name, v, exclude, doubt=doubt, region=True), options, t0, generation)
+        return self._answer(generation, _Target(name, v, exclude, doubt=doubt, region=True), options)
 
-    def _answer(
-        self, target: "_Target", options: QueryOptions, t0: float, generation: "Generation | None" = None,
-    ) -> QueryAnswer:
+    def _answer(self, generation: "Generation", target: "_Target", options: QueryOptions) -> QueryAnswer:
         """Answer with the target's code (a new code enters the graph's space first), steered by the
-        finding sliders; with a filter, among the images that pass it (min(k, passing) of them)."""
-        generation = generation or self.graph.current()
+        finding sliders; with a filter, among the images that pass it (min(k, passing) of them). The
+        hits carry no stored record yet (`_settled` adds them)."""
         retriever = generation.retriever
         code = self.graph.in_graph_space(generation.meta, target.code) if target.new else target.code
         scan = retriever.first_pass(code) if target.upload else None  # the duplicate check's, and the answer's
@@ -336,18 +357,47 @@ class Searcher:
         scan = retriever.first_pass(code) if scan is None else scan  # its count of exact cosines is reported
         hits = retriever.query(code, question, scan)
         t2 = time.perf_counter()
-        records = self.graph.records([h.image_id for h in hits])
-        hits = [h.model_copy(update=_shown(records[h.image_id])) if h.image_id in records else h for h in hits]
         meta = generation.meta
         answer = QueryAnswer(
             query=target.name, method=options.method.value, k=options.k, strict=options.strict,
             excluded=len(target.exclude), generation=meta.generation, communityGeneration=meta.communityGeneration,
-            query_ms=round((t2 - t1) * 1e3, 3), total_ms=round((time.perf_counter() - t0) * 1e3, 3), hits=hits,
+            query_ms=round((t2 - t1) * 1e3, 3), total_ms=0.0, hits=hits,
             passing=None if allowed is None else int(allowed.sum()), familiar=doubt is None, unfamiliar=doubt,
             duplicate_of=duplicate, region=options.region if target.region else None,
         )
         answer._rechecks = scan.computed
         return answer
+
+    def _settled(self, answer: "Callable[[Generation], QueryAnswer]", t0: float | None = None) -> QueryAnswer:
+        """``answer`` computed on the generation open in memory, then GraphMeta and the hits' records read
+        together in one statement: when GraphMeta still names that generation, the answer stands with its
+        hits' records; when it names another, the answer is computed again on that one (at most
+        GENERATION_RETRIES times, then NotReadyError). A refusal (an unknown id, a code of another width)
+        from a generation that may be stale is checked against GraphMeta first, and retried if it moved."""
+        t0 = time.perf_counter() if t0 is None else t0
+        generation, fresh = self.graph.opened, False
+        if generation is None:
+            generation, fresh = self.graph.current(), True
+        for _ in range(GENERATION_RETRIES + 1):
+            try:
+                got = answer(generation)
+            except (NotFoundError, InputError, ConfigError) as e:
+                if fresh or isinstance(e, NotReadyError):
+                    raise
+                stored = self.graph.stored_meta()
+                if stored is not None and state_key(stored) == state_key(generation.meta):
+                    raise
+                generation, fresh = self.graph.follow(stored), True
+                continue
+            stored, records = self.graph.meta_and_records([h.image_id for h in got.hits])
+            if stored is not None and state_key(stored) == state_key(generation.meta):
+                stored.require_queryable()
+                hits = [h.model_copy(update=_shown(records[h.image_id])) if h.image_id in records else h
+                        for h in got.hits]
+                return got.model_copy(update={"hits": hits, "total_ms": round((time.perf_counter() - t0) * 1e3, 3)})
+            generation, fresh = self.graph.follow(stored), True
+        raise NotReadyError(f"the graph changed {GENERATION_RETRIES + 1} times while this query was answered "
+                            "(writes are running); try again in a moment")
 
     def explain(self, query: str, hit: str, files: bool = False,
                 region: Box | None = None) -> "tuple[SimilarityMaps, Path, Path]":
@@ -460,6 +510,12 @@ def _kernel(precision: str) -> Callable[[Loaded], Chosen]:
         return chosen
 
     return make
+
+
+def _same_codes(encoder: "Encoder", meta: "GraphMeta | None") -> None:
+    """Refuse an encoder whose checkpoint did not make the codes of `meta`'s graph (ConfigError)."""
+    if meta is not None and meta.codesSha256 and meta.codesSha256 != encoder.sha256:
+        raise ConfigError(f"{encoder.path} is not the checkpoint whose codes the graph holds")
 
 
 def _shown(record: ImageRecord) -> dict[str, Any]:

@@ -123,3 +123,29 @@ def test_counts_at_least_each_cut_equal_the_rows_at_least_it_under_a_loose_first
     cuts = np.sort(exact)[::-37][:12]
     assert cos.count_at_least(cuts).tolist() == [cos.at_least(float(t)).size for t in cuts]
     assert cos.count_at_least(np.array([])).size == 0
+
+
+def test_counts_at_least_hold_for_tied_unsorted_and_far_apart_cuts() -> None:
+    from cxrneo.retrieval.cosines import Cosines, exact_dot
+
+    codes = _archive(800, seed=4).astype(np.float32)
+    q = codes[7].astype(np.float64)
+    exact = exact_dot(codes, np.arange(len(codes)), q)  # the values Cosines decides on, bit for bit
+    rng = np.random.default_rng(5)
+    for base, rel in ((1e-6, 0.0), (0.003, 0.0), (0.001, 0.02)):  # each bound covers its noise and float32 rounding
+        noise = 0.9 * rng.uniform(-1, 1, exact.size) * (base + rel * np.abs(exact))
+        cos = Cosines(codes, q, (exact + noise).astype(np.float32), base=base, rel=rel)
+        picked = rng.choice(exact, 9, replace=False)
+        cuts = np.concatenate([picked, picked[:3], [exact.min() - 1, exact.max() + 1, 0.0]])  # ties, none, all
+        rng.shuffle(cuts)
+        want = [int((exact >= t).sum()) for t in cuts]
+        assert cos.count_at_least(cuts).tolist() == want == [cos.at_least(float(t)).size for t in cuts]
+
+
+def test_counts_at_least_round_their_cuts_to_the_first_pass_precision_on_the_safe_side() -> None:
+    from cxrneo.retrieval.cosines import Cosines
+
+    base = 2.0**-10  # the exact cosine is 0.5 and the first pass says 0.5 + base (float32): a valid bound
+    cos = Cosines(np.array([[0.5]], np.float32), np.array([1.0]), np.array([0.5 + base], np.float32), base=base)
+    t = 0.5 + 1e-9  # above the exact value; the row's lower bound lies under it, by less than a float32 step
+    assert cos.count_at_least(np.array([t, 0.5])).tolist() == [0, 1] == [cos.at_least(t).size, cos.at_least(0.5).size]
