@@ -60,12 +60,13 @@ def sample_codes(work: Path, given: Path | None) -> Path:
     return out
 
 
-def codes_file(work: Path, kind: str, labels: Path, n: int, like: Path) -> Path:
-    """The synthetic codes of one kind (made once; the same arguments give the same file)."""
-    out = work / f"{kind}-{n}.npz"
+def codes_file(work: Path, kind: str, labels: Path, n: int, like: Path, seed: int = 0) -> Path:
+    """The synthetic codes of one kind (made once; the same arguments give the same file). Seed 0: the
+    archive; another seed: new films of the same population (the benchmark's new codes)."""
+    out = work / (f"{kind}-{n}.npz" if seed == 0 else f"{kind}-{n}-seed{seed}.npz")
     if not out.is_file():
         how = ["--noise", "4"] if kind == "noise4" else ["--like", str(like)]
-        sh([*CLI, "synth", "--labels", str(labels), "--n", str(n), "--seed", "0", *how, "--out", str(out)])
+        sh([*CLI, "synth", "--labels", str(labels), "--n", str(n), "--seed", str(seed), *how, "--out", str(out)])
     return out
 
 
@@ -110,8 +111,9 @@ def table(work: Path, names: list[str]) -> None:
     if not docs:
         raise SystemExit(f"no results in {work}")
     cpus = sorted({f"{d['cpu']} ({d['cpus']} CPUs)" for d in docs})
+    new = ", ".join(f"{d['label']} {Path(d.get('new_codes', 'noise')).name}" for d in docs)
     print(f"\nCPU: {'; '.join(cpus)}; {docs[0]['clients']} clients, {docs[0]['queries']} queries per row, k = {docs[0]['k']}; "
-          f"q/s and ms as stored ids / new codes; floors: one pass in process, ms for 1 / 8 queries")
+          f"q/s and ms as stored ids / new codes ({new}); floors: one pass in process, ms for 1 / 8 queries")
     print("| graph | images | kernel | kNN+community q/s | p50 ms | p99 ms | p50 ms kNN / community / hybrid / diffusion "
           "| all q/s | RSS MB | float32: kNN+community q/s | p50 ms | all q/s | RSS MB | answers differing | floors "
           "| aim (>= 100 q/s, p50 <= 60 ms) |")
@@ -132,6 +134,10 @@ def main() -> None:
     ap.add_argument("--mean-degree", type=float, default=50)
     ap.add_argument("--queries", type=int, default=500, help="bench_serve.py --queries")
     ap.add_argument("--floor-queries", type=int, default=100, help="bench_serve.py --floor-queries")
+    ap.add_argument("--new", choices=("draws", "noise"), default="draws",
+                    help="like graphs' new codes: more draws from the same model (seed 1: films of the same "
+                         "population), or stored codes plus noise (bench_serve.py's --noise, off the codes' own "
+                         "directions); noise4 graphs always take the latter (another seed is another population)")
     ap.add_argument("--table", action="store_true", help="only print the table of the results in WORK")
     args, bench = ap.parse_known_args()
     bench = [a for a in bench if a != "--"]
@@ -152,9 +158,11 @@ def main() -> None:
     bench = ["--queries", str(args.queries), "--floor-queries", str(args.floor_queries), *bench]
     for kind in kinds:
         codes = codes_file(args.work, kind, Path(args.labels), args.n, like)
+        fresh = [] if args.new == "noise" or kind != "like" else \
+            ["--new", str(codes_file(args.work, kind, Path(args.labels), args.queries, like, seed=1))]
         for w in whitens:
             build_and_bench(args.work, f"{kind}-{'raw' if w == 'none' else 'whiten' + w}", codes, w,
-                            args.mean_degree, bench)
+                            args.mean_degree, [*bench, *fresh])
     table(args.work, names)
     print(f"\nthe whole matrix took {(time.perf_counter() - t0) / 60:.1f} min")
 

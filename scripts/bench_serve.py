@@ -10,8 +10,10 @@ the codes file that built it (for query ids and new codes), one run prints:
 2. cold CLI: `cxrneo query ID --json` in fresh processes vs `cxrneo db status` (wall, median; --cold 0 skips);
 3. `cxrneo serve` as configured (CXRNEO_SCAN from the environment or --scan; the kernel it chose is
    /health's "scan"), then the same with CXRNEO_SCAN=float32 (--baseline), one after the other on a free
-   loopback port: for every method, QUERIES stored ids (themselves excluded) and QUERIES new codes (a
-   stored code plus noise, not in the graph), then kNN and community alternating, sent by CLIENTS
+   loopback port: for every method, QUERIES stored ids (themselves excluded) and QUERIES new codes (not
+   in the graph: the first codes of --new FILE, e.g. more `cxrneo synth` draws of the same kind with
+   another seed, films of the same population; without it a stored code plus --noise, off the codes'
+   own directions), then kNN and community alternating, sent by CLIENTS
    threads at once (after one query of each row alone, not counted, whose time is printed: a lazy
    start shows there): p50/p95/p99, errors, queries/s; the server's resident memory and the CPU per
    query of the service, Neo4j and these clients;
@@ -315,7 +317,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--cold", type=int, default=5, help="fresh-process CLI runs (0 to skip)")
-    ap.add_argument("--noise", type=float, default=0.5, help="noise norm of new codes, relative to a code")
+    ap.add_argument("--noise", type=float, default=0.5, help="noise norm of new codes, relative to a code (without --new)")
+    ap.add_argument("--new", type=Path, default=None, help="a codes file whose first QUERIES codes are the new codes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--floor-queries", type=int, default=200, help="queries of the in-process comparison (0: floors only)")
     ap.add_argument("--methods", default=",".join(m.value for m in Method), help="comma-separated methods to send")
@@ -342,9 +345,15 @@ def main() -> None:
     unit = codes.codes[rows] / np.linalg.norm(codes.codes[rows], axis=1, keepdims=True)
     noise = rng.standard_normal(unit.shape).astype(np.float32)
     new = unit + args.noise * noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    if args.new is not None:
+        fresh = load(args.new).codes[: args.queries]
+        if len(fresh) < args.queries:
+            raise SystemExit(f"{args.new} holds {len(fresh)} codes; --queries {args.queries} needs as many")
+        new = fresh / np.linalg.norm(fresh, axis=1, keepdims=True)
     model = cpu_model()
     print(f"CPU: {model}; {platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          f"{len(codes)} codes, {args.queries} queries per method and kind, {args.clients} clients, k={args.k}")
+          f"{len(codes)} codes, {args.queries} queries per method and kind, {args.clients} clients, k={args.k}; "
+          f"new codes: " + (f"the first of {args.new.name}" if args.new else f"stored codes plus noise {args.noise:g}"))
     neo4j = neo4j_pid(Settings().data_dir)
     settle = None
     if neo4j and args.settle > 0:
@@ -383,7 +392,8 @@ def main() -> None:
         f"floor {f['kernel']} {f['one_ms']:.1f} ms (1 query) / {f['eight_ms']:.1f} ms (8)" for f in floors if f))
     if args.json is not None:
         doc = {"label": args.label, "cpu": model, "cpus": os.cpu_count(), "codes": str(args.codes),
-               "images": len(codes), "queries": args.queries, "clients": args.clients, "k": args.k,
+               "images": len(codes), "new_codes": str(args.new) if args.new else f"noise {args.noise:g}",
+               "queries": args.queries, "clients": args.clients, "k": args.k,
                "neo4j_before_load": settle, "service": main_run.summary(),
                "baseline": base_run.summary() if base_run else None, "differing": diff, "floors": floors}
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -46,16 +46,18 @@ class RowTerm:
         return cls(v, float(v.max(initial=0.0)))
 
 
+EXACT_CHUNK = 256  # rows widened to float64 at a time (2 MB at width 1024; one pass over all of them was
+# 7x slower at 2,641 rows, AMD EPYC, every product and sum the same)
 SLACK = 1e-12  # covers exact_dot's own rounding (<= 1.2e-13 for unit codes up to 4096 wide) with room
 
 
 def exact_dot(codes: Rows, rows: np.ndarray, q64: np.ndarray) -> np.ndarray:
     """float64 dot products of `codes[rows]` with q64, each row summed in the same fixed order."""
     rows = np.asarray(rows, np.int64)
-    if rows.size == 0:
-        return np.empty(0, np.float64)
-    x = np.asarray(codes[rows], dtype=np.float64)
-    out: np.ndarray = (x * q64).sum(axis=1)  # numpy's pairwise sum along each contiguous row
+    out: np.ndarray = np.empty(rows.size, np.float64)
+    for s in range(0, rows.size, EXACT_CHUNK):  # a few hundred rows at a time: widened, they stay in cache
+        x = np.asarray(codes[rows[s : s + EXACT_CHUNK]], dtype=np.float64)
+        out[s : s + x.shape[0]] = (x * q64).sum(axis=1)  # numpy's pairwise sum along each contiguous row
     return out
 
 
