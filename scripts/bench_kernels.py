@@ -110,7 +110,8 @@ def table(work: Path, names: list[str]) -> None:
     docs = [json.loads((work / f"{n}.json").read_text()) for n in names if (work / f"{n}.json").is_file()]
     if not docs:
         raise SystemExit(f"no results in {work}")
-    cpus = sorted({f"{d['cpu']} ({d['cpus']} CPUs)" for d in docs})
+    cpus = sorted({f"{d['cpu']} ({d['cpus']} CPUs" + "".join(f", {k}={v}" for k, v in (d.get("limits") or {}).items()) + ")"
+                   for d in docs})
     new = ", ".join(f"{d['label']} {Path(d.get('new_codes', 'noise')).name}" for d in docs)
     print(f"\nCPU: {'; '.join(cpus)}; {docs[0]['clients']} clients, {docs[0]['queries']} queries per row, k = {docs[0]['k']}; "
           f"q/s and ms as stored ids / new codes ({new}); floors: one pass in process, ms for 1 / 8 queries")

@@ -64,6 +64,7 @@ from cxrneo.service.request import QueryOptions
 from cxrneo.service.searcher import Searcher
 from cxrneo.settings import Settings
 
+LIMITS = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 CLI = [sys.executable, "-m", "cxrneo.cli.main"]
 ALTERNATING = "knn|community"  # the row of kNN and community queries in alternation (issue 35's aim)
 AIM_QPS, AIM_P50_MS = 100.0, 60.0
@@ -354,6 +355,9 @@ def main() -> None:
     print(f"CPU: {model}; {platform.node()}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
           f"{len(codes)} codes, {args.queries} queries per method and kind, {args.clients} clients, k={args.k}; "
           f"new codes: " + (f"the first of {args.new.name}" if args.new else f"stored codes plus noise {args.noise:g}"))
+    limits = {k: os.environ[k] for k in LIMITS if os.environ.get(k)}
+    if limits:  # instruction sets held back (e.g. an AVX2-only CPU imitated on a newer one)
+        print("instruction sets limited: " + ", ".join(f"{k}={v}" for k, v in limits.items()))
     neo4j = neo4j_pid(Settings().data_dir)
     settle = None
     if neo4j and args.settle > 0:
@@ -394,7 +398,7 @@ def main() -> None:
         doc = {"label": args.label, "cpu": model, "cpus": os.cpu_count(), "codes": str(args.codes),
                "images": len(codes), "new_codes": str(args.new) if args.new else f"noise {args.noise:g}",
                "queries": args.queries, "clients": args.clients, "k": args.k,
-               "neo4j_before_load": settle, "service": main_run.summary(),
+               "neo4j_before_load": settle, "limits": limits, "service": main_run.summary(),
                "baseline": base_run.summary() if base_run else None, "differing": diff, "floors": floors}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1))
