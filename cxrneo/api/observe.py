@@ -22,11 +22,10 @@ from cxrneo.service.searcher import QueryAnswer
 UNMATCHED = "unmatched"
 
 
-def answered(request: Request, answer: QueryAnswer) -> QueryAnswer:
-    """Note a query's retrieval method and exact rechecks for the metrics and the log; the answer as it is."""
+def answered(request: Request, answer: QueryAnswer) -> None:
+    """Note a query's retrieval method and exact rechecks for the metrics and the log."""
     state = request.scope.setdefault("state", {})
     state["retrieval"], state["rechecks"] = answer.method, answer.rechecks
-    return answer
 
 
 class Observe:

@@ -225,15 +225,14 @@ class Cosines:
         return out
 
     def _count_per_row(self, cuts: np.ndarray) -> np.ndarray:
-        """count_at_least with a per-row term: bounds are no longer in the order of approx, so the rows
-        surely >= t are counted on the sorted lower bounds and the unsure ones found by a mask."""
+        """count_at_least with a per-row term: bounds are no longer in the order of approx, so each cut
+        compares the rows' own bounds (no sort, as above)."""
         out = np.zeros(cuts.size, np.int64)
         pool = self._reaching(float(cuts.min()))
         approx = self.approx[pool].astype(np.float64)
         low, up = self.lower(approx, pool), self.upper(approx, pool)
-        ranked = np.sort(low)
         for i, t in enumerate(cuts.tolist()):
-            sure = pool.size - int(np.searchsorted(ranked, t, "left"))  # lower bound >= t
+            sure = int(np.count_nonzero(low >= t))  # lower bound >= t
             unsure = pool[(low < t) & (up >= t)]
             out[i] = sure + (int((self.exact(unsure) >= t).sum()) if unsure.size else 0)
         return out

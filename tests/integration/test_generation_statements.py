@@ -101,11 +101,17 @@ def _graph(db: Database, n: int = 120) -> Codes:
     return codes
 
 
-def test_an_answer_is_one_statement_graph_meta_and_its_records_together(clean_db: Database, tmp_path: Path) -> None:
-    codes = _graph(clean_db)
-    counted = Counted(clean_db)
+def _served(db: Database, tmp_path: Path) -> tuple[Counted, Searcher]:
+    """A warm service over `db` whose statements are counted."""
+    counted = Counted(db)
     searcher = Searcher.open(counted, tmp_path / "served")
     searcher.warm()
+    return counted, searcher
+
+
+def test_an_answer_is_one_statement_graph_meta_and_its_records_together(clean_db: Database, tmp_path: Path) -> None:
+    codes = _graph(clean_db)
+    counted, searcher = _served(clean_db, tmp_path)
     fresh = Searcher.open(clean_db, tmp_path / "fresh")
     asks = [lambda s, m: s.by_id("img0007", QueryOptions(k=6, method=m, exclude_patient=True)),
             lambda s, m: s.by_code(codes.codes[130], QueryOptions(k=5, method=m)),
@@ -126,9 +132,7 @@ def test_a_write_between_the_answer_and_its_statement_answers_again_on_the_new_g
     clean_db: Database, tmp_path: Path
 ) -> None:
     _graph(clean_db)
-    counted = Counted(clean_db)
-    searcher = Searcher.open(counted, tmp_path / "served")
-    searcher.warm()
+    counted, searcher = _served(clean_db, tmp_path)
     opened = _meta(clean_db)
     writes = []
 
@@ -152,9 +156,7 @@ def test_an_answer_gives_up_clearly_when_every_statement_finds_a_newer_generatio
     clean_db: Database, tmp_path: Path
 ) -> None:
     _graph(clean_db)
-    counted = Counted(clean_db)
-    searcher = Searcher.open(counted, tmp_path / "served")
-    searcher.warm()
+    counted, searcher = _served(clean_db, tmp_path)
     counted.before = lambda name: detect(clean_db) if name == ANSWER else None  # a write before every check
     counted.ran.clear()
     with pytest.raises(NotReadyError, match="changed 4 times while this query was answered"):
